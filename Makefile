@@ -1,0 +1,61 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+GO       ?= go
+QUINT    := spec/node_modules/.bin/quint
+# Seeds and sizes for the long runs; CI uses the defaults of the tests.
+SEED     ?=
+FUZZTIME ?= 30s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: all test check run bench spec spec-deps fuzz fmt vet staticcheck tidy race clean
+
+all: test
+
+## test: every check that gates a change (unit, rapid model-vs-store, crash, FST, fuzz corpora, spec)
+test: spec
+	$(GO) test -count=1 ./...
+
+## check: what a contributor runs before pushing: format, vet, staticcheck, tidy, race, tests
+check: fmt vet staticcheck tidy race test
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+tidy:
+	@cp go.mod /tmp/go.mod.before; cp go.sum /tmp/go.sum.before; \
+	$(GO) mod tidy; \
+	if ! diff -q go.mod /tmp/go.mod.before >/dev/null || ! diff -q go.sum /tmp/go.sum.before >/dev/null; then \
+		echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
+
+race:
+	$(GO) test -race -count=1 -short ./impl/...
+
+## spec: simulate the Quint spec, check its invariants and export ITF traces for the model replay test
+spec-deps: $(QUINT)
+$(QUINT): spec/package.json spec/package-lock.json
+	cd spec && npm ci --no-audit --no-fund
+	touch $(QUINT)
+
+spec: spec-deps
+	bash spec/run.sh
+
+## bench: Go benchmarks of the store (durable put/get, sequential and 64-way)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/
+
+## fuzz: longer fuzzing runs of every fuzz target (FUZZTIME each)
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./fuzz/ | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; done
+
+## run: a local node store demo for now; the cluster with gateways arrives with the DHT
+run:
+	$(GO) run ./cmd/opendht $(ARGS)
+
+clean:
+	rm -rf spec/node_modules spec/out

@@ -1,0 +1,3 @@
+module github.com/opendht-go/opendht
+
+go 1.26
