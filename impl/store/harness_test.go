@@ -1,0 +1,188 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"pgregory.net/rapid"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/model"
+)
+
+// diffConfig is small enough that every rule is exercised within a few
+// dozen steps: capacity fills, queues fill and time out, max-size puts with
+// long TTLs never fit (FST-7), replies are capped.
+func diffConfig() model.Config {
+	return model.Config{Capacity: 6000, MaxTTL: 30, QueueLimit: 2, QueueTimeout: 3, ReplyCap: dht.MaxValueLen}
+}
+
+func storeConfig(mc model.Config, fs vfs.FS, dir string) Config {
+	c := DefaultConfig(dir)
+	c.FS = fs
+	c.Capacity, c.MaxTTL, c.QueueLimit, c.QueueTimeout, c.ReplyCap = mc.Capacity, mc.MaxTTL, mc.QueueLimit, mc.QueueTimeout, mc.ReplyCap
+	c.CacheSize = 1 << 20
+	return c
+}
+
+// Deterministic payloads: the generators draw indexes into these tables so
+// that identical items (PUT-1) happen often.
+var (
+	valueLens  = []int{0, 1, 10, 300, 700, 1024, 1025}
+	secretLens = []int{0, 4, 40, 41}
+	clients    = []dht.ClientID{"10.0.0.1", "10.0.0.2", "192.168.1.7"}
+)
+
+func testValue(i, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(i*31 + j)
+	}
+	return b
+}
+
+func testKey(k int) dht.Key { return dht.Key{19: byte(k)} }
+
+// differential drives the model and a store with the same operations and
+// compares every result.
+type differential struct {
+	m      *model.State
+	s      *Store
+	now    dht.Time
+	nextID uint64
+	// placemarks seen in replies, to resume from (GET-4).
+	placemarks [][]byte
+	// pending writes of each side, to check ST-2 (exactly one completion).
+	pending map[uint64]bool
+	stats   map[string]int
+}
+
+func newDifferential(t interface{ Fatalf(string, ...any) }, bug mutation) *differential {
+	mc := diffConfig()
+	fs := vfs.NewMem()
+	s, err := Open(storeConfig(mc, fs, "db"))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	s.bug = bug
+	return &differential{m: model.New(mc), s: s, now: 1_700_000_000, nextID: 1, pending: map[uint64]bool{}, stats: map[string]int{}}
+}
+
+func (d *differential) drawOp(t *rapid.T) dht.Op {
+	key := testKey(rapid.IntRange(0, 2).Draw(t, "key"))
+	client := rapid.SampledFrom(clients).Draw(t, "client")
+	ttl := rapid.SampledFrom([]int64{-1, 0, 1, 2, 5, 10, 20, 29, 30, 31, 1000}).Draw(t, "ttl")
+	vi := rapid.IntRange(0, 3).Draw(t, "value")
+	vlen := rapid.SampledFrom(valueLens).Draw(t, "valueLen")
+	value := testValue(vi, vlen)
+	si := rapid.IntRange(0, 2).Draw(t, "secret")
+	secret := testValue(100+si, rapid.SampledFrom(secretLens).Draw(t, "secretLen"))
+	op := dht.Op{ID: d.nextID}
+	d.nextID++
+	switch rapid.IntRange(0, 9).Draw(t, "kind") {
+	case 0, 1, 2:
+		op.Kind = dht.OpPut
+		op.Put = dht.Put{Client: client, Key: key, Value: value, TTL: ttl}
+	case 3, 4:
+		op.Kind = dht.OpPut
+		op.Put = dht.Put{Client: client, Key: key, Value: value, TTL: ttl, SecretHash: dht.SHA1(secret)}
+	case 5:
+		op.Kind = dht.OpRemove
+		op.Remove = dht.Remove{Client: client, Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: ttl}
+	case 6, 7, 8:
+		op.Kind = dht.OpGet
+		op.Get = dht.Get{Key: key, MaxVals: rapid.SampledFrom([]int{0, 1, 2, 3, 10}).Draw(t, "maxvals")}
+		switch rapid.IntRange(0, 3).Draw(t, "placemark") {
+		case 1, 2:
+			if len(d.placemarks) > 0 {
+				op.Get.Placemark = rapid.SampledFrom(d.placemarks).Draw(t, "pm")
+			}
+		case 3:
+			op.Get.Placemark = []byte{9, 9}
+		}
+	default:
+		op.Kind = dht.OpTick
+	}
+	return op
+}
+
+func (d *differential) step(t *rapid.T, op dht.Op) {
+	d.now += dht.Time(rapid.SampledFrom([]int{0, 0, 0, 1, 1, 2, 3, 7, 31}).Draw(t, "advance"))
+	if rapid.IntRange(0, 20).Draw(t, "clockBack") == 0 {
+		d.now -= 5 // TTL-6: the node's clock must not run backwards
+	}
+	want := d.m.Step(op, d.now)
+	got, err := d.s.Step(op, d.now)
+	if err != nil {
+		t.Fatalf("store step %v: %v", op.Kind, err)
+	}
+	if !errors.Is(got.Err, want.Err) && (got.Err == nil || want.Err == nil || got.Err.Error() != want.Err.Error()) {
+		t.Fatalf("op %s id %d at %d: error: store %v, model %v", op.Kind, op.ID, d.now, got.Err, want.Err)
+	}
+	valid := want.Err == nil
+	got.Err, want.Err = nil, nil
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("op %s id %d at %d: store differs from model (-model +store):\n%s", op.Kind, op.ID, d.now, diff)
+	}
+	if (op.Kind == dht.OpPut || op.Kind == dht.OpRemove) && valid {
+		d.pending[op.ID] = true
+	}
+	for _, c := range got.Completed { // ST-2: one completion per write
+		if !d.pending[c.ID] {
+			t.Fatalf("write %d completed twice or never submitted", c.ID)
+		}
+		delete(d.pending, c.ID)
+		d.stats[fmt.Sprintf("status %d", c.Status)]++
+	}
+	if len(got.Reply.Placemark) > 0 {
+		d.placemarks = append(d.placemarks, got.Reply.Placemark)
+		d.stats["placemark"]++
+	}
+	d.stats[op.Kind.String()]++
+}
+
+func (d *differential) check(t *rapid.T) {
+	if diff := cmp.Diff(d.m.Usage(), d.s.Usage(), cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("per-client usage differs (FST-10) (-model +store):\n%s", diff)
+	}
+	if mb, sb := d.m.Commitment(d.now-1), d.s.Committed(); mb != sb {
+		t.Fatalf("committed bytes: model %d, store %d", mb, sb)
+	}
+	if !d.m.CurveHolds() { // INV-3
+		t.Fatalf("commitment curve exceeds capacity at %d", d.now)
+	}
+	if d.m.Overtaken { // INV-4
+		t.Fatalf("a write overtook a head with a smaller start tag")
+	}
+	for id := range d.pending {
+		if !d.m.IsPending(id) {
+			t.Fatalf("write %d neither pending nor completed (ST-2)", id)
+		}
+	}
+}
+
+// modelVsStore is the rapid property shared by the test, the negative
+// controls and the fuzz target.
+func modelVsStore(bug mutation) func(*rapid.T) {
+	return func(t *rapid.T) {
+		d := newDifferential(t, bug)
+		defer d.s.Close()
+		t.Repeat(map[string]func(*rapid.T){
+			"op": func(t *rapid.T) { d.step(t, d.drawOp(t)) },
+			"":   d.check,
+		})
+	}
+}
+
+// TestStoreMatchesModel checks the store against the reference model on
+// random operation sequences with clock jumps, clock steps backwards and
+// several clients: STEP-1, LIM-1..LIM-7, ST-1..ST-3, PUT-1..PUT-6,
+// TTL-1..TTL-6, RM-1..RM-7, GET-1..GET-5, FST-1..FST-8, FST-10, INV-1..INV-5.
+// Replay a failure with the -rapid.seed or -rapid.failfile it prints.
+func TestStoreMatchesModel(t *testing.T) {
+	rapid.Check(t, modelVsStore(noMutation))
+}

@@ -1,0 +1,15 @@
+package store
+
+// mutation names a deliberate bug that tests switch on to prove that the
+// model-versus-store checks catch it (negative controls). Production code
+// never sets it: the field is unexported and only test files in this
+// package assign it.
+type mutation int
+
+const (
+	noMutation mutation = iota
+	// mutIgnoreTombstones lets a put through a live tombstone (breaks PUT-4).
+	mutIgnoreTombstones
+	// mutNoReplyCap ignores the per-reply size cap (breaks GET-3).
+	mutNoReplyCap
+)

@@ -1,0 +1,686 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/opendht-go/opendht/impl/admission"
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+// Format of the directory; bumped when an older binary must not read it.
+const (
+	formatMagic   = "opendht-go store"
+	formatVersion = 1
+)
+
+// Errors of the store.
+var (
+	// ErrNotStore: the directory holds something that is not a store.
+	ErrNotStore = errors.New("store: directory is not an opendht store")
+	// ErrNewerFormat: the store was written by a newer version.
+	ErrNewerFormat = errors.New("store: store format is newer than this binary")
+	// ErrFailed: an earlier write to disk failed; the store refuses to go on
+	// with memory and disk that may disagree. Reopen it.
+	ErrFailed = errors.New("store: failed after a disk error, reopen it")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrClientTooLong: a client identity longer than 255 bytes.
+	ErrClientTooLong = errors.New("store: client identity is longer than 255 bytes")
+)
+
+// Store is one node's durable storage. Its methods are safe for concurrent
+// use: writes and admission are serialised by one mutex, gets read Pebble
+// without it.
+type Store struct {
+	cfg   Config
+	db    *pebble.DB
+	log   *slog.Logger
+	wopts *pebble.WriteOptions
+
+	mu      sync.Mutex
+	now     dht.Time
+	nextSeq uint64
+	curve   *admission.Curve
+	queues  *admission.Queues
+	usage   map[dht.ClientID]int64
+	failed  error
+	closed  bool
+	bug     mutation // always noMutation outside negative-control tests
+
+	lastNow atomic.Int64 // s.now for lock-free readers
+
+	waitMu  sync.Mutex
+	waiters map[uint64]chan dht.Status
+	nextID  atomic.Uint64
+}
+
+// Open opens the store in cfg.Dir, creating it if the directory is absent
+// or empty. A directory with other contents that is not a store of this
+// format is refused (DUR-2).
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	fresh, err := isFresh(fs, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cache := pebble.NewCache(max(cfg.CacheSize, 1<<20))
+	defer cache.Unref()
+	opts := &pebble.Options{
+		FS:                 fs,
+		Cache:              cache,
+		ErrorIfNotExists:   !fresh,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{log},
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		if !fresh {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNotStore, cfg.Dir, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{
+		cfg: cfg, db: db, log: log,
+		wopts:   pebble.Sync,
+		curve:   admission.NewCurve(cfg.Capacity, cfg.MaxTTL),
+		queues:  admission.NewQueues(cfg.QueueLimit, cfg.QueueTimeout),
+		usage:   map[dht.ClientID]int64{},
+		waiters: map[uint64]chan dht.Status{},
+		nextSeq: 1,
+	}
+	if cfg.NoSync {
+		s.wopts = pebble.NoSync
+	}
+	s.nextID.Store(1 << 63)
+	if err := s.load(fresh); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// isFresh reports whether dir is absent or empty.
+func isFresh(fs vfs.FS, dir string) (bool, error) {
+	names, err := fs.List(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: list %s: %w", dir, err)
+	}
+	return len(names) == 0, nil
+}
+
+func (s *Store) load(fresh bool) error {
+	meta, closer, err := s.db.Get(metaKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if !fresh {
+			return fmt.Errorf("%w: %s holds a database without store metadata", ErrNotStore, s.cfg.Dir)
+		}
+		b := s.db.NewBatch()
+		_ = b.Set(metaKey, encodeMeta(), nil)
+		_ = b.Set([]byte{tagCounter}, binary.BigEndian.AppendUint64(nil, 1), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("store: initialise %s: %w", s.cfg.Dir, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("store: read metadata: %w", err)
+	}
+	verr := checkMeta(meta)
+	_ = closer.Close()
+	if verr != nil {
+		return verr
+	}
+	c, closer, err := s.db.Get([]byte{tagCounter})
+	if err != nil {
+		return fmt.Errorf("%w: sequence counter: %w", ErrNotStore, err)
+	}
+	if len(c) != 8 {
+		_ = closer.Close()
+		return fmt.Errorf("%w: sequence counter of %d bytes", errCorruptRecord, len(c))
+	}
+	s.nextSeq = binary.BigEndian.Uint64(c)
+	_ = closer.Close()
+	// Rebuild the commitment curve and the per-client usage (FST-10).
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagExpiry}, UpperBound: []byte{tagExpiry + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		x, err := decodeExpiry(it.Key(), it.Value())
+		if err != nil {
+			return err
+		}
+		s.curve.Add(x.e, x.charge)
+		s.usage[x.client] += x.charge
+	}
+	return it.Error()
+}
+
+func encodeMeta() []byte {
+	b := []byte(formatMagic)
+	return binary.BigEndian.AppendUint32(b, formatVersion)
+}
+
+func checkMeta(b []byte) error {
+	if len(b) != len(formatMagic)+4 || !bytes.HasPrefix(b, []byte(formatMagic)) {
+		return fmt.Errorf("%w: unknown metadata %q", ErrNotStore, b)
+	}
+	if v := binary.BigEndian.Uint32(b[len(formatMagic):]); v > formatVersion {
+		return fmt.Errorf("%w: version %d, this binary reads up to %d", ErrNewerFormat, v, formatVersion)
+	}
+	return nil
+}
+
+// Close closes the store. Queued writes are dropped unacknowledged.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.waitMu.Lock()
+	for id, ch := range s.waiters {
+		close(ch)
+		delete(s.waiters, id)
+	}
+	s.waitMu.Unlock()
+	return s.db.Close()
+}
+
+// Usage returns the bytes charged to each client (FST-10).
+func (s *Store) Usage() map[dht.ClientID]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := maps.Clone(s.usage)
+	for c, b := range u {
+		if b == 0 {
+			delete(u, c)
+		}
+	}
+	return u
+}
+
+// Committed returns B(now): the bytes of every live item and tombstone.
+func (s *Store) Committed() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.curve.Total()
+}
+
+// Queued returns the number of writes waiting for admission.
+func (s *Store) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queues.Len()
+}
+
+// Step runs one step of the node's state machine at time now (STEP-1) and
+// returns once every write it completed with status 0 is durable. The error
+// is a disk or lifecycle error; validation errors are in the result.
+func (s *Store) Step(op dht.Op, now dht.Time) (dht.Result, error) {
+	s.mu.Lock()
+	res, b, err := s.stepLocked(op, now)
+	s.mu.Unlock()
+	if err != nil {
+		return res, err
+	}
+	if b != nil {
+		if err := b.SyncWait(); err != nil {
+			s.fail(err)
+			return dht.Result{}, fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+		_ = b.Close()
+	}
+	s.deliver(res.Completed)
+	return res, nil
+}
+
+func (s *Store) fail(err error) {
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = err
+		s.log.Error("store failed", "err", err)
+	}
+	s.mu.Unlock()
+}
+
+// stepLocked does the work of a step and hands its batch to the WAL; the
+// caller waits for the fsync after releasing the mutex.
+func (s *Store) stepLocked(op dht.Op, now dht.Time) (dht.Result, *pebble.Batch, error) {
+	var res dht.Result
+	if s.closed {
+		return res, nil, ErrClosed
+	}
+	if s.failed != nil {
+		return res, nil, fmt.Errorf("%w: %w", ErrFailed, s.failed)
+	}
+	if now > s.now { // TTL-6
+		s.now = now
+		s.lastNow.Store(int64(now))
+	}
+	if err := s.expire(); err != nil {
+		return res, nil, err
+	}
+	b := s.db.NewIndexedBatch()
+	for _, w := range s.queues.Timeouts(s.now) { // FST-8
+		res.Completed = append(res.Completed, dht.Completion{ID: w.ID, Status: dht.StatusTryAgain})
+	}
+	done, err := s.admit(b)
+	if err != nil {
+		return res, nil, s.abort(b, err)
+	}
+	res.Completed = append(res.Completed, done...)
+	switch op.Kind {
+	case dht.OpGet:
+		if err := op.Get.Validate(); err != nil {
+			res.Err = err
+			break
+		}
+		rep, err := s.read(b, op.Get, s.now)
+		if err != nil {
+			return res, nil, s.abort(b, err)
+		}
+		res.Reply = rep
+	case dht.OpPut, dht.OpRemove:
+		c, err := s.enqueue(op)
+		if err != nil {
+			res.Err = err
+			break
+		}
+		if c != nil {
+			res.Completed = append(res.Completed, *c)
+		}
+		done, err := s.admit(b)
+		if err != nil {
+			return res, nil, s.abort(b, err)
+		}
+		res.Completed = append(res.Completed, done...)
+	case dht.OpTick:
+	default:
+		res.Err = fmt.Errorf("store: unknown operation %v", op.Kind)
+	}
+	if b.Empty() {
+		_ = b.Close()
+		return res, nil, nil
+	}
+	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
+		return res, nil, s.abort(b, err)
+	}
+	return res, b, nil
+}
+
+// abort marks the store failed: memory (curve, usage, queues) may already
+// reflect a batch that did not reach the disk.
+func (s *Store) abort(b *pebble.Batch, err error) error {
+	_ = b.Close()
+	if s.failed == nil {
+		s.failed = err
+		s.log.Error("store failed", "err", err)
+	}
+	return fmt.Errorf("%w: %w", ErrFailed, err)
+}
+
+// expire reclaims every item and tombstone whose expiry is not after now
+// (TTL-3, TTL-5), in batches of bounded size. Reclaiming is idempotent, so
+// these batches need no fsync: after a crash the expiry index still has
+// whatever was not reclaimed.
+func (s *Store) expire() error {
+	s.curve.ExpireThrough(s.now)
+	upper := expiryKey(s.now+1, dht.ItemID{}, 0)[:9]
+	for {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagExpiry}, UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		b := s.db.NewBatch()
+		n := 0
+		for it.First(); it.Valid() && n < 4096; it.Next() {
+			x, err := decodeExpiry(it.Key(), it.Value())
+			if err != nil {
+				_ = it.Close()
+				return s.abort(b, err)
+			}
+			_ = b.Delete(it.Key(), nil)
+			_ = b.Delete(identKey(x.id), nil)
+			if x.kind == kindItem {
+				_ = b.Delete(valueKey(x.id.Key, x.seq), nil)
+			}
+			s.release(x.client, x.charge)
+			n++
+		}
+		if err := it.Close(); err != nil {
+			return s.abort(b, err)
+		}
+		if n == 0 {
+			_ = b.Close()
+			return nil
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return s.abort(b, err)
+		}
+		_ = b.Close()
+	}
+}
+
+func (s *Store) release(c dht.ClientID, charge int64) {
+	if s.usage[c] -= charge; s.usage[c] == 0 {
+		delete(s.usage, c)
+	}
+}
+
+// enqueue validates a write and queues it, or completes it at once with
+// status 1 (FST-5..FST-7).
+func (s *Store) enqueue(op dht.Op) (*dht.Completion, error) {
+	var client dht.ClientID
+	var ttl int64
+	var payload int
+	switch op.Kind {
+	case dht.OpPut:
+		if err := op.Put.Validate(); err != nil {
+			return nil, err
+		}
+		client, ttl, payload = op.Put.Client, op.Put.TTL, len(op.Put.Value)
+		op.Put.Value = slices.Clone(op.Put.Value)
+	case dht.OpRemove:
+		if err := op.Remove.Validate(); err != nil {
+			return nil, err
+		}
+		client, ttl, payload = op.Remove.Client, op.Remove.TTL, len(op.Remove.Secret)
+		op.Remove.Secret = slices.Clone(op.Remove.Secret)
+	}
+	if len(client) > 255 {
+		return nil, ErrClientTooLong
+	}
+	if s.queues.IsPending(op.ID) {
+		return nil, dht.ErrDuplicateRequest
+	}
+	ttl = min(ttl, s.cfg.MaxTTL) // TTL-1
+	charge := dht.ChargedBytes(payload)
+	if admission.NeverFits(s.cfg.Capacity, s.cfg.MaxTTL, charge, ttl) { // FST-7
+		return &dht.Completion{ID: op.ID, Status: dht.StatusOverCapacity}, nil
+	}
+	w := &admission.Write{ID: op.ID, Client: client, Charge: charge, TTL: ttl, Op: op}
+	if !s.queues.Enqueue(w, s.now) { // FST-6
+		return &dht.Completion{ID: op.ID, Status: dht.StatusOverCapacity}, nil
+	}
+	return nil, nil
+}
+
+// admit runs FST-4: heads in start-tag order while they fit.
+func (s *Store) admit(b *pebble.Batch) ([]dht.Completion, error) {
+	var out []dht.Completion
+	for {
+		w := s.queues.Head()
+		if w == nil {
+			return out, nil
+		}
+		ok, err := s.apply(b, w)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			return out, nil
+		}
+		s.queues.PopHead()
+		out = append(out, dht.Completion{ID: w.ID, Status: dht.StatusOK})
+	}
+}
+
+func (s *Store) lookup(b *pebble.Batch, id dht.ItemID) (ident, bool, error) {
+	v, closer, err := b.Get(identKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ident{}, false, nil
+	}
+	if err != nil {
+		return ident{}, false, err
+	}
+	defer closer.Close()
+	r, err := decodeIdent(v)
+	if err != nil {
+		return r, false, err
+	}
+	if r.expiry <= s.now {
+		// expire() reclaimed everything up to now under the same mutex.
+		panic(fmt.Sprintf("store: expired identity record %v (expiry %d, now %d) survived reclamation", id, r.expiry, s.now))
+	}
+	return r, true, nil
+}
+
+// apply computes the effect of the head write and, if it is a no-op or
+// passes FST-3, writes it into b. ok is false if the write must wait.
+func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) {
+	e := s.now + dht.Time(w.TTL)
+	switch w.Op.Kind {
+	case dht.OpPut:
+		p := w.Op.Put
+		id := p.ID()
+		old, found, err := s.lookup(b, id)
+		if err != nil {
+			return false, err
+		}
+		if found && old.kind == kindTombstone && s.bug == mutIgnoreTombstones {
+			found = false
+		}
+		if found && (old.kind == kindTombstone || e <= old.expiry) { // PUT-4, PUT-5
+			return true, nil
+		}
+		if found { // PUT-6: extend in place
+			if !s.curve.FitsWith(s.now, e, w.Charge, old.expiry, old.charge) {
+				return false, nil
+			}
+			s.uncommit(b, id, old)
+			nr := ident{kind: kindItem, expiry: e, seq: old.seq, charge: w.Charge, client: w.Client}
+			s.commit(b, id, nr)
+			_ = b.Set(valueKey(id.Key, old.seq), encodeValue(id.SecretHash, e, p.Value), nil)
+			return true, nil
+		}
+		if !s.curve.FitsWith(s.now, e, w.Charge, 0, 0) {
+			return false, nil
+		}
+		nr := ident{kind: kindItem, expiry: e, seq: s.nextSeq, charge: w.Charge, client: w.Client} // PUT-3
+		s.nextSeq++
+		_ = b.Set([]byte{tagCounter}, binary.BigEndian.AppendUint64(nil, s.nextSeq), nil)
+		s.commit(b, id, nr)
+		_ = b.Set(valueKey(id.Key, nr.seq), encodeValue(id.SecretHash, e, p.Value), nil)
+		return true, nil
+	case dht.OpRemove:
+		r := w.Op.Remove
+		id := r.ID()
+		old, found, err := s.lookup(b, id)
+		if err != nil {
+			return false, err
+		}
+		if found && old.kind == kindTombstone && e <= old.expiry { // RM-4
+			return true, nil
+		}
+		if found && old.kind == kindItem { // RM-3
+			e = max(e, old.expiry)
+		}
+		var oldE dht.Time
+		var oldB int64
+		if found {
+			oldE, oldB = old.expiry, old.charge
+		}
+		if !s.curve.FitsWith(s.now, e, w.Charge, oldE, oldB) {
+			return false, nil
+		}
+		if found {
+			s.uncommit(b, id, old) // RM-2: deletes the item, or the shorter tombstone
+			if old.kind == kindItem {
+				_ = b.Delete(valueKey(id.Key, old.seq), nil)
+			}
+		}
+		s.commit(b, id, ident{kind: kindTombstone, expiry: e, charge: w.Charge, client: w.Client, secret: r.Secret})
+		return true, nil
+	}
+	panic(fmt.Sprintf("store: write %d of kind %v in the queues", w.ID, w.Op.Kind))
+}
+
+// commit writes an identity record and its expiry entry and charges it.
+func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
+	_ = b.Set(identKey(id), r.encode(), nil)
+	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
+	s.curve.Add(r.expiry, r.charge)
+	s.usage[r.client] += r.charge
+}
+
+// uncommit removes an identity record's expiry entry and releases its
+// charge; the caller overwrites or deletes the record itself.
+func (s *Store) uncommit(b *pebble.Batch, id dht.ItemID, r ident) {
+	_ = b.Delete(identKey(id), nil)
+	_ = b.Delete(expiryKey(r.expiry, id, r.kind), nil)
+	s.curve.Remove(r.expiry, r.charge)
+	s.release(r.client, r.charge)
+}
+
+// reader is what a get reads from: the database, or a batch in a step.
+type reader interface {
+	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// read answers a get at time now (GET-1..GET-5).
+func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
+	var start uint64
+	if len(g.Placemark) > 0 {
+		var err error
+		if start, err = dht.DecodePlacemark(g.Placemark); err != nil {
+			return dht.GetReply{}, err
+		}
+	}
+	lower := valueKey(g.Key, start)
+	upper := append([]byte{tagValue}, g.Key[:]...)
+	upper = binary.BigEndian.AppendUint64(upper, ^uint64(0))
+	upper = append(upper, 0)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return dht.GetReply{}, err
+	}
+	defer it.Close()
+	var rep dht.GetReply
+	size := 0
+	var last uint64
+	for it.First(); it.Valid(); it.Next() {
+		sh, e, v, err := decodeValue(it.Value())
+		if err != nil {
+			return dht.GetReply{}, err
+		}
+		if e <= now { // TTL-3: not yet reclaimed
+			continue
+		}
+		if len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+len(v) > s.cfg.ReplyCap && s.bug != mutNoReplyCap) {
+			rep.Placemark = dht.EncodePlacemark(last + 1) // GET-4
+			break
+		}
+		rep.Values = append(rep.Values, dht.Value{Value: slices.Clone(v), TTLRemaining: int64(e - now), SecretHash: sh})
+		size += len(v)
+		last = binary.BigEndian.Uint64(it.Key()[21:])
+	}
+	return rep, it.Error()
+}
+
+// Get answers a get at time now without taking the store mutex: gets run
+// in parallel with each other and with writes.
+func (s *Store) Get(g dht.Get, now dht.Time) (dht.GetReply, error) {
+	if err := g.Validate(); err != nil {
+		return dht.GetReply{}, err
+	}
+	now = max(now, dht.Time(s.lastNow.Load()))
+	return s.read(s.db, g, now)
+}
+
+// Write submits a put or remove at time now and waits for its completion
+// (ST-2). It assigns the write's ID. If ctx ends first the write stays
+// queued and its outcome is unknown to the caller. Call Tick periodically
+// so that queued writes are admitted as capacity frees up.
+func (s *Store) Write(ctx context.Context, op dht.Op, now dht.Time) (dht.Status, error) {
+	op.ID = s.nextID.Add(1)
+	ch := make(chan dht.Status, 1)
+	s.waitMu.Lock()
+	s.waiters[op.ID] = ch
+	s.waitMu.Unlock()
+	res, err := s.Step(op, now)
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		s.waitMu.Lock()
+		delete(s.waiters, op.ID)
+		s.waitMu.Unlock()
+		return 0, err
+	}
+	select {
+	case st, ok := <-ch:
+		if !ok {
+			return 0, ErrClosed
+		}
+		return st, nil
+	case <-ctx.Done():
+		s.waitMu.Lock()
+		delete(s.waiters, op.ID)
+		s.waitMu.Unlock()
+		return 0, ctx.Err()
+	}
+}
+
+// Tick lets time pass: expiry, queue timeouts and admission at now.
+func (s *Store) Tick(now dht.Time) error {
+	_, err := s.Step(dht.Op{Kind: dht.OpTick}, now)
+	return err
+}
+
+func (s *Store) deliver(done []dht.Completion) {
+	if len(done) == 0 {
+		return
+	}
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	for _, c := range done {
+		if ch, ok := s.waiters[c.ID]; ok {
+			ch <- c.Status
+			delete(s.waiters, c.ID)
+		}
+	}
+}
+
+// quietLogger sends Pebble's messages to slog at debug level; fatal ones
+// panic as Pebble expects.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
