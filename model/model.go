@@ -423,6 +423,16 @@ func (s *State) fits() bool {
 	return true
 }
 
+// Restart is DUR-3: the node process restarts. The stored state (items,
+// tombstones, sequence counter, clock floor) survives; queued writes, which
+// were never acknowledged, are lost without a completion, and the fair
+// queuing tags start afresh.
+func (s *State) Restart() {
+	s.Queues = map[dht.ClientID][]Pending{}
+	s.LastF = map[dht.ClientID]*big.Int{}
+	s.V = new(big.Int)
+}
+
 // CurveHolds is INV-3 for the current state.
 func (s *State) CurveHolds() bool { return s.fits() }
 

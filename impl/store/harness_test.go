@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -52,6 +53,8 @@ func testKey(k int) dht.Key { return dht.Key{19: byte(k)} }
 type differential struct {
 	m      *model.State
 	s      *Store
+	fs     *vfs.MemFS
+	bug    mutation
 	now    dht.Time
 	nextID uint64
 	// placemarks seen in replies, to resume from (GET-4).
@@ -59,17 +62,50 @@ type differential struct {
 	// pending writes of each side, to check ST-2 (exactly one completion).
 	pending map[uint64]bool
 	stats   map[string]int
+	// recent writes, so that re-puts, extensions and removes of stored
+	// items (PUT-4..6, RM-2..4) are frequent, not chance events.
+	recent []recentPut
+}
+
+type recentPut struct {
+	put    dht.Put
+	secret []byte
 }
 
 func newDifferential(t interface{ Fatalf(string, ...any) }, bug mutation) *differential {
 	mc := diffConfig()
-	fs := vfs.NewMem()
+	fs := vfs.NewCrashableMem()
 	s, err := Open(storeConfig(mc, fs, "db"))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	s.bug = bug
-	return &differential{m: model.New(mc), s: s, now: 1_700_000_000, nextID: 1, pending: map[uint64]bool{}, stats: map[string]int{}}
+	return &differential{m: model.New(mc), s: s, fs: fs, bug: bug, now: 1_700_000_000, nextID: 1, pending: map[uint64]bool{}, stats: map[string]int{}}
+}
+
+// crash simulates a crash of the machine: the store reopens on a copy of
+// the filesystem that holds what was synced plus a random part of what was
+// not (DUR-1, DUR-3). Queued writes are lost on both sides.
+func (d *differential) crash(t *rapid.T) {
+	pct := rapid.IntRange(0, 100).Draw(t, "unsyncedPercent")
+	seed := rapid.Int64().Draw(t, "crashSeed")
+	clone := d.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: pct, RNG: rand.New(rand.NewPCG(uint64(seed), 1))})
+	_ = d.s.Close()
+	s, err := Open(storeConfig(d.m.Cfg, clone, "db"))
+	if err != nil {
+		t.Fatalf("reopen after crash: %v", err)
+	}
+	s.bug = d.bug
+	d.s, d.fs = s, clone
+	d.m.Restart()
+	clear(d.pending)
+	d.stats["crash"]++
+	// The restarted node's clock starts where the model's is (TTL-6).
+	want := d.m.Step(dht.Op{Kind: dht.OpTick}, d.m.Now)
+	got, err := d.s.Step(dht.Op{Kind: dht.OpTick}, d.m.Now)
+	if err != nil || len(want.Completed)+len(got.Completed) != 0 {
+		t.Fatalf("tick after restart: %v %v %v", err, want, got)
+	}
 }
 
 func (d *differential) drawOp(t *rapid.T) dht.Op {
@@ -83,16 +119,33 @@ func (d *differential) drawOp(t *rapid.T) dht.Op {
 	secret := testValue(100+si, rapid.SampledFrom(secretLens).Draw(t, "secretLen"))
 	op := dht.Op{ID: d.nextID}
 	d.nextID++
+	var again *recentPut
+	if len(d.recent) > 0 && rapid.Bool().Draw(t, "again") {
+		again = &d.recent[rapid.IntRange(0, len(d.recent)-1).Draw(t, "which")]
+	}
 	switch rapid.IntRange(0, 9).Draw(t, "kind") {
 	case 0, 1, 2:
 		op.Kind = dht.OpPut
 		op.Put = dht.Put{Client: client, Key: key, Value: value, TTL: ttl}
+		if again != nil {
+			op.Put = again.put
+			op.Put.Client, op.Put.TTL = client, ttl
+		}
 	case 3, 4:
 		op.Kind = dht.OpPut
 		op.Put = dht.Put{Client: client, Key: key, Value: value, TTL: ttl, SecretHash: dht.SHA1(secret)}
+		if again == nil {
+			d.recent = append(d.recent, recentPut{op.Put, secret})
+		}
 	case 5:
 		op.Kind = dht.OpRemove
 		op.Remove = dht.Remove{Client: client, Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: ttl}
+		if again != nil {
+			op.Remove.Key, op.Remove.ValueHash = again.put.Key, dht.SHA1(again.put.Value)
+			if rapid.IntRange(0, 4).Draw(t, "rightSecret") > 0 {
+				op.Remove.Secret = again.secret
+			}
+		}
 	case 6, 7, 8:
 		op.Kind = dht.OpGet
 		op.Get = dht.Get{Key: key, MaxVals: rapid.SampledFrom([]int{0, 1, 2, 3, 10}).Draw(t, "maxvals")}
@@ -158,10 +211,47 @@ func (d *differential) check(t *rapid.T) {
 	if d.m.Overtaken { // INV-4
 		t.Fatalf("a write overtook a head with a smaller start tag")
 	}
+	// The whole stored contents, read by following placemarks (GET-6);
+	// after a crash this is DUR-1: every acknowledged write is there.
+	for k := range 3 {
+		if diff := cmp.Diff(d.modelContents(k), d.storeContents(t, k), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("contents of key %d differ (-model +store):\n%s", k, diff)
+		}
+	}
 	for id := range d.pending {
 		if !d.m.IsPending(id) {
 			t.Fatalf("write %d neither pending nor completed (ST-2)", id)
 		}
+	}
+}
+
+func (d *differential) modelContents(k int) []dht.Value {
+	m := d.m.Clone()
+	var out []dht.Value
+	g := dht.Get{Key: testKey(k), MaxVals: 1000}
+	for {
+		r := m.Step(dht.Op{Kind: dht.OpGet, Get: g}, m.Now)
+		out = append(out, r.Reply.Values...)
+		if len(r.Reply.Placemark) == 0 {
+			return out
+		}
+		g.Placemark = r.Reply.Placemark
+	}
+}
+
+func (d *differential) storeContents(t *rapid.T, k int) []dht.Value {
+	var out []dht.Value
+	g := dht.Get{Key: testKey(k), MaxVals: 1000}
+	for {
+		r, err := d.s.Get(g, d.m.Now)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		out = append(out, r.Values...)
+		if len(r.Placemark) == 0 {
+			return out
+		}
+		g.Placemark = r.Placemark
 	}
 }
 
@@ -172,7 +262,12 @@ func modelVsStore(bug mutation) func(*rapid.T) {
 		d := newDifferential(t, bug)
 		defer d.s.Close()
 		t.Repeat(map[string]func(*rapid.T){
-			"op": func(t *rapid.T) { d.step(t, d.drawOp(t)) },
+			"op": func(t *rapid.T) {
+				if rapid.IntRange(0, 40).Draw(t, "crash?") == 0 {
+					d.crash(t)
+				}
+				d.step(t, d.drawOp(t))
+			},
 			"":   d.check,
 		})
 	}
@@ -180,7 +275,7 @@ func modelVsStore(bug mutation) func(*rapid.T) {
 
 // TestStoreMatchesModel checks the store against the reference model on
 // random operation sequences with clock jumps, clock steps backwards and
-// several clients: STEP-1, LIM-1..LIM-7, ST-1..ST-3, PUT-1..PUT-6,
+// several clients, and crashes with reopen (DUR-1, DUR-3): STEP-1, LIM-1..LIM-7, ST-1..ST-3, PUT-1..PUT-6,
 // TTL-1..TTL-6, RM-1..RM-7, GET-1..GET-5, FST-1..FST-8, FST-10, INV-1..INV-5.
 // Replay a failure with the -rapid.seed or -rapid.failfile it prints.
 func TestStoreMatchesModel(t *testing.T) {

@@ -35,7 +35,7 @@ func (r *recorder) Log(...any)                        {}
 // blocks a re-put) and GET-3 (the reply cap).
 func TestNegativeControls(t *testing.T) {
 	// No fail files for expected failures, and little time on shrinking.
-	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s"} {
+	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "2000"} {
 		old := flag.Lookup(name).Value.String()
 		if err := flag.Set(name, v); err != nil {
 			t.Fatal(err)
