@@ -268,7 +268,7 @@ func modelVsStore(bug mutation) func(*rapid.T) {
 				}
 				d.step(t, d.drawOp(t))
 			},
-			"":   d.check,
+			"": d.check,
 		})
 	}
 }
