@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -79,8 +80,15 @@ func newDifferential(t interface{ Fatalf(string, ...any) }, bug mutation) *diffe
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	s.bug = bug
+	setBug(s, bug)
 	return &differential{m: model.New(mc), s: s, fs: fs, bug: bug, now: 1_700_000_000, nextID: 1, pending: map[uint64]bool{}, stats: map[string]int{}}
+}
+
+func setBug(s *Store, bug mutation) {
+	s.bug = bug
+	if bug == mutNoSync {
+		s.wopts = pebble.NoSync
+	}
 }
 
 // crash simulates a crash of the machine: the store reopens on a copy of
@@ -95,7 +103,7 @@ func (d *differential) crash(t *rapid.T) {
 	if err != nil {
 		t.Fatalf("reopen after crash: %v", err)
 	}
-	s.bug = d.bug
+	setBug(s, d.bug)
 	d.s, d.fs = s, clone
 	d.m.Restart()
 	clear(d.pending)

@@ -12,4 +12,6 @@ const (
 	mutIgnoreTombstones
 	// mutNoReplyCap ignores the per-reply size cap (breaks GET-3).
 	mutNoReplyCap
+	// mutNoSync acknowledges writes before they are synced (breaks DUR-1).
+	mutNoSync
 )

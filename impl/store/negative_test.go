@@ -32,7 +32,8 @@ func (r *recorder) Log(...any)                        {}
 
 // TestNegativeControls proves that the model-versus-store test can fail:
 // each deliberately wrong store variant must be caught. PUT-4 (a tombstone
-// blocks a re-put) and GET-3 (the reply cap).
+// blocks a re-put), GET-3 (the reply cap) and DUR-1 (acknowledged means
+// synced: a crash of the machine loses nothing acknowledged).
 func TestNegativeControls(t *testing.T) {
 	// No fail files for expected failures, and little time on shrinking.
 	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "2000"} {
@@ -49,6 +50,7 @@ func TestNegativeControls(t *testing.T) {
 	}{
 		{"ignores tombstones", mutIgnoreTombstones, "PUT-4"},
 		{"ignores reply cap", mutNoReplyCap, "GET-3"},
+		{"acknowledges before fsync", mutNoSync, "DUR-1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{TB: t}

@@ -332,6 +332,13 @@ func (s *Store) stepLocked(op dht.Op, now dht.Time) (dht.Result, *pebble.Batch, 
 		_ = b.Close()
 		return res, nil, nil
 	}
+	if !s.wopts.Sync {
+		if err := s.db.Apply(b, s.wopts); err != nil {
+			return res, nil, s.abort(b, err)
+		}
+		_ = b.Close()
+		return res, nil, nil
+	}
 	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
 		return res, nil, s.abort(b, err)
 	}
