@@ -28,7 +28,9 @@ func TestMain(m *testing.M) {
 
 func wallNow() dht.Time { return dht.Time(time.Now().Unix()) }
 
-func killKey(i int) dht.Key { return dht.Key{0: 1, 16: byte(i >> 24), 17: byte(i >> 16), 18: byte(i >> 8), 19: byte(i)} }
+func killKey(i int) dht.Key {
+	return dht.Key{0: 1, 16: byte(i >> 24), 17: byte(i >> 16), 18: byte(i >> 8), 19: byte(i)}
+}
 
 // killChild writes until it is killed, from 8 goroutines so that group
 // commit is in play, and prints one line per acknowledged write.
