@@ -201,13 +201,18 @@ func (s *State) timeouts() []dht.Completion {
 	var dropped []Pending
 	for c, q := range s.Queues {
 		kept := q[:0]
+		giveBack := new(big.Int) // FST-8: costs of this client's dropped writes
 		for _, p := range q {
 			if int64(s.Now-p.Arrival) >= s.Cfg.QueueTimeout {
 				dropped = append(dropped, p)
-			} else {
-				kept = append(kept, p)
+				giveBack.Add(giveBack, big.NewInt(p.Charge*p.TTL))
+				continue
 			}
+			p.S = new(big.Int).Sub(p.S, giveBack)
+			p.F = new(big.Int).Sub(p.F, giveBack)
+			kept = append(kept, p)
 		}
+		s.LastF[c] = new(big.Int).Sub(s.LastF[c], giveBack)
 		if len(kept) == 0 {
 			delete(s.Queues, c)
 		} else {

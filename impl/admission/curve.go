@@ -168,6 +168,19 @@ func (cv *Curve) merge(l, r *cnode) *cnode {
 	}
 }
 
+// MinExpiry returns the earliest expiry on the curve, or false if it is
+// empty. The store uses it to skip reclamation when nothing has expired.
+func (cv *Curve) MinExpiry() (dht.Time, bool) {
+	n := cv.root
+	if n == nil {
+		return 0, false
+	}
+	for n.left != nil {
+		n = n.left
+	}
+	return n.e, true
+}
+
 // ExpireThrough drops every commitment whose expiry is at or before now
 // (TTL-3). The store releases the items themselves.
 func (cv *Curve) ExpireThrough(now dht.Time) {

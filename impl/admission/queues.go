@@ -150,6 +150,14 @@ func (qs *Queues) Timeouts(now dht.Time) []*Write {
 		if cq.q[0] != w {
 			panic(fmt.Sprintf("admission: oldest write %d is not the head of client %q", w.ID, w.Client))
 		}
+		// FST-8: the client gets the cost back, so that time-outs do not
+		// push its later writes behind in virtual time.
+		cost := uint64(w.Charge) * uint64(w.TTL)
+		for _, later := range cq.q[1:] {
+			later.s -= cost
+			later.f -= cost
+		}
+		qs.lastF[w.Client] -= cost
 		qs.popClient(cq)
 		out = append(out, w)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/opendht-go/opendht/impl/admission"
@@ -66,6 +67,12 @@ type Store struct {
 	waitMu  sync.Mutex
 	waiters map[uint64]chan dht.Status
 	nextID  atomic.Uint64
+
+	writeCh   chan *writeReq
+	syncCh    chan syncJob
+	quit      chan struct{}
+	syncDone  chan struct{}
+	closeOnce sync.Once
 }
 
 // Open opens the store in cfg.Dir, creating it if the directory is absent
@@ -96,6 +103,11 @@ func Open(cfg Config) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{log},
 	}
+	// Most puts look up an identity that does not exist yet: bloom filters
+	// answer those without reading every level.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		if !fresh {
@@ -120,6 +132,12 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.writeCh = make(chan *writeReq, maxGroup)
+	s.syncCh = make(chan syncJob, 2) // a short pipeline: long ones make small groups
+	s.quit = make(chan struct{})
+	s.syncDone = make(chan struct{})
+	go s.commitLoop()
+	go s.syncLoop()
 	return s, nil
 }
 
@@ -201,6 +219,8 @@ func checkMeta(b []byte) error {
 
 // Close closes the store. Queued writes are dropped unacknowledged.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.quit) })
+	<-s.syncDone // the commit loop has stopped and every group is synced
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -248,20 +268,29 @@ func (s *Store) Queued() int {
 // is a disk or lifecycle error; validation errors are in the result.
 func (s *Store) Step(op dht.Op, now dht.Time) (dht.Result, error) {
 	s.mu.Lock()
-	res, b, err := s.stepLocked(op, now)
+	res, b, err := s.stepsLocked([]stepReq{{op: op, now: now}})
 	s.mu.Unlock()
 	if err != nil {
-		return res, err
+		return dht.Result{}, err
 	}
-	if b != nil {
-		if err := b.SyncWait(); err != nil {
-			s.fail(err)
-			return dht.Result{}, fmt.Errorf("%w: %w", ErrFailed, err)
-		}
-		_ = b.Close()
+	if err := s.syncWait(b); err != nil {
+		return dht.Result{}, err
 	}
-	s.deliver(res.Completed)
-	return res, nil
+	s.deliver(res[0].Completed)
+	return res[0], nil
+}
+
+func (s *Store) syncWait(b *pebble.Batch) error {
+	if b == nil {
+		return nil
+	}
+	err := b.SyncWait()
+	_ = b.Close()
+	if err != nil {
+		s.fail(err)
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	return nil
 }
 
 func (s *Store) fail(err error) {
@@ -273,30 +302,63 @@ func (s *Store) fail(err error) {
 	s.mu.Unlock()
 }
 
-// stepLocked does the work of a step and hands its batch to the WAL; the
-// caller waits for the fsync after releasing the mutex.
-func (s *Store) stepLocked(op dht.Op, now dht.Time) (dht.Result, *pebble.Batch, error) {
-	var res dht.Result
+type stepReq struct {
+	op  dht.Op
+	now dht.Time
+}
+
+// stepsLocked runs steps into one batch and hands it to the WAL; the caller
+// waits for the fsync after releasing the mutex. Several steps in one batch
+// is group commit: one WAL record and one fsync for all of them.
+func (s *Store) stepsLocked(reqs []stepReq) ([]dht.Result, *pebble.Batch, error) {
 	if s.closed {
-		return res, nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if s.failed != nil {
-		return res, nil, fmt.Errorf("%w: %w", ErrFailed, s.failed)
+		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, s.failed)
 	}
+	b := s.db.NewIndexedBatch()
+	out := make([]dht.Result, len(reqs))
+	for i, r := range reqs {
+		res, err := s.stepInto(b, r.op, r.now)
+		if err != nil {
+			return nil, nil, s.abort(b, err)
+		}
+		out[i] = res
+	}
+	if b.Empty() {
+		_ = b.Close()
+		return out, nil, nil
+	}
+	if !s.wopts.Sync {
+		if err := s.db.Apply(b, s.wopts); err != nil {
+			return nil, nil, s.abort(b, err)
+		}
+		_ = b.Close()
+		return out, nil, nil
+	}
+	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
+		return nil, nil, s.abort(b, err)
+	}
+	return out, b, nil
+}
+
+// stepInto does the work of one step, writing into b.
+func (s *Store) stepInto(b *pebble.Batch, op dht.Op, now dht.Time) (dht.Result, error) {
+	var res dht.Result
 	if now > s.now { // TTL-6
 		s.now = now
 		s.lastNow.Store(int64(now))
 	}
-	if err := s.expire(); err != nil {
-		return res, nil, err
+	if err := s.expire(b); err != nil {
+		return res, err
 	}
-	b := s.db.NewIndexedBatch()
 	for _, w := range s.queues.Timeouts(s.now) { // FST-8
 		res.Completed = append(res.Completed, dht.Completion{ID: w.ID, Status: dht.StatusTryAgain})
 	}
 	done, err := s.admit(b)
 	if err != nil {
-		return res, nil, s.abort(b, err)
+		return res, err
 	}
 	res.Completed = append(res.Completed, done...)
 	switch op.Kind {
@@ -307,7 +369,7 @@ func (s *Store) stepLocked(op dht.Op, now dht.Time) (dht.Result, *pebble.Batch, 
 		}
 		rep, err := s.read(b, op.Get, s.now)
 		if err != nil {
-			return res, nil, s.abort(b, err)
+			return res, err
 		}
 		res.Reply = rep
 	case dht.OpPut, dht.OpRemove:
@@ -321,32 +383,18 @@ func (s *Store) stepLocked(op dht.Op, now dht.Time) (dht.Result, *pebble.Batch, 
 		}
 		done, err := s.admit(b)
 		if err != nil {
-			return res, nil, s.abort(b, err)
+			return res, err
 		}
 		res.Completed = append(res.Completed, done...)
 	case dht.OpTick:
 	default:
 		res.Err = fmt.Errorf("store: unknown operation %v", op.Kind)
 	}
-	if b.Empty() {
-		_ = b.Close()
-		return res, nil, nil
-	}
-	if !s.wopts.Sync {
-		if err := s.db.Apply(b, s.wopts); err != nil {
-			return res, nil, s.abort(b, err)
-		}
-		_ = b.Close()
-		return res, nil, nil
-	}
-	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
-		return res, nil, s.abort(b, err)
-	}
-	return res, b, nil
+	return res, nil
 }
 
 // abort marks the store failed: memory (curve, usage, queues) may already
-// reflect a batch that did not reach the disk.
+// reflect a batch that did not reach the disk. The caller holds the mutex.
 func (s *Store) abort(b *pebble.Batch, err error) error {
 	_ = b.Close()
 	if s.failed == nil {
@@ -357,45 +405,38 @@ func (s *Store) abort(b *pebble.Batch, err error) error {
 }
 
 // expire reclaims every item and tombstone whose expiry is not after now
-// (TTL-3, TTL-5), in batches of bounded size. Reclaiming is idempotent, so
-// these batches need no fsync: after a crash the expiry index still has
-// whatever was not reclaimed.
-func (s *Store) expire() error {
+// (TTL-3, TTL-5), in the step's batch, through the expiry index.
+func (s *Store) expire(b *pebble.Batch) error {
+	if e, ok := s.curve.MinExpiry(); !ok || e > s.now {
+		return nil // the curve holds one commitment per expiry index entry
+	}
 	s.curve.ExpireThrough(s.now)
 	upper := expiryKey(s.now+1, dht.ItemID{}, 0)[:9]
-	for {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagExpiry}, UpperBound: upper})
+	it, err := b.NewIter(&pebble.IterOptions{LowerBound: []byte{tagExpiry}, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	var dead []expiryEntry
+	for it.First(); it.Valid(); it.Next() {
+		x, err := decodeExpiry(it.Key(), it.Value())
 		if err != nil {
+			_ = it.Close()
 			return err
 		}
-		b := s.db.NewBatch()
-		n := 0
-		for it.First(); it.Valid() && n < 4096; it.Next() {
-			x, err := decodeExpiry(it.Key(), it.Value())
-			if err != nil {
-				_ = it.Close()
-				return s.abort(b, err)
-			}
-			_ = b.Delete(it.Key(), nil)
-			_ = b.Delete(identKey(x.id), nil)
-			if x.kind == kindItem {
-				_ = b.Delete(valueKey(x.id.Key, x.seq), nil)
-			}
-			s.release(x.client, x.charge)
-			n++
-		}
-		if err := it.Close(); err != nil {
-			return s.abort(b, err)
-		}
-		if n == 0 {
-			_ = b.Close()
-			return nil
-		}
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return s.abort(b, err)
-		}
-		_ = b.Close()
+		dead = append(dead, x)
 	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, x := range dead {
+		_ = b.Delete(expiryKey(x.e, x.id, x.kind), nil)
+		_ = b.Delete(identKey(x.id), nil)
+		if x.kind == kindItem {
+			_ = b.Delete(valueKey(x.id.Key, x.seq), nil)
+		}
+		s.release(x.client, x.charge)
+	}
+	return nil
 }
 
 func (s *Store) release(c dht.ClientID, charge int64) {
@@ -625,7 +666,8 @@ func (s *Store) Get(g dht.Get, now dht.Time) (dht.GetReply, error) {
 }
 
 // Write submits a put or remove at time now and waits for its completion
-// (ST-2). It assigns the write's ID. If ctx ends first the write stays
+// (ST-2). It assigns the write's ID. Concurrent writes are grouped into one
+// batch and one fsync (group commit). If ctx ends first the write stays
 // queued and its outcome is unknown to the caller. Call Tick periodically
 // so that queued writes are admitted as capacity frees up.
 func (s *Store) Write(ctx context.Context, op dht.Op, now dht.Time) (dht.Status, error) {
@@ -634,15 +676,30 @@ func (s *Store) Write(ctx context.Context, op dht.Op, now dht.Time) (dht.Status,
 	s.waitMu.Lock()
 	s.waiters[op.ID] = ch
 	s.waitMu.Unlock()
-	res, err := s.Step(op, now)
-	if err == nil && res.Err != nil {
-		err = res.Err
-	}
-	if err != nil {
+	forget := func() {
 		s.waitMu.Lock()
 		delete(s.waiters, op.ID)
 		s.waitMu.Unlock()
-		return 0, err
+	}
+	req := &writeReq{op: op, now: now, errc: make(chan error, 1)}
+	select {
+	case s.writeCh <- req:
+	case <-s.quit:
+		forget()
+		return 0, ErrClosed
+	case <-ctx.Done():
+		forget()
+		return 0, ctx.Err()
+	}
+	select {
+	case err := <-req.errc:
+		if err != nil {
+			forget()
+			return 0, err
+		}
+	case <-s.quit:
+		forget()
+		return 0, ErrClosed
 	}
 	select {
 	case st, ok := <-ch:
@@ -651,10 +708,78 @@ func (s *Store) Write(ctx context.Context, op dht.Op, now dht.Time) (dht.Status,
 		}
 		return st, nil
 	case <-ctx.Done():
-		s.waitMu.Lock()
-		delete(s.waiters, op.ID)
-		s.waitMu.Unlock()
+		forget()
 		return 0, ctx.Err()
+	}
+}
+
+type writeReq struct {
+	op   dht.Op
+	now  dht.Time
+	errc chan error // validation or disk error, or nil once synced
+}
+
+type syncJob struct {
+	b    *pebble.Batch
+	reqs []*writeReq
+	res  []dht.Result
+	err  error
+}
+
+// maxGroup bounds the writes in one group commit.
+const maxGroup = 512
+
+// commitLoop takes the writes waiting to be committed, runs them as steps
+// into one batch under the mutex, and passes the batch on to syncLoop, so
+// that the next group is built while this one is being synced.
+func (s *Store) commitLoop() {
+	defer close(s.syncCh)
+	for {
+		var reqs []*writeReq
+		select {
+		case r := <-s.writeCh:
+			reqs = append(reqs, r)
+		case <-s.quit:
+			return
+		}
+	drain:
+		for len(reqs) < maxGroup {
+			select {
+			case r := <-s.writeCh:
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		steps := make([]stepReq, len(reqs))
+		for i, r := range reqs {
+			steps[i] = stepReq{op: r.op, now: r.now}
+		}
+		s.mu.Lock()
+		res, b, err := s.stepsLocked(steps)
+		s.mu.Unlock()
+		s.syncCh <- syncJob{b: b, reqs: reqs, res: res, err: err}
+	}
+}
+
+// syncLoop waits for each group's fsync, in commit order, then reports.
+func (s *Store) syncLoop() {
+	defer close(s.syncDone)
+	for job := range s.syncCh {
+		err := job.err
+		if err == nil {
+			err = s.syncWait(job.b)
+		}
+		if err != nil {
+			for _, r := range job.reqs {
+				r.errc <- err
+			}
+			continue
+		}
+		for i, r := range job.reqs {
+			s.deliver(job.res[i].Completed)
+			r.errc <- job.res[i].Err
+		}
 	}
 }
 
