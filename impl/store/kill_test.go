@@ -23,7 +23,12 @@ func TestMain(m *testing.M) {
 		killChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if loaded.s != nil { // the get benchmarks' shared store
+		_ = loaded.s.Close()
+		_ = os.RemoveAll(loaded.dir)
+	}
+	os.Exit(code)
 }
 
 func wallNow() dht.Time { return dht.Time(time.Now().Unix()) }

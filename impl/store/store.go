@@ -102,6 +102,7 @@ func Open(cfg Config) (*Store, error) {
 		ErrorIfNotExists:   !fresh,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{log},
+		Comparer:           comparer,
 	}
 	// Most puts look up an identity that does not exist yet: bloom filters
 	// answer those without reading every level.
@@ -636,7 +637,7 @@ func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
 	var rep dht.GetReply
 	size := 0
 	var last uint64
-	for it.First(); it.Valid(); it.Next() {
+	for it.SeekPrefixGE(lower); it.Valid(); it.Next() {
 		sh, e, v, err := decodeValue(it.Value())
 		if err != nil {
 			return dht.GetReply{}, err
@@ -802,6 +803,21 @@ func (s *Store) deliver(done []dht.Completion) {
 		}
 	}
 }
+
+// comparer orders keys bytewise, like Pebble's default, and tells Pebble
+// that the values of one DHT key ("i" | key) share a prefix, so that a get
+// uses the bloom filters to skip the tables that do not hold that key.
+var comparer = func() *pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Name = "opendht.store.v1"
+	c.Split = func(k []byte) int {
+		if len(k) >= 1+dht.KeyLen && k[0] == tagValue {
+			return 1 + dht.KeyLen
+		}
+		return len(k)
+	}
+	return &c
+}()
 
 // quietLogger sends Pebble's messages to slog at debug level; fatal ones
 // panic as Pebble expects.
