@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
-	"sync"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
