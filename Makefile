@@ -48,14 +48,24 @@ spec: spec-deps
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/
 
-## fuzz: longer fuzzing runs of every fuzz target (FUZZTIME each)
+## fuzz: longer fuzzing runs of every fuzz target in the module (FUZZTIME each)
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./fuzz/ | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; done
+	@for p in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
-## run: a local node store demo for now; the cluster with gateways arrives with the DHT
+## run: build the node binary and show one node's store at work (the cluster with gateways
+## arrives with the DHT); then try the printed commands yourself
 run:
-	$(GO) run ./cmd/opendht $(ARGS)
+	@mkdir -p bin && $(GO) build -o bin/opendht ./cmd/opendht
+	@echo "== bin/opendht built; a store in ./data/node0"
+	bin/opendht store put hello world --secret s3cret
+	bin/opendht store put hello again --ttl 60
+	bin/opendht store get hello --details
+	bin/opendht store rm hello world --secret s3cret
+	bin/opendht store get hello
+	bin/opendht store stats
+	@echo "== try: bin/opendht store --help"
 
 clean:
-	rm -rf spec/node_modules spec/out
+	rm -rf spec/node_modules spec/out bin data
