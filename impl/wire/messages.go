@@ -1,0 +1,242 @@
+package wire
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+// Peer names a node: its ID and the UDP address it listens on.
+type Peer struct {
+	ID   dht.Key
+	Addr netip.AddrPort
+}
+
+func (p Peer) String() string { return fmt.Sprintf("%x@%s", p.ID[:4], p.Addr) }
+
+// Type tags a message.
+type Type uint8
+
+// Message types. Numbers are part of the wire format: never reuse one.
+const (
+	TPing     Type = 1 // liveness probe and RTT sample
+	TPong     Type = 2
+	TLeafReq  Type = 3 // leaf-set exchange (push-pull)
+	TLeafResp Type = 4
+	TRowReq   Type = 5 // routing-table tuning: ask a peer for one row
+	TRowResp  Type = 6
+	TRoute    Type = 7 // a message routed hop by hop toward the root of a key
+	TRouteAck Type = 8 // per-hop acknowledgement of a Route
+	TRootIs   Type = 9 // the root of a key answers a FindRoot route
+)
+
+// Message is one message body.
+type Message interface {
+	Type() Type
+	encode(*encoder)
+	decode(*decoder)
+}
+
+// Envelope is a datagram: the sender and one message.
+type Envelope struct {
+	From Peer
+	Msg  Message
+}
+
+// Ping asks for a Pong with the same nonce.
+type Ping struct{ Nonce uint64 }
+
+// Pong answers a Ping.
+type Pong struct{ Nonce uint64 }
+
+// LeafReq pushes the sender's leaf set and asks for the receiver's.
+type LeafReq struct {
+	Nonce  uint64
+	Leaves []Peer
+}
+
+// LeafResp answers a LeafReq, or tells a joining node its leaf set.
+type LeafResp struct {
+	Nonce  uint64
+	Leaves []Peer
+}
+
+// RowReq asks for one row of the receiver's routing table.
+type RowReq struct {
+	Nonce uint64
+	Row   uint8
+}
+
+// RowResp carries one row of a routing table (only the filled entries).
+type RowResp struct {
+	Nonce   uint64
+	Row     uint8
+	Entries []Peer
+}
+
+// RouteKind says what a routed message is for.
+type RouteKind uint8
+
+const (
+	// RouteJoin: a joining node (Origin) looks for its place; every hop
+	// sends it a routing-table row, the root sends it its leaf set.
+	RouteJoin RouteKind = 1
+	// RouteFindRoot: the origin wants to know the root of Key (far
+	// routing-table tuning, lookups); the root answers with RootIs.
+	RouteFindRoot RouteKind = 2
+	// RouteApp: Payload is for the application on the root (the DHT).
+	RouteApp RouteKind = 3
+)
+
+// Route travels hop by hop toward the root of Key. Each hop acknowledges it
+// to the previous hop (RouteAck with the same Nonce) and picks a fresh
+// nonce for the next hop.
+type Route struct {
+	Nonce   uint64
+	Key     dht.Key
+	Kind    RouteKind
+	Origin  Peer
+	ReqID   uint64 // the origin's request id, echoed in the answer
+	Hops    uint8
+	Payload []byte
+}
+
+// RouteAck acknowledges one hop of a Route.
+type RouteAck struct{ Nonce uint64 }
+
+// RootIs answers RouteFindRoot: the sender is the root of Key.
+type RootIs struct {
+	ReqID  uint64
+	Key    dht.Key
+	Hops   uint8
+	Leaves []Peer
+}
+
+func (Ping) Type() Type     { return TPing }
+func (Pong) Type() Type     { return TPong }
+func (LeafReq) Type() Type  { return TLeafReq }
+func (LeafResp) Type() Type { return TLeafResp }
+func (RowReq) Type() Type   { return TRowReq }
+func (RowResp) Type() Type  { return TRowResp }
+func (Route) Type() Type    { return TRoute }
+func (RouteAck) Type() Type { return TRouteAck }
+func (RootIs) Type() Type   { return TRootIs }
+
+func (m *Ping) encode(e *encoder)     { e.uv(m.Nonce) }
+func (m *Ping) decode(d *decoder)     { m.Nonce = d.uv() }
+func (m *Pong) encode(e *encoder)     { e.uv(m.Nonce) }
+func (m *Pong) decode(d *decoder)     { m.Nonce = d.uv() }
+func (m *RouteAck) encode(e *encoder) { e.uv(m.Nonce) }
+func (m *RouteAck) decode(d *decoder) { m.Nonce = d.uv() }
+
+func (m *LeafReq) encode(e *encoder)  { e.uv(m.Nonce); e.peers(m.Leaves) }
+func (m *LeafReq) decode(d *decoder)  { m.Nonce = d.uv(); m.Leaves = d.peers() }
+func (m *LeafResp) encode(e *encoder) { e.uv(m.Nonce); e.peers(m.Leaves) }
+func (m *LeafResp) decode(d *decoder) { m.Nonce = d.uv(); m.Leaves = d.peers() }
+
+func (m *RowReq) encode(e *encoder) { e.uv(m.Nonce); e.u8(m.Row) }
+func (m *RowReq) decode(d *decoder) { m.Nonce = d.uv(); m.Row = d.u8() }
+
+func (m *RowResp) encode(e *encoder) { e.uv(m.Nonce); e.u8(m.Row); e.peers(m.Entries) }
+func (m *RowResp) decode(d *decoder) {
+	m.Nonce = d.uv()
+	m.Row = d.u8()
+	m.Entries = d.peers()
+}
+
+func (m *Route) encode(e *encoder) {
+	e.uv(m.Nonce)
+	e.id(m.Key)
+	e.u8(uint8(m.Kind))
+	e.peer(m.Origin)
+	e.uv(m.ReqID)
+	e.u8(m.Hops)
+	e.bytes(m.Payload)
+}
+
+func (m *Route) decode(d *decoder) {
+	m.Nonce = d.uv()
+	m.Key = d.id()
+	m.Kind = RouteKind(d.u8())
+	if m.Kind < RouteJoin || m.Kind > RouteApp {
+		d.fail("route kind")
+	}
+	m.Origin = d.peer()
+	m.ReqID = d.uv()
+	m.Hops = d.u8()
+	m.Payload = d.bytes(MaxPayload)
+}
+
+func (m *RootIs) encode(e *encoder) { e.uv(m.ReqID); e.id(m.Key); e.u8(m.Hops); e.peers(m.Leaves) }
+func (m *RootIs) decode(d *decoder) {
+	m.ReqID = d.uv()
+	m.Key = d.id()
+	m.Hops = d.u8()
+	m.Leaves = d.peers()
+}
+
+func newMessage(t Type) Message {
+	switch t {
+	case TPing:
+		return &Ping{}
+	case TPong:
+		return &Pong{}
+	case TLeafReq:
+		return &LeafReq{}
+	case TLeafResp:
+		return &LeafResp{}
+	case TRowReq:
+		return &RowReq{}
+	case TRowResp:
+		return &RowResp{}
+	case TRoute:
+		return &Route{}
+	case TRouteAck:
+		return &RouteAck{}
+	case TRootIs:
+		return &RootIs{}
+	}
+	return nil
+}
+
+// Encode appends the datagram for env to dst. Messages must be passed as
+// pointers (e.g. &wire.Ping{}).
+func Encode(dst []byte, env Envelope) ([]byte, error) {
+	e := encoder{b: dst}
+	e.b = append(e.b, magic[0], magic[1], Version, uint8(env.Msg.Type()))
+	e.peer(env.From)
+	env.Msg.encode(&e)
+	if len(e.b)-len(dst) > MaxDatagram {
+		return dst, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(e.b)-len(dst))
+	}
+	return e.b, nil
+}
+
+// Decode parses one datagram. The message is returned as a pointer type.
+func Decode(b []byte) (Envelope, error) {
+	if len(b) > MaxDatagram {
+		return Envelope{}, ErrTooLarge
+	}
+	if len(b) < 4 || b[0] != magic[0] || b[1] != magic[1] {
+		return Envelope{}, fmt.Errorf("%w: bad magic", ErrMalformed)
+	}
+	if b[2] != Version {
+		return Envelope{}, fmt.Errorf("%w: %d", ErrVersion, b[2])
+	}
+	m := newMessage(Type(b[3]))
+	if m == nil {
+		return Envelope{}, fmt.Errorf("%w: %d", ErrUnknownType, b[3])
+	}
+	d := decoder{b: b[4:]}
+	env := Envelope{From: d.peer()}
+	m.decode(&d)
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return Envelope{}, d.err
+	}
+	env.Msg = m
+	return env, nil
+}

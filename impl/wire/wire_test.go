@@ -1,0 +1,158 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"pgregory.net/rapid"
+
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+func genPeer() *rapid.Generator[Peer] {
+	return rapid.Custom(func(t *rapid.T) Peer {
+		var p Peer
+		copy(p.ID[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "id"))
+		port := uint16(rapid.IntRange(0, 65535).Draw(t, "port"))
+		switch rapid.IntRange(0, 2).Draw(t, "family") {
+		case 0:
+			p.Addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte(rapid.SliceOfN(rapid.Byte(), 4, 4).Draw(t, "v4"))), port)
+		case 1:
+			ip := netip.AddrFrom16([16]byte(rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "v6")))
+			if ip.Is4In6() {
+				ip = ip.Unmap()
+			}
+			p.Addr = netip.AddrPortFrom(ip, port)
+		}
+		return p
+	})
+}
+
+func genMessage() *rapid.Generator[Message] {
+	peers := rapid.SliceOfN(genPeer(), 0, 8)
+	return rapid.Custom(func(t *rapid.T) Message {
+		n := rapid.Uint64().Draw(t, "nonce")
+		var key dht.Key
+		copy(key[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "key"))
+		switch rapid.IntRange(1, 9).Draw(t, "type") {
+		case 1:
+			return &Ping{Nonce: n}
+		case 2:
+			return &Pong{Nonce: n}
+		case 3:
+			return &LeafReq{Nonce: n, Leaves: peers.Draw(t, "leaves")}
+		case 4:
+			return &LeafResp{Nonce: n, Leaves: peers.Draw(t, "leaves")}
+		case 5:
+			return &RowReq{Nonce: n, Row: rapid.Uint8().Draw(t, "row")}
+		case 6:
+			return &RowResp{Nonce: n, Row: rapid.Uint8().Draw(t, "row"), Entries: peers.Draw(t, "entries")}
+		case 7:
+			return &Route{Nonce: n, Key: key, Kind: RouteKind(rapid.IntRange(1, 3).Draw(t, "kind")), Origin: genPeer().Draw(t, "origin"),
+				ReqID: rapid.Uint64().Draw(t, "req"), Hops: rapid.Uint8().Draw(t, "hops"), Payload: rapid.SliceOfN(rapid.Byte(), 0, 600).Draw(t, "payload")}
+		case 8:
+			return &RouteAck{Nonce: n}
+		default:
+			return &RootIs{ReqID: n, Key: key, Hops: rapid.Uint8().Draw(t, "hops"), Leaves: peers.Draw(t, "leaves")}
+		}
+	})
+}
+
+// TestRoundTrip: decode(encode(m)) == m for every message type.
+func TestRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		env := Envelope{From: genPeer().Draw(t, "from"), Msg: genMessage().Draw(t, "msg")}
+		b, err := Encode(nil, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("decode %x: %v", b, err)
+		}
+		if diff := cmp.Diff(env, got, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Fatalf("round trip (-sent +decoded):\n%s", diff)
+		}
+		// Every strict prefix is refused, never misread.
+		for i := range len(b) {
+			if _, err := Decode(b[:i]); err == nil {
+				t.Fatalf("prefix of %d/%d bytes decoded", i, len(b))
+			}
+		}
+	})
+}
+
+// TestLimitsBeforeAllocation: counts and lengths over their limits, or
+// larger than the bytes left, are refused without allocating for them.
+func TestLimitsBeforeAllocation(t *testing.T) {
+	head := func(typ Type) []byte {
+		b := []byte{'O', 'D', Version, byte(typ)}
+		b = append(b, make([]byte, 20)...) // from ID
+		return append(b, 0)                // no address
+	}
+	huge := append(head(TLeafReq), 1, 0xff, 0xff, 0xff, 0xff, 0x0f) // nonce 1, 2^32-1 peers
+	if _, err := Decode(huge); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("huge peer count: %v", err)
+	}
+	allocs := testing.AllocsPerRun(100, func() { _, _ = Decode(huge) })
+	if allocs > 10 { // the error value only; 2^32 peers would be gigabytes
+		t.Fatalf("decoding a hostile count allocated %v times", allocs)
+	}
+	short := append(head(TLeafReq), 1, 60) // 60 peers announced, none present
+	if _, err := Decode(short); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("short peer list: %v", err)
+	}
+	bigPayload := append(head(TRoute), 1)
+	bigPayload = append(bigPayload, make([]byte, 20)...)
+	bigPayload = append(bigPayload, 3, 0, 0, 0, 0xff, 0x0f) // kind, origin, reqid, hops, len 2047
+	if _, err := Decode(bigPayload); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("payload over limit: %v", err)
+	}
+	if _, err := Decode(make([]byte, MaxDatagram+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversize datagram: %v", err)
+	}
+	if _, err := Decode([]byte{'O', 'D', 9, 1}); !errors.Is(err, ErrVersion) {
+		t.Fatalf("version: %v", err)
+	}
+	if _, err := Decode([]byte{'O', 'D', Version, 200}); !errors.Is(err, ErrUnknownType) {
+		t.Fatalf("type: %v", err)
+	}
+	if _, err := Encode(nil, Envelope{Msg: &Route{Kind: RouteApp, Payload: make([]byte, MaxDatagram)}}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("encode oversize: %v", err)
+	}
+}
+
+// FuzzDecode: any bytes decode to an error or to a message whose
+// encoding decodes to the same message (decode-encode-decode is stable).
+func FuzzDecode(f *testing.F) {
+	for _, m := range []Message{&Ping{Nonce: 7}, &LeafReq{Nonce: 1, Leaves: []Peer{{ID: dht.Key{1}, Addr: netip.MustParseAddrPort("127.0.0.1:5850")}}},
+		&Route{Nonce: 3, Kind: RouteApp, Payload: []byte("x")}, &RootIs{ReqID: 9}} {
+		b, err := Encode(nil, Envelope{Msg: m})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env, err := Decode(b)
+		if err != nil {
+			return
+		}
+		b2, err := Encode(nil, env)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		env2, err := Decode(b2)
+		if err != nil {
+			t.Fatalf("decode of re-encoding: %v", err)
+		}
+		b3, _ := Encode(nil, env2)
+		if !bytes.Equal(b2, b3) {
+			t.Fatalf("decode-encode-decode not stable:\n%x\n%x", b2, b3)
+		}
+	})
+}
