@@ -1,0 +1,80 @@
+package overlay
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config holds the overlay's parameters.
+type Config struct {
+	// DigitBits is b: routing-table digits are base 2^b (1, 2, 4 or 8).
+	DigitBits int
+	// LeafSetSize is the number of leaves on each side of the node.
+	LeafSetSize int
+	// LeafSetPeriod is the mean period of leaf-set exchange with a random leaf.
+	LeafSetPeriod time.Duration
+	// NearPeriod is the mean period of near routing-table tuning.
+	NearPeriod time.Duration
+	// FarPeriod is the mean period of far routing-table tuning.
+	FarPeriod time.Duration
+	// PingPeriod is the mean period of liveness probes of table entries.
+	PingPeriod time.Duration
+	// InitialRTO is the retransmission timeout toward a peer without RTT samples.
+	InitialRTO time.Duration
+	// MaxRTO caps the timeout with backoff.
+	MaxRTO time.Duration
+	// DeadAfter is the number of consecutive timeouts after which a peer is
+	// removed from the leaf set and the routing table.
+	DeadAfter int
+	// RouteTries is how many next hops a routed message tries before it is
+	// dropped (the origin retries end to end).
+	RouteTries int
+	// JoinRetry is how long a joining node waits for its leaf set before it
+	// sends its join again.
+	JoinRetry time.Duration
+	// Seed seeds the node's random choices (peer picks, jitter, tuning IDs).
+	Seed uint64
+}
+
+// DefaultConfig returns Bamboo's parameters as used by OpenDHT.
+func DefaultConfig() Config {
+	return Config{
+		// Base 16: log16(N) hops, 40 rows of 16 entries.
+		DigitBits: 4,
+		// 4 per side: the deployment's 8 replicas come from the leaf set.
+		LeafSetSize: 4,
+		// Bamboo's periodic (not reactive) recovery periods.
+		LeafSetPeriod: 4 * time.Second,
+		NearPeriod:    10 * time.Second,
+		FarPeriod:     20 * time.Second,
+		PingPeriod:    20 * time.Second,
+		// Until a peer has RTT samples, assume a slow wide-area path.
+		InitialRTO: time.Second,
+		// Bamboo's backoff cap.
+		MaxRTO: 5 * time.Second,
+		// Three misses in a row: a lost packet or two is not a failure.
+		DeadAfter: 3,
+		// Enough alternatives to route around a couple of dead entries.
+		RouteTries: 4,
+		JoinRetry:  5 * time.Second,
+	}
+}
+
+// Validate rejects parameters the overlay cannot run with.
+func (c Config) Validate() error {
+	switch {
+	case c.DigitBits != 1 && c.DigitBits != 2 && c.DigitBits != 4 && c.DigitBits != 8:
+		return fmt.Errorf("overlay: digit bits must be 1, 2, 4 or 8, got %d", c.DigitBits)
+	case c.LeafSetSize < 1 || c.LeafSetSize > 16:
+		return fmt.Errorf("overlay: leaf set size per side must be in [1, 16], got %d", c.LeafSetSize)
+	case c.LeafSetPeriod <= 0 || c.NearPeriod <= 0 || c.FarPeriod <= 0 || c.PingPeriod <= 0:
+		return fmt.Errorf("overlay: maintenance periods must be positive")
+	case c.InitialRTO <= 0 || c.MaxRTO < c.InitialRTO:
+		return fmt.Errorf("overlay: need 0 < initial RTO <= max RTO, got %v and %v", c.InitialRTO, c.MaxRTO)
+	case c.DeadAfter < 1 || c.RouteTries < 1:
+		return fmt.Errorf("overlay: dead-after and route tries must be at least 1")
+	case c.JoinRetry <= 0:
+		return fmt.Errorf("overlay: join retry must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package overlay
+
+import (
+	"slices"
+
+	"github.com/opendht-go/opendht/impl/wire"
+)
+
+// leafSet holds the nearest nodes on each side of self: succ in clockwise
+// order, pred in counter-clockwise order, at most size each. In a network
+// of fewer than 2*size+1 nodes a node can be on both sides.
+type leafSet struct {
+	self       wire.Peer
+	size       int
+	succ, pred []wire.Peer
+}
+
+func (l *leafSet) contains(id ID) bool {
+	for _, p := range l.succ {
+		if p.ID == id {
+			return true
+		}
+	}
+	for _, p := range l.pred {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// add offers p; it reports whether the leaf set changed.
+func (l *leafSet) add(p wire.Peer) bool {
+	if p.ID == l.self.ID {
+		return false
+	}
+	a := l.insert(&l.succ, p, func(x ID) ID { return clockwise(l.self.ID, x) })
+	b := l.insert(&l.pred, p, func(x ID) ID { return clockwise(x, l.self.ID) })
+	return a || b
+}
+
+func (l *leafSet) insert(side *[]wire.Peer, p wire.Peer, dist func(ID) ID) bool {
+	s := *side
+	for i, q := range s {
+		if q.ID == p.ID {
+			if q.Addr != p.Addr { // the node moved: keep its newest address
+				s[i].Addr = p.Addr
+			}
+			return false
+		}
+	}
+	i, _ := slices.BinarySearchFunc(s, p, func(q, p wire.Peer) int { return Compare(dist(q.ID), dist(p.ID)) })
+	if i >= l.size {
+		return false
+	}
+	s = slices.Insert(s, i, p)
+	if len(s) > l.size {
+		s = s[:l.size]
+	}
+	*side = s
+	return true
+}
+
+// remove drops id from both sides; it reports whether it was there.
+func (l *leafSet) remove(id ID) bool {
+	n := len(l.succ) + len(l.pred)
+	l.succ = slices.DeleteFunc(l.succ, func(p wire.Peer) bool { return p.ID == id })
+	l.pred = slices.DeleteFunc(l.pred, func(p wire.Peer) bool { return p.ID == id })
+	return len(l.succ)+len(l.pred) != n
+}
+
+// all returns the distinct leaves.
+func (l *leafSet) all() []wire.Peer {
+	out := slices.Clone(l.succ)
+	for _, p := range l.pred {
+		if !slices.ContainsFunc(out, func(q wire.Peer) bool { return q.ID == p.ID }) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// covers reports whether key lies within the range the leaf set knows
+// completely: between the farthest predecessor and the farthest successor.
+// A side that is not full means the node knows the whole ring.
+func (l *leafSet) covers(key ID) bool {
+	if len(l.succ) < l.size || len(l.pred) < l.size {
+		return true
+	}
+	lo, hi := l.pred[len(l.pred)-1].ID, l.succ[len(l.succ)-1].ID
+	return key == lo || key == hi || Between(lo, key, hi)
+}

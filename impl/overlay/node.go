@@ -1,0 +1,684 @@
+package overlay
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/wire"
+)
+
+// maxHops bounds a routed message's path: routing makes progress at every
+// hop, so a longer path means a loop through inconsistent state.
+const maxHops = 64
+
+// deadFor is how long gossip about a peer declared dead is ignored; a
+// direct message from it ends the quarantine at once.
+const deadFor = 2 * time.Minute
+
+// Send is a datagram the driver must send.
+type Send struct {
+	To  netip.AddrPort
+	Env wire.Envelope
+}
+
+// Delivered is an application message that reached this node as the root
+// of its key.
+type Delivered struct {
+	Route wire.Route
+	From  wire.Peer // the previous hop
+}
+
+// Found answers a Lookup: Root is the root of Key as the routing found it.
+type Found struct {
+	ReqID uint64
+	Key   ID
+	Root  wire.Peer
+	Hops  int
+}
+
+// Ready is what a step produced: datagrams to send and events for the
+// application. The driver takes it with (*Node).Ready after each step.
+type Ready struct {
+	Sends     []Send
+	Delivered []Delivered
+	Found     []Found
+}
+
+// Stats counts the node's protocol events.
+type Stats struct {
+	Sent, Received   map[wire.Type]int
+	Timeouts         int
+	DeadDeclared     int
+	RoutesForwarded  int
+	RoutesDropped    int
+	RoutesDelivered  int
+	RouteRetries     int
+	JoinAttempts     int
+	IgnoredStrangers int
+}
+
+type reqKind uint8
+
+const (
+	reqPing reqKind = iota + 1
+	reqLeaf
+	reqRow
+	reqHop
+)
+
+// request is an outstanding message awaiting its answer.
+type request struct {
+	kind     reqKind
+	to       wire.Peer
+	sent     time.Time
+	deadline time.Time
+	route    *wire.Route // reqHop: the message, to resend on timeout
+	tried    []ID        // reqHop: next hops already tried
+}
+
+type peerInfo struct {
+	rtt       rtt
+	lastHeard time.Time
+}
+
+// Node is the Bamboo overlay of one node as a pure state machine: it is
+// driven by Join, Receive, Tick, Lookup and Route with the current time,
+// and its outputs are taken with Ready. It does no I/O, starts no
+// goroutine and reads no clock; one driver calls it at a time.
+type Node struct {
+	cfg    Config
+	self   wire.Peer
+	rng    *rand.Rand
+	leaves leafSet
+	tbl    *table
+	peers  map[ID]*peerInfo
+	dead   map[ID]time.Time
+	reqs   map[uint64]*request
+	nonce  uint64
+
+	joined    bool
+	bootstrap []netip.AddrPort
+	joinAt    time.Time
+	lookups   map[uint64]bool // lookups of the application (not tuning)
+	tuning    map[uint64]bool // far-tuning lookups
+	nextReq   uint64
+
+	nextLeaf, nextNear, nextFar, nextPing time.Time
+
+	out     Ready
+	stats   Stats
+	stepNow time.Time // the time of the step in progress
+}
+
+// New returns a node with identity self. It panics on an invalid config,
+// which the caller validated.
+func New(cfg Config, self wire.Peer) *Node {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	n := &Node{
+		cfg:     cfg,
+		self:    self,
+		rng:     rand.New(rand.NewPCG(cfg.Seed, uint64(self.ID[0])<<8|uint64(self.ID[19]))),
+		leaves:  leafSet{self: self, size: cfg.LeafSetSize},
+		tbl:     newTable(self, cfg.DigitBits),
+		peers:   map[ID]*peerInfo{},
+		dead:    map[ID]time.Time{},
+		reqs:    map[uint64]*request{},
+		lookups: map[uint64]bool{},
+		tuning:  map[uint64]bool{},
+		stats:   Stats{Sent: map[wire.Type]int{}, Received: map[wire.Type]int{}},
+	}
+	return n
+}
+
+// Self returns the node's identity.
+func (n *Node) Self() wire.Peer { return n.self }
+
+// Joined reports whether the node has received its leaf set.
+func (n *Node) Joined() bool { return n.joined }
+
+// Leaves returns the leaf set (successors then predecessors, distinct).
+func (n *Node) Leaves() []wire.Peer { return n.leaves.all() }
+
+// Successors returns the clockwise side of the leaf set, nearest first.
+func (n *Node) Successors() []wire.Peer { return slices.Clone(n.leaves.succ) }
+
+// Predecessors returns the counter-clockwise side, nearest first.
+func (n *Node) Predecessors() []wire.Peer { return slices.Clone(n.leaves.pred) }
+
+// TableSize returns the number of routing-table entries.
+func (n *Node) TableSize() int { return n.tbl.size() }
+
+// Stats returns a copy of the counters.
+func (n *Node) Stats() Stats {
+	s := n.stats
+	s.Sent, s.Received = clone(n.stats.Sent), clone(n.stats.Received)
+	return s
+}
+
+func clone(m map[wire.Type]int) map[wire.Type]int {
+	c := make(map[wire.Type]int, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// Ready returns and clears the outputs accumulated since the last call.
+func (n *Node) Ready() Ready {
+	r := n.out
+	n.out = Ready{}
+	return r
+}
+
+// Join starts the node. With no bootstrap address it is the first node of
+// a new ring; otherwise it routes a join toward its own ID through the
+// first reachable bootstrap node.
+func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
+	n.stepNow = now
+	n.bootstrap = slices.DeleteFunc(slices.Clone(bootstrap), func(a netip.AddrPort) bool { return a == n.self.Addr })
+	n.scheduleAll(now)
+	if len(n.bootstrap) == 0 {
+		n.joined = true
+		return
+	}
+	n.sendJoin(now)
+}
+
+func (n *Node) sendJoin(now time.Time) {
+	n.joinAt = now
+	n.stats.JoinAttempts++
+	to := n.bootstrap[n.rng.IntN(len(n.bootstrap))]
+	// A node that knows peers already (a restart, or a join that timed
+	// out half-way) asks one of them: the bootstrap may be the dead one.
+	if known := n.leaves.all(); len(known) > 0 && n.rng.IntN(2) == 0 {
+		to = known[n.rng.IntN(len(known))].Addr
+	}
+	r := &wire.Route{Key: n.self.ID, Kind: wire.RouteJoin, Origin: n.self}
+	n.forwardTo(now, wire.Peer{Addr: to}, r, nil)
+}
+
+func (n *Node) jitter(now time.Time, mean time.Duration) time.Time {
+	// Uniform in [0.5, 1.5) x mean: periodic tasks of many nodes do not
+	// synchronise.
+	return now.Add(mean/2 + time.Duration(n.rng.Int64N(int64(mean))))
+}
+
+func (n *Node) scheduleAll(now time.Time) {
+	n.nextLeaf = n.jitter(now, n.cfg.LeafSetPeriod)
+	n.nextNear = n.jitter(now, n.cfg.NearPeriod)
+	n.nextFar = n.jitter(now, n.cfg.FarPeriod)
+	n.nextPing = n.jitter(now, n.cfg.PingPeriod)
+}
+
+// NextWake returns when Tick next has work to do.
+func (n *Node) NextWake() time.Time {
+	t := minTime(minTime(n.nextLeaf, n.nextNear), minTime(n.nextFar, n.nextPing))
+	for _, r := range n.reqs {
+		t = minTime(t, r.deadline)
+	}
+	if !n.joined && len(n.bootstrap) > 0 {
+		t = minTime(t, n.joinAt.Add(n.cfg.JoinRetry))
+	}
+	return t
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func (n *Node) send(to netip.AddrPort, m wire.Message) {
+	n.out.Sends = append(n.out.Sends, Send{To: to, Env: wire.Envelope{From: n.self, Msg: m}})
+	n.stats.Sent[m.Type()]++
+}
+
+func (n *Node) newNonce() uint64 {
+	n.nonce++
+	return n.nonce
+}
+
+func (n *Node) peer(id ID) *peerInfo {
+	p := n.peers[id]
+	if p == nil {
+		p = &peerInfo{}
+		n.peers[id] = p
+	}
+	return p
+}
+
+func (n *Node) rto(id ID) time.Duration {
+	return n.peer(id).rtt.rto(n.cfg.InitialRTO, n.cfg.MaxRTO)
+}
+
+// request sends m and remembers it until its answer or its timeout.
+func (n *Node) request(now time.Time, kind reqKind, to wire.Peer, nonce uint64, m wire.Message) *request {
+	r := &request{kind: kind, to: to, sent: now, deadline: now.Add(n.rto(to.ID))}
+	n.reqs[nonce] = r
+	n.send(to.Addr, m)
+	return r
+}
+
+// better is proximity neighbour selection: prefer the peer with the lower
+// smoothed RTT, and any measured peer over an unmeasured one.
+func (n *Node) better(old, cand wire.Peer) bool {
+	o, c := n.peers[old.ID], n.peers[cand.ID]
+	if c == nil || c.rtt.samples == 0 {
+		return false
+	}
+	if o == nil || o.rtt.samples == 0 {
+		return true
+	}
+	return c.rtt.srtt < o.rtt.srtt
+}
+
+// heard records direct contact with p (a datagram from it): it is alive.
+func (n *Node) heard(now time.Time, p wire.Peer) {
+	if p.ID == n.self.ID {
+		return
+	}
+	delete(n.dead, p.ID)
+	n.peer(p.ID).lastHeard = now
+	n.consider(p)
+}
+
+// consider offers a peer to the leaf set and the routing table, unless it
+// was declared dead recently.
+func (n *Node) consider(p wire.Peer) {
+	if p.ID == n.self.ID || !p.Addr.IsValid() {
+		return
+	}
+	if until, ok := n.dead[p.ID]; ok {
+		_ = until
+		return
+	}
+	n.leaves.add(p)
+	n.tbl.offer(p, n.better)
+}
+
+// Receive handles one datagram from the address from.
+func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
+	n.stepNow = now
+	n.stats.Received[env.Msg.Type()]++
+	sender := wire.Peer{ID: env.From.ID, Addr: from} // trust the source address, not the claim
+	n.heard(now, sender)
+	switch m := env.Msg.(type) {
+	case *wire.Ping:
+		n.send(from, &wire.Pong{Nonce: m.Nonce})
+	case *wire.Pong:
+		n.answered(now, m.Nonce, sender)
+	case *wire.LeafReq:
+		n.merge(m.Leaves)
+		n.send(from, &wire.LeafResp{Nonce: m.Nonce, Leaves: n.leaves.all()})
+	case *wire.LeafResp:
+		n.answered(now, m.Nonce, sender)
+		n.merge(m.Leaves)
+		if !n.joined {
+			n.joined = true
+		}
+	case *wire.RowReq:
+		n.send(from, &wire.RowResp{Nonce: m.Nonce, Row: m.Row, Entries: n.tbl.row(int(m.Row))})
+	case *wire.RowResp:
+		n.answered(now, m.Nonce, sender)
+		n.merge(m.Entries)
+	case *wire.RouteAck:
+		n.answered(now, m.Nonce, sender)
+	case *wire.Route:
+		n.send(from, &wire.RouteAck{Nonce: m.Nonce})
+		n.route(now, sender, m)
+	case *wire.RootIs:
+		n.merge(m.Leaves)
+		switch {
+		case n.lookups[m.ReqID]:
+			delete(n.lookups, m.ReqID)
+			n.out.Found = append(n.out.Found, Found{ReqID: m.ReqID, Key: m.Key, Root: sender, Hops: int(m.Hops)})
+		case n.tuning[m.ReqID]:
+			delete(n.tuning, m.ReqID)
+		}
+	}
+}
+
+func (n *Node) merge(ps []wire.Peer) {
+	for _, p := range ps {
+		if p.ID == n.self.ID {
+			continue
+		}
+		// A peer we have never measured competes for a filled slot only
+		// after a probe (proximity neighbour selection).
+		if row, col, ok := n.tbl.slot(p.ID); ok {
+			if cur := n.tbl.get(row, col); cur != nil && cur.ID != p.ID && n.peers[p.ID] == nil {
+				if _, dead := n.dead[p.ID]; !dead && p.Addr.IsValid() {
+					nonce := n.newNonce()
+					n.request(n.lastNow(), reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+				}
+			}
+		}
+		n.consider(p)
+	}
+}
+
+// lastNow is the time of the request being answered; merge needs a time
+// to stamp probes with, and it is always called within a step at now.
+func (n *Node) lastNow() time.Time { return n.stepNow }
+
+func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) {
+	r := n.reqs[nonce]
+	if r == nil || (r.to.ID != from.ID && r.to.ID != (ID{})) {
+		return
+	}
+	delete(n.reqs, nonce)
+	n.peer(from.ID).rtt.sample(now.Sub(r.sent))
+	if r.kind == reqPing { // a probed candidate may now win its slot
+		n.tbl.offer(from, n.better)
+	}
+}
+
+// nextHop picks where a message for key goes next, skipping excluded
+// peers; self means this node is the root as far as it knows.
+func (n *Node) nextHop(key ID, exclude []ID) wire.Peer {
+	usable := func(p wire.Peer) bool {
+		if slices.Contains(exclude, p.ID) {
+			return false
+		}
+		_, dead := n.dead[p.ID]
+		return !dead
+	}
+	if n.leaves.covers(key) {
+		best := n.self
+		for _, p := range n.leaves.all() {
+			if usable(p) && Closer(key, p.ID, best.ID) {
+				best = p
+			}
+		}
+		return best
+	}
+	row := SharedPrefix(n.self.ID, key, n.cfg.DigitBits)
+	if row < len(n.tbl.rows) {
+		if p := n.tbl.get(row, Digit(key, row, n.cfg.DigitBits)); p != nil && usable(*p) {
+			return *p
+		}
+	}
+	// Rare case: any known node at least as good a prefix match and
+	// numerically closer.
+	best := n.self
+	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
+		if usable(p) && SharedPrefix(p.ID, key, n.cfg.DigitBits) >= row && Closer(key, p.ID, best.ID) {
+			best = p
+		}
+	}
+	return best
+}
+
+// route handles a routed message that arrived from the previous hop.
+func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
+	m.Hops++
+	if m.Kind == wire.RouteJoin && m.Origin.ID != n.self.ID {
+		// Pastry join: every hop gives the joiner the rows it shares.
+		for r := 0; r <= SharedPrefix(n.self.ID, m.Origin.ID, n.cfg.DigitBits) && r < len(n.tbl.rows); r++ {
+			if row := n.tbl.row(r); len(row) > 0 {
+				n.send(m.Origin.Addr, &wire.RowResp{Row: uint8(r), Entries: row})
+			}
+		}
+	}
+	var exclude []ID
+	if m.Kind == wire.RouteJoin {
+		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
+	}
+	next := n.nextHop(m.Key, exclude)
+	if next.ID == n.self.ID || m.Hops >= maxHops {
+		if m.Hops >= maxHops {
+			n.stats.RoutesDropped++
+			return
+		}
+		n.atRoot(now, prev, m)
+		return
+	}
+	n.stats.RoutesForwarded++
+	n.forwardTo(now, next, m, exclude)
+}
+
+func (n *Node) forwardTo(now time.Time, next wire.Peer, m *wire.Route, tried []ID) {
+	fwd := *m
+	fwd.Nonce = n.newNonce()
+	r := n.request(now, reqHop, next, fwd.Nonce, &fwd)
+	r.route = &fwd
+	r.tried = append(slices.Clone(tried), next.ID)
+}
+
+func (n *Node) atRoot(now time.Time, prev wire.Peer, m *wire.Route) {
+	switch m.Kind {
+	case wire.RouteJoin:
+		n.send(m.Origin.Addr, &wire.LeafResp{Leaves: append(n.leaves.all(), n.self)})
+		n.consider(m.Origin)
+	case wire.RouteFindRoot:
+		if m.Origin.ID == n.self.ID {
+			n.rootIsSelf(m)
+			return
+		}
+		n.send(m.Origin.Addr, &wire.RootIs{ReqID: m.ReqID, Key: m.Key, Hops: m.Hops, Leaves: n.leaves.all()})
+	case wire.RouteApp:
+		n.stats.RoutesDelivered++
+		n.out.Delivered = append(n.out.Delivered, Delivered{Route: *m, From: prev})
+	}
+}
+
+func (n *Node) rootIsSelf(m *wire.Route) {
+	if n.lookups[m.ReqID] {
+		delete(n.lookups, m.ReqID)
+		n.out.Found = append(n.out.Found, Found{ReqID: m.ReqID, Key: m.Key, Root: n.self, Hops: int(m.Hops)})
+	}
+	delete(n.tuning, m.ReqID)
+}
+
+// Lookup routes a FindRoot for key; the answer comes as a Found in Ready.
+func (n *Node) Lookup(now time.Time, key ID) uint64 {
+	n.stepNow = now
+	n.nextReq++
+	id := n.nextReq
+	n.lookups[id] = true
+	n.originate(now, &wire.Route{Key: key, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
+	return id
+}
+
+// Route sends an application payload to the root of key; it arrives there
+// as a Delivered.
+func (n *Node) Route(now time.Time, key ID, payload []byte) uint64 {
+	n.stepNow = now
+	n.nextReq++
+	id := n.nextReq
+	n.originate(now, &wire.Route{Key: key, Kind: wire.RouteApp, Origin: n.self, ReqID: id, Payload: payload})
+	return id
+}
+
+func (n *Node) originate(now time.Time, m *wire.Route) {
+	next := n.nextHop(m.Key, nil)
+	if next.ID == n.self.ID {
+		n.atRoot(now, n.self, m)
+		return
+	}
+	n.forwardTo(now, next, m, nil)
+}
+
+// Tick runs timeouts and the periodic maintenance due at now.
+func (n *Node) Tick(now time.Time) {
+	n.stepNow = now
+	n.expireRequests(now)
+	for id, until := range n.dead {
+		if !now.Before(until) {
+			delete(n.dead, id)
+		}
+	}
+	if !n.joined && len(n.bootstrap) > 0 && !now.Before(n.joinAt.Add(n.cfg.JoinRetry)) {
+		n.sendJoin(now)
+	}
+	if !now.Before(n.nextLeaf) {
+		n.nextLeaf = n.jitter(now, n.cfg.LeafSetPeriod)
+		n.leafExchange(now)
+	}
+	if !now.Before(n.nextPing) {
+		n.nextPing = n.jitter(now, n.cfg.PingPeriod)
+		n.pingNeighbours(now)
+	}
+	if !now.Before(n.nextNear) {
+		n.nextNear = n.jitter(now, n.cfg.NearPeriod)
+		n.nearTuning(now)
+	}
+	if !now.Before(n.nextFar) {
+		n.nextFar = n.jitter(now, n.cfg.FarPeriod)
+		n.farTuning(now)
+	}
+}
+
+func (n *Node) expireRequests(now time.Time) {
+	var due []uint64
+	for nonce, r := range n.reqs {
+		if !now.Before(r.deadline) {
+			due = append(due, nonce)
+		}
+	}
+	slices.Sort(due) // map order must not leak into the outputs
+	for _, nonce := range due {
+		r := n.reqs[nonce]
+		delete(n.reqs, nonce)
+		n.stats.Timeouts++
+		n.failed(now, r.to)
+		if r.kind == reqHop {
+			n.retryHop(now, r)
+		}
+	}
+}
+
+// failed records a timeout toward p; enough in a row and p is dead.
+func (n *Node) failed(now time.Time, p wire.Peer) {
+	if p.ID == (ID{}) {
+		return // a bootstrap address whose ID we do not know yet
+	}
+	info := n.peer(p.ID)
+	info.rtt.failures++
+	if info.rtt.failures >= n.cfg.DeadAfter {
+		n.declareDead(now, p.ID)
+	}
+}
+
+func (n *Node) declareDead(now time.Time, id ID) {
+	n.stats.DeadDeclared++
+	n.leaves.remove(id)
+	n.tbl.remove(id)
+	delete(n.peers, id)
+	n.dead[id] = now.Add(deadFor)
+}
+
+func (n *Node) retryHop(now time.Time, r *request) {
+	if len(r.tried) >= n.cfg.RouteTries {
+		n.stats.RoutesDropped++
+		return
+	}
+	n.stats.RouteRetries++
+	m := r.route
+	exclude := r.tried
+	if m.Kind == wire.RouteJoin {
+		exclude = append(exclude, m.Origin.ID)
+	}
+	next := n.nextHop(m.Key, exclude)
+	if next.ID == n.self.ID {
+		n.atRoot(now, n.self, m)
+		return
+	}
+	n.forwardTo(now, next, m, r.tried)
+}
+
+func (n *Node) leafExchange(now time.Time) {
+	leaves := n.leaves.all()
+	if len(leaves) == 0 {
+		return
+	}
+	p := leaves[n.rng.IntN(len(leaves))]
+	nonce := n.newNonce()
+	n.request(now, reqLeaf, p, nonce, &wire.LeafReq{Nonce: nonce, Leaves: leaves})
+}
+
+func (n *Node) pingNeighbours(now time.Time) {
+	for _, p := range n.tbl.all() {
+		if n.leaves.contains(p.ID) {
+			continue // leaf-set exchange probes leaves
+		}
+		info := n.peer(p.ID)
+		if now.Sub(info.lastHeard) < n.cfg.PingPeriod/2 {
+			continue
+		}
+		nonce := n.newNonce()
+		n.request(now, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+	}
+}
+
+// nearTuning asks a random neighbour of a random non-empty row for that
+// row: its neighbours share the prefix too and may be closer to us.
+func (n *Node) nearTuning(now time.Time) {
+	var rows []int
+	for r := range n.tbl.rows {
+		if len(n.tbl.row(r)) > 0 {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	r := rows[n.rng.IntN(len(rows))]
+	row := n.tbl.row(r)
+	p := row[n.rng.IntN(len(row))]
+	nonce := n.newNonce()
+	n.request(now, reqRow, p, nonce, &wire.RowReq{Nonce: nonce, Row: uint8(r)})
+}
+
+// farTuning looks up a random ID that would fill an empty slot of a row
+// just below the deepest filled one.
+func (n *Node) farTuning(now time.Time) {
+	depth := 0
+	for r := range n.tbl.rows {
+		if len(n.tbl.row(r)) > 0 {
+			depth = r + 1
+		}
+	}
+	r := n.rng.IntN(min(depth+1, len(n.tbl.rows)))
+	target := n.self.ID
+	// Keep r digits of self, then a different digit, then random bits.
+	b := n.cfg.DigitBits
+	digit := n.rng.IntN(1<<b - 1)
+	if digit >= Digit(n.self.ID, r, b) {
+		digit++
+	}
+	setDigit(&target, r, b, digit)
+	for bit := (r + 1) * b; bit < IDBits; bit++ {
+		if n.rng.IntN(2) == 1 {
+			target[bit/8] |= 1 << (7 - bit%8)
+		} else {
+			target[bit/8] &^= 1 << (7 - bit%8)
+		}
+	}
+	n.nextReq++
+	id := n.nextReq
+	n.tuning[id] = true
+	n.originate(now, &wire.Route{Key: target, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
+}
+
+func setDigit(id *ID, i, b, v int) {
+	for k := range b {
+		bit := i*b + k
+		if v>>(b-1-k)&1 == 1 {
+			id[bit/8] |= 1 << (7 - bit%8)
+		} else {
+			id[bit/8] &^= 1 << (7 - bit%8)
+		}
+	}
+}
+
+// String summarises the node for logs and test failures.
+func (n *Node) String() string {
+	return fmt.Sprintf("node %s joined=%v leaves=%d table=%d reqs=%d", n.self, n.joined, len(n.leaves.all()), n.tbl.size(), len(n.reqs))
+}

@@ -1,0 +1,102 @@
+package overlay
+
+import (
+	"github.com/opendht-go/opendht/impl/wire"
+)
+
+// table is the Pastry routing table: row r holds nodes that share r digits
+// with self, in the column of their next digit.
+type table struct {
+	self wire.Peer
+	b    int
+	rows [][]*wire.Peer
+}
+
+func newTable(self wire.Peer, b int) *table {
+	n := IDBits / b
+	t := &table{self: self, b: b, rows: make([][]*wire.Peer, n)}
+	for i := range t.rows {
+		t.rows[i] = make([]*wire.Peer, 1<<b)
+	}
+	return t
+}
+
+// slot returns the row and column where p belongs, or ok=false for self.
+func (t *table) slot(id ID) (row, col int, ok bool) {
+	row = SharedPrefix(t.self.ID, id, t.b)
+	if row >= len(t.rows) {
+		return 0, 0, false
+	}
+	return row, Digit(id, row, t.b), true
+}
+
+func (t *table) get(row, col int) *wire.Peer { return t.rows[row][col] }
+
+// offer puts p in its slot if the slot is empty, or if better says p is
+// a better neighbour than the current entry (proximity neighbour
+// selection). It reports whether the table changed.
+func (t *table) offer(p wire.Peer, better func(old, cand wire.Peer) bool) bool {
+	row, col, ok := t.slot(p.ID)
+	if !ok {
+		return false
+	}
+	cur := t.rows[row][col]
+	switch {
+	case cur == nil:
+	case cur.ID == p.ID:
+		if cur.Addr != p.Addr {
+			cur.Addr = p.Addr
+		}
+		return false
+	case !better(*cur, p):
+		return false
+	}
+	c := p
+	t.rows[row][col] = &c
+	return true
+}
+
+func (t *table) remove(id ID) bool {
+	row, col, ok := t.slot(id)
+	if !ok || t.rows[row][col] == nil || t.rows[row][col].ID != id {
+		return false
+	}
+	t.rows[row][col] = nil
+	return true
+}
+
+// row returns the filled entries of row r.
+func (t *table) row(r int) []wire.Peer {
+	var out []wire.Peer
+	if r < 0 || r >= len(t.rows) {
+		return nil
+	}
+	for _, p := range t.rows[r] {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// all returns every entry.
+func (t *table) all() []wire.Peer {
+	var out []wire.Peer
+	for r := range t.rows {
+		out = append(out, t.row(r)...)
+	}
+	return out
+}
+
+// size returns the number of entries.
+func (t *table) size() int {
+	n := 0
+	for _, r := range t.rows {
+		for _, p := range r {
+			if p != nil {
+				n++
+			}
+		}
+	}
+	return n
+}
