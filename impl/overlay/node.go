@@ -294,17 +294,25 @@ func (n *Node) consider(p wire.Peer) {
 	if p.ID == n.self.ID || !p.Addr.IsValid() {
 		return
 	}
-	if until, ok := n.dead[p.ID]; ok {
-		_ = until
+	if _, ok := n.dead[p.ID]; ok {
 		return
 	}
-	n.leaves.add(p)
+	if n.leaves.add(p) && n.peers[p.ID] == nil {
+		// Learned by gossip, never heard from: check that it is alive
+		// before others route through us to it for long.
+		nonce := n.newNonce()
+		n.request(n.stepNow, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+	}
 	n.tbl.offer(p, n.better)
 }
 
 // Receive handles one datagram from the address from.
 func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 	n.stepNow = now
+	if env.From.ID == n.self.ID {
+		n.stats.IgnoredStrangers++ // an echo of ourselves, or an impostor
+		return
+	}
 	n.stats.Received[env.Msg.Type()]++
 	sender := wire.Peer{ID: env.From.ID, Addr: from} // trust the source address, not the claim
 	n.heard(now, sender)
@@ -454,6 +462,9 @@ func (n *Node) forwardTo(now time.Time, next wire.Peer, m *wire.Route, tried []I
 func (n *Node) atRoot(now time.Time, prev wire.Peer, m *wire.Route) {
 	switch m.Kind {
 	case wire.RouteJoin:
+		if m.Origin.ID == n.self.ID {
+			return // our own join found no one to go to: the join timer retries
+		}
 		n.send(m.Origin.Addr, &wire.LeafResp{Leaves: append(n.leaves.all(), n.self)})
 		n.consider(m.Origin)
 	case wire.RouteFindRoot:
@@ -514,6 +525,10 @@ func (n *Node) Tick(now time.Time) {
 			delete(n.dead, id)
 		}
 	}
+	if n.joined && len(n.bootstrap) > 0 && len(n.leaves.all()) == 0 {
+		// Every neighbour is gone: this node is alone, join again.
+		n.joined = false
+	}
 	if !n.joined && len(n.bootstrap) > 0 && !now.Before(n.joinAt.Add(n.cfg.JoinRetry)) {
 		n.sendJoin(now)
 	}
@@ -563,7 +578,20 @@ func (n *Node) failed(now time.Time, p wire.Peer) {
 	info.rtt.failures++
 	if info.rtt.failures >= n.cfg.DeadAfter {
 		n.declareDead(now, p.ID)
+		return
 	}
+	// A neighbour that missed an answer is probed again at once (with the
+	// backed-off timeout), so that a dead one is found in a few RTOs, not
+	// a few periods. Only the suspect is probed: recovery stays periodic.
+	if n.leaves.contains(p.ID) || n.inTable(p.ID) {
+		nonce := n.newNonce()
+		n.request(now, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+	}
+}
+
+func (n *Node) inTable(id ID) bool {
+	row, col, ok := n.tbl.slot(id)
+	return ok && n.tbl.get(row, col) != nil && n.tbl.get(row, col).ID == id
 }
 
 func (n *Node) declareDead(now time.Time, id ID) {
@@ -604,10 +632,12 @@ func (n *Node) leafExchange(now time.Time) {
 }
 
 func (n *Node) pingNeighbours(now time.Time) {
-	for _, p := range n.tbl.all() {
-		if n.leaves.contains(p.ID) {
-			continue // leaf-set exchange probes leaves
+	seen := map[ID]bool{}
+	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
+		if seen[p.ID] {
+			continue
 		}
+		seen[p.ID] = true
 		info := n.peer(p.ID)
 		if now.Sub(info.lastHeard) < n.cfg.PingPeriod/2 {
 			continue

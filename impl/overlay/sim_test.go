@@ -279,3 +279,81 @@ func TestRingFormsAndRoutesConsistently(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// churn kills k random live nodes (crash: no goodbye) and joins k new ones
+// through random live nodes.
+func (r *ring) churn(k, next int, cfg Config) int {
+	var live []netip.AddrPort
+	for a := range r.nodes {
+		if r.alive[a] {
+			live = append(live, a)
+		}
+	}
+	slices.SortFunc(live, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	r.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+	for _, a := range live[:k] {
+		r.alive[a] = false
+	}
+	for range k {
+		r.add(next, cfg, live[k+r.rng.IntN(len(live)-k)])
+		next++
+	}
+	return next
+}
+
+func (r *ring) leafSetsCorrect() (bad int) {
+	ids := r.liveIDs()
+	for a, n := range r.nodes {
+		if !r.alive[a] {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(ids, n.self.ID, Compare)
+		for k, s := range n.Successors() {
+			if s.ID != ids[(i+1+k)%len(ids)] {
+				bad++
+				break
+			}
+		}
+	}
+	return bad
+}
+
+// TestRingRecoversFromChurnAndLoss: with 5% packet loss, rounds of crashes
+// and joins; after each round settles, leaf sets are exact again and
+// lookups reach the true root. The negative control switches periodic
+// recovery off (periods of a day) and must be caught.
+func TestRingRecoversFromChurnAndLoss(t *testing.T) {
+	run := func(t *testing.T, cfg Config) (float64, int) {
+		const N = 48
+		r := newRing(t, seed(t))
+		r.add(0, cfg)
+		for i := 1; i < N; i++ {
+			r.add(i, cfg, r.addr(r.rng.IntN(i)))
+			r.run(300 * time.Millisecond)
+		}
+		r.run(time.Minute)
+		r.loss = 0.05
+		next := N
+		for range 4 {
+			next = r.churn(6, next, cfg)
+			r.run(90 * time.Second)
+		}
+		r.loss = 0
+		r.run(30 * time.Second)
+		frac, hops := r.lookups(300)
+		t.Logf("after churn: lookups correct=%.3f hops_mean=%.2f bad leaf sets=%d", frac, mean(hops), r.leafSetsCorrect())
+		return frac, r.leafSetsCorrect()
+	}
+	frac, bad := run(t, DefaultConfig())
+	if frac < 1 || bad != 0 {
+		t.Fatalf("after churn settled: %.3f of lookups correct, %d wrong leaf sets", frac, bad)
+	}
+	t.Run("negative control: no periodic recovery", func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.LeafSetPeriod, cfg.PingPeriod, cfg.NearPeriod, cfg.FarPeriod = 24*time.Hour, 24*time.Hour, 24*time.Hour, 24*time.Hour
+		frac, bad := run(t, cfg)
+		if frac == 1 && bad == 0 {
+			t.Fatal("the churn check did not notice that recovery was switched off")
+		}
+	})
+}
