@@ -196,6 +196,14 @@ func newMessage(t Type) Message {
 		return &RouteAck{}
 	case TRootIs:
 		return &RootIs{}
+	case TWrite:
+		return &Write{}
+	case TWriteAck:
+		return &WriteAck{}
+	case TRead:
+		return &Read{}
+	case TReadResp:
+		return &ReadResp{}
 	}
 	return nil
 }

@@ -38,7 +38,28 @@ func genMessage() *rapid.Generator[Message] {
 		n := rapid.Uint64().Draw(t, "nonce")
 		var key dht.Key
 		copy(key[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "key"))
-		switch rapid.IntRange(1, 9).Draw(t, "type") {
+		var h1, h2 dht.Hash
+		copy(h1[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "h1"))
+		copy(h2[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "h2"))
+		switch rapid.IntRange(1, 13).Draw(t, "type") {
+		case 10:
+			it := Item{Kind: ItemPut, Key: key, TTL: rapid.Int64().Draw(t, "ttl"), Client: rapid.StringN(0, 20, 64).Draw(t, "client")}
+			if rapid.Bool().Draw(t, "rm") {
+				it.Kind, it.ValueHash, it.Secret = ItemRemove, h1, rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "secret")
+			} else {
+				it.Value, it.SecretHash = rapid.SliceOfN(rapid.Byte(), 0, 1024).Draw(t, "value"), h2
+			}
+			return &Write{ReqID: n, Replica: rapid.Bool().Draw(t, "replica"), Gateway: genPeer().Draw(t, "gw"), Item: it}
+		case 11:
+			return &WriteAck{ReqID: n, Status: rapid.Uint8().Draw(t, "status")}
+		case 12:
+			return &Read{ReqID: n, Replica: rapid.Bool().Draw(t, "replica"), Gateway: genPeer().Draw(t, "gw"), Key: key,
+				MaxVals: rapid.Uint16().Draw(t, "maxvals"), Placemark: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "pm")}
+		case 13:
+			vals := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) ReadValue {
+				return ReadValue{Value: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "v"), TTLRemaining: rapid.Int64().Draw(t, "ttl"), SecretHash: h1}
+			}), 0, 5).Draw(t, "values")
+			return &ReadResp{ReqID: n, Values: vals, Placemark: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "pm"), Replicas: peers.Draw(t, "replicas")}
 		case 1:
 			return &Ping{Nonce: n}
 		case 2:
