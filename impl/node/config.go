@@ -1,0 +1,71 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/overlay"
+)
+
+// Config holds a node's parameters.
+type Config struct {
+	Overlay overlay.Config
+	// Replicas is the size of a key's replica set, root included.
+	Replicas int
+	// WriteAcks is how many replicas (besides the root) must acknowledge a
+	// write before the gateway is told it succeeded.
+	WriteAcks int
+	// ReadQuorum is how many replicas, root included, a gateway reads from.
+	ReadQuorum int
+	// RequestTimeout is how long a gateway waits for the root's answer
+	// before it routes the request again.
+	RequestTimeout time.Duration
+	// Attempts is how many times a gateway routes a request before it
+	// answers "try again".
+	Attempts int
+	// ReplicaTimeout is how long a root waits for replica acknowledgements.
+	ReplicaTimeout time.Duration
+	// ReadWait is how long a gateway waits for more replicas after the
+	// root answered a read.
+	ReadWait time.Duration
+}
+
+// DefaultConfig returns the parameters of a small deployment.
+func DefaultConfig() Config {
+	return Config{
+		Overlay: overlay.DefaultConfig(),
+		// 4 replicas suit clusters of tens of nodes; OpenDHT ran 8 on
+		// PlanetLab's hundreds.
+		Replicas: 4,
+		// The deployment's choice: the root plus two replica acks.
+		WriteAcks: 2,
+		// A majority of the replica set.
+		ReadQuorum: 3,
+		// The original gateway's timeout.
+		RequestTimeout: 5 * time.Second,
+		Attempts:       3,
+		// Replicas are leaf-set neighbours, one RTT away.
+		ReplicaTimeout: 2 * time.Second,
+		ReadWait:       time.Second,
+	}
+}
+
+// Validate rejects parameters the node cannot run with.
+func (c Config) Validate() error {
+	if err := c.Overlay.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Replicas < 1 || c.Replicas > 2*c.Overlay.LeafSetSize+1:
+		return fmt.Errorf("node: replicas must be in [1, %d] (the leaf set and the root), got %d", 2*c.Overlay.LeafSetSize+1, c.Replicas)
+	case c.WriteAcks < 0 || c.WriteAcks > c.Replicas-1:
+		return fmt.Errorf("node: write acks must be in [0, replicas-1 = %d], got %d", c.Replicas-1, c.WriteAcks)
+	case c.ReadQuorum < 1 || c.ReadQuorum > c.Replicas:
+		return fmt.Errorf("node: read quorum must be in [1, replicas = %d], got %d", c.Replicas, c.ReadQuorum)
+	case c.RequestTimeout <= 0 || c.ReplicaTimeout <= 0 || c.ReadWait <= 0:
+		return fmt.Errorf("node: timeouts must be positive")
+	case c.Attempts < 1:
+		return fmt.Errorf("node: attempts must be at least 1, got %d", c.Attempts)
+	}
+	return nil
+}

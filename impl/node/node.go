@@ -1,0 +1,539 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/overlay"
+	"github.com/opendht-go/opendht/impl/store"
+	"github.com/opendht-go/opendht/impl/wire"
+)
+
+// Completion is the answer to a client request made at this node as its
+// gateway.
+type Completion struct {
+	ReqID     uint64
+	Status    dht.Status  // writes
+	Values    []dht.Value // gets
+	Placemark []byte      // gets
+	Err       error       // a request the node refused outright
+}
+
+// Ready is what a step produced.
+type Ready struct {
+	Sends []overlay.Send
+	Done  []Completion
+}
+
+// Stats counts the node's DHT events.
+type Stats struct {
+	Malformed, WritesAtRoot, ReplicaWrites, Reads, Retries, ReplicaTimeouts int
+}
+
+type opKind uint8
+
+const (
+	opWrite opKind = iota + 1
+	opRead
+)
+
+// gwOp is a client request this node executes as a gateway.
+type gwOp struct {
+	kind     opKind
+	item     wire.Item
+	read     dht.Get
+	attempts int
+	deadline time.Time
+	// reads: replies so far, by replica
+	replies  map[dht.Key]*wire.ReadResp
+	rootResp *wire.ReadResp
+}
+
+// rootWrite is a write this node stores as the root.
+type rootWrite struct {
+	gateway  wire.Peer
+	gwReq    uint64
+	item     wire.Item
+	acks     int
+	needed   int
+	deadline time.Time
+	acked    map[dht.Key]bool
+	replied  bool
+}
+
+// replicaWrite is a write this node stores for a root.
+type replicaWrite struct {
+	root  netip.AddrPort
+	reqID uint64
+}
+
+// Node is one DHT node.
+type Node struct {
+	cfg   Config
+	self  wire.Peer
+	ov    *overlay.Node
+	st    *store.Store
+	log   *slog.Logger
+	out   Ready
+	stats Stats
+
+	nextID   uint64
+	lastTick time.Time
+	ops      map[uint64]*gwOp
+	roots    map[uint64]*rootWrite    // by root id (sent to replicas)
+	byStore  map[uint64]uint64        // store op id -> root id
+	replicas map[uint64]*replicaWrite // store op id -> origin
+}
+
+// New returns a node over an open store. The caller validated cfg.
+func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{
+		cfg: cfg, self: self, st: st, log: log,
+		ov:       overlay.New(cfg.Overlay, self),
+		ops:      map[uint64]*gwOp{},
+		roots:    map[uint64]*rootWrite{},
+		byStore:  map[uint64]uint64{},
+		replicas: map[uint64]*replicaWrite{},
+	}
+}
+
+// Overlay exposes the overlay core for inspection (tests, metrics).
+func (n *Node) Overlay() *overlay.Node { return n.ov }
+
+// Self returns the node's identity.
+func (n *Node) Self() wire.Peer { return n.self }
+
+// Stats returns the DHT counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// Join starts the node (see overlay.Node.Join).
+func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
+	n.ov.Join(now, bootstrap)
+	n.collect(now)
+}
+
+// Ready returns and clears the outputs.
+func (n *Node) Ready() Ready {
+	r := n.out
+	n.out = Ready{}
+	return r
+}
+
+// NextWake returns when Tick next has work to do.
+func (n *Node) NextWake() time.Time {
+	t := n.ov.NextWake()
+	for _, op := range n.ops {
+		t = earliest(t, op.deadline)
+	}
+	for _, rw := range n.roots {
+		t = earliest(t, rw.deadline)
+	}
+	// The store admits queued writes and reclaims expired ones by the
+	// second.
+	return earliest(t, n.lastTick.Add(time.Second))
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func secs(now time.Time) dht.Time { return dht.Time(now.Unix()) }
+
+func (n *Node) id() uint64 {
+	n.nextID++
+	return n.nextID
+}
+
+// send queues a datagram; a message to self is handled at once.
+func (n *Node) send(now time.Time, to wire.Peer, m wire.Message) {
+	if to.ID == n.self.ID {
+		n.handle(now, n.self, m)
+		return
+	}
+	n.out.Sends = append(n.out.Sends, overlay.Send{To: to.Addr, Env: wire.Envelope{From: n.self, Msg: m}})
+}
+
+// collect moves the overlay's outputs into the node's and handles the
+// application messages that reached this node as root.
+func (n *Node) collect(now time.Time) {
+	for {
+		r := n.ov.Ready()
+		n.out.Sends = append(n.out.Sends, r.Sends...)
+		if len(r.Delivered) == 0 {
+			return
+		}
+		for _, d := range r.Delivered {
+			env, err := wire.Decode(d.Route.Payload)
+			if err != nil {
+				n.stats.Malformed++
+				continue
+			}
+			n.handle(now, env.From, env.Msg)
+		}
+	}
+}
+
+// Receive handles one datagram.
+func (n *Node) Receive(now time.Time, from netip.AddrPort, payload []byte) {
+	env, err := wire.Decode(payload)
+	if err != nil {
+		n.stats.Malformed++
+		return
+	}
+	switch env.Msg.(type) {
+	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp:
+		n.handle(now, wire.Peer{ID: env.From.ID, Addr: from}, env.Msg)
+	default:
+		n.ov.Receive(now, from, env)
+	}
+	n.collect(now)
+}
+
+func (n *Node) handle(now time.Time, from wire.Peer, m wire.Message) {
+	switch m := m.(type) {
+	case *wire.Write:
+		if m.Replica {
+			n.replicaWrite(now, from, m)
+		} else {
+			n.rootWrite(now, m)
+		}
+	case *wire.WriteAck:
+		n.writeAck(now, from, m)
+	case *wire.Read:
+		n.read(now, m)
+	case *wire.ReadResp:
+		n.readResp(now, from, m)
+	}
+}
+
+// Put executes a put (or put_removable) as the gateway.
+func (n *Node) Put(now time.Time, p dht.Put) uint64 {
+	return n.write(now, wire.Item{Kind: wire.ItemPut, Key: p.Key, Value: p.Value, SecretHash: p.SecretHash, TTL: p.TTL, Client: string(p.Client)}, p.Validate())
+}
+
+// Remove executes an rm as the gateway.
+func (n *Node) Remove(now time.Time, r dht.Remove) uint64 {
+	return n.write(now, wire.Item{Kind: wire.ItemRemove, Key: r.Key, ValueHash: r.ValueHash, Secret: r.Secret, TTL: r.TTL, Client: string(r.Client)}, r.Validate())
+}
+
+func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
+	id := n.id()
+	if verr == nil && len(it.Client) > wire.MaxClientLen {
+		verr = fmt.Errorf("node: client identity longer than %d bytes", wire.MaxClientLen)
+	}
+	if verr != nil {
+		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: verr})
+		return id
+	}
+	op := &gwOp{kind: opWrite, item: it}
+	n.ops[id] = op
+	n.attempt(now, id, op)
+	n.collect(now)
+	return id
+}
+
+// Get executes a get as the gateway.
+func (n *Node) Get(now time.Time, g dht.Get) uint64 {
+	id := n.id()
+	if err := g.Validate(); err != nil {
+		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: err})
+		return id
+	}
+	op := &gwOp{kind: opRead, read: g}
+	n.ops[id] = op
+	n.attempt(now, id, op)
+	n.collect(now)
+	return id
+}
+
+// attempt routes the request toward the root of its key.
+func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
+	op.attempts++
+	op.deadline = now.Add(n.cfg.RequestTimeout)
+	op.replies, op.rootResp = nil, nil
+	var m wire.Message
+	var key dht.Key
+	switch op.kind {
+	case opWrite:
+		m, key = &wire.Write{ReqID: id, Gateway: n.self, Item: op.item}, op.item.Key
+	case opRead:
+		m, key = &wire.Read{ReqID: id, Gateway: n.self, Key: op.read.Key, MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark}, op.read.Key
+	}
+	payload, err := wire.Encode(nil, wire.Envelope{From: n.self, Msg: m})
+	if err != nil {
+		panic(fmt.Sprintf("node: a validated request does not encode: %v", err))
+	}
+	n.ov.Route(now, key, payload)
+}
+
+// replicaSet returns the root (self) and the Replicas-1 nodes of the leaf
+// set closest to key.
+func (n *Node) replicaSet(key dht.Key) []wire.Peer {
+	set := append([]wire.Peer{n.self}, n.ov.Leaves()...)
+	slices.SortFunc(set, func(a, b wire.Peer) int {
+		switch {
+		case overlay.Closer(key, a.ID, b.ID):
+			return -1
+		case overlay.Closer(key, b.ID, a.ID):
+			return 1
+		}
+		return 0
+	})
+	return set[:min(len(set), n.cfg.Replicas)]
+}
+
+func toOp(id uint64, it wire.Item) dht.Op {
+	if it.Kind == wire.ItemPut {
+		return dht.Op{Kind: dht.OpPut, ID: id, Put: dht.Put{Client: dht.ClientID(it.Client), Key: it.Key, Value: it.Value, TTL: it.TTL, SecretHash: it.SecretHash}}
+	}
+	return dht.Op{Kind: dht.OpRemove, ID: id, Remove: dht.Remove{Client: dht.ClientID(it.Client), Key: it.Key, ValueHash: it.ValueHash, Secret: it.Secret, TTL: it.TTL}}
+}
+
+// storeStep runs one store step and dispatches every completion it
+// reports (the step's own write, and queued writes admitted meanwhile).
+func (n *Node) storeStep(now time.Time, op dht.Op) (dht.Result, error) {
+	res, err := n.st.Step(op, secs(now))
+	if err != nil {
+		n.log.Error("store step failed", "err", err)
+		return res, err
+	}
+	for _, c := range res.Completed {
+		n.completed(now, c)
+	}
+	return res, nil
+}
+
+func (n *Node) rootWrite(now time.Time, m *wire.Write) {
+	n.stats.WritesAtRoot++
+	rid := n.id()
+	rw := &rootWrite{gateway: m.Gateway, gwReq: m.ReqID, item: m.Item, acked: map[dht.Key]bool{}}
+	n.roots[rid] = rw
+	sid := n.id()
+	n.byStore[sid] = rid
+	res, err := n.storeStep(now, toOp(sid, m.Item))
+	if err != nil || res.Err != nil {
+		delete(n.byStore, sid)
+		delete(n.roots, rid)
+		n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
+	}
+}
+
+func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
+	n.stats.ReplicaWrites++
+	sid := n.id()
+	n.replicas[sid] = &replicaWrite{root: from.Addr, reqID: m.ReqID}
+	res, err := n.storeStep(now, toOp(sid, m.Item))
+	if err != nil || res.Err != nil {
+		delete(n.replicas, sid)
+		n.send(now, from, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
+	}
+}
+
+// completed handles a store completion: a root write goes on to the
+// replicas, a replica write is acknowledged to its root.
+func (n *Node) completed(now time.Time, c dht.Completion) {
+	if rw, ok := n.replicas[c.ID]; ok {
+		delete(n.replicas, c.ID)
+		n.out.Sends = append(n.out.Sends, overlay.Send{To: rw.root, Env: wire.Envelope{From: n.self, Msg: &wire.WriteAck{ReqID: rw.reqID, Status: uint8(c.Status)}}})
+		return
+	}
+	rid, ok := n.byStore[c.ID]
+	if !ok {
+		return
+	}
+	delete(n.byStore, c.ID)
+	rw := n.roots[rid]
+	if c.Status != dht.StatusOK {
+		delete(n.roots, rid)
+		n.send(now, rw.gateway, &wire.WriteAck{ReqID: rw.gwReq, Status: uint8(c.Status)})
+		return
+	}
+	set := n.replicaSet(rw.item.Key)[1:]
+	rw.needed = min(n.cfg.WriteAcks, len(set))
+	rw.deadline = now.Add(n.cfg.ReplicaTimeout)
+	for _, p := range set {
+		n.send(now, p, &wire.Write{ReqID: rid, Replica: true, Gateway: rw.gateway, Item: rw.item})
+	}
+	n.maybeAck(now, rid, rw)
+}
+
+func (n *Node) maybeAck(now time.Time, rid uint64, rw *rootWrite) {
+	if rw.replied || rw.acks < rw.needed {
+		return
+	}
+	rw.replied = true
+	delete(n.roots, rid)
+	n.send(now, rw.gateway, &wire.WriteAck{ReqID: rw.gwReq, Status: uint8(dht.StatusOK)})
+}
+
+func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
+	if rw, ok := n.roots[m.ReqID]; ok { // a replica answered the root
+		if m.Status == uint8(dht.StatusOK) && !rw.acked[from.ID] {
+			rw.acked[from.ID] = true
+			rw.acks++
+			n.maybeAck(now, m.ReqID, rw)
+		}
+		return
+	}
+	op, ok := n.ops[m.ReqID] // the root answered the gateway
+	if !ok || op.kind != opWrite {
+		return
+	}
+	delete(n.ops, m.ReqID)
+	n.out.Done = append(n.out.Done, Completion{ReqID: m.ReqID, Status: dht.Status(m.Status)})
+}
+
+// read answers a Read from the local store.
+func (n *Node) read(now time.Time, m *wire.Read) {
+	n.stats.Reads++
+	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark}
+	rep, err := n.st.Get(g, secs(now))
+	resp := &wire.ReadResp{ReqID: m.ReqID}
+	if err == nil {
+		resp.Placemark = rep.Placemark
+		for _, v := range rep.Values {
+			resp.Values = append(resp.Values, wire.ReadValue{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash})
+		}
+	} else if !errors.Is(err, dht.ErrBadPlacemark) {
+		n.log.Error("read failed", "err", err)
+	}
+	if !m.Replica {
+		resp.Replicas = n.replicaSet(m.Key)
+	}
+	n.send(now, m.Gateway, resp)
+}
+
+func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
+	op, ok := n.ops[m.ReqID]
+	if !ok || op.kind != opRead {
+		return
+	}
+	if op.replies == nil {
+		op.replies = map[dht.Key]*wire.ReadResp{}
+	}
+	op.replies[from.ID] = m
+	if op.rootResp == nil && m.Replicas != nil {
+		op.rootResp = m
+		// A follow-up page is read at the root only: placemarks are the
+		// root's storage positions.
+		if len(op.read.Placemark) == 0 {
+			for _, p := range m.Replicas {
+				if p.ID == from.ID || len(op.replies) >= n.cfg.ReadQuorum {
+					continue
+				}
+				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: n.self, Key: op.read.Key, MaxVals: uint16(min(op.read.MaxVals, 1<<16-1))})
+			}
+		}
+		op.deadline = now.Add(n.cfg.ReadWait)
+	}
+	if op.rootResp != nil && (len(op.read.Placemark) > 0 || len(op.replies) >= min(n.cfg.ReadQuorum, len(op.rootResp.Replicas))) {
+		n.finishRead(m.ReqID, op)
+	}
+}
+
+// finishRead merges the replies: the root's values in its order, then
+// values only other replicas hold, each item once with its longest TTL.
+func (n *Node) finishRead(id uint64, op *gwOp) {
+	delete(n.ops, id)
+	type ident struct {
+		sh dht.Hash
+		vh dht.Hash
+	}
+	var out []dht.Value
+	index := map[ident]int{}
+	add := func(r *wire.ReadResp) {
+		for _, v := range r.Values {
+			k := ident{v.SecretHash, dht.SHA1(v.Value)}
+			if i, ok := index[k]; ok {
+				out[i].TTLRemaining = max(out[i].TTLRemaining, v.TTLRemaining)
+				continue
+			}
+			index[k] = len(out)
+			out = append(out, dht.Value{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash})
+		}
+	}
+	add(op.rootResp)
+	var others []dht.Key
+	for k := range op.replies {
+		others = append(others, k)
+	}
+	slices.SortFunc(others, func(a, b dht.Key) int { return bytes.Compare(a[:], b[:]) })
+	for _, k := range others {
+		if r := op.replies[k]; r != op.rootResp {
+			add(r)
+		}
+	}
+	if len(out) > op.read.MaxVals {
+		out = out[:op.read.MaxVals]
+	}
+	n.out.Done = append(n.out.Done, Completion{ReqID: id, Values: out, Placemark: op.rootResp.Placemark})
+}
+
+// Tick runs the overlay's maintenance, the store's admission and expiry,
+// and the request timeouts.
+func (n *Node) Tick(now time.Time) {
+	n.lastTick = now
+	n.ov.Tick(now)
+	if _, err := n.storeStep(now, dht.Op{Kind: dht.OpTick}); err != nil {
+		n.log.Error("store tick failed", "err", err)
+	}
+	var due []uint64
+	for id, op := range n.ops {
+		if !now.Before(op.deadline) {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due)
+	for _, id := range due {
+		op := n.ops[id]
+		if op.kind == opRead && op.rootResp != nil {
+			n.finishRead(id, op) // the quorum did not fill up: answer with what came
+			continue
+		}
+		if op.attempts >= n.cfg.Attempts {
+			delete(n.ops, id)
+			if op.kind == opWrite {
+				n.out.Done = append(n.out.Done, Completion{ReqID: id, Status: dht.StatusTryAgain})
+			} else {
+				n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: ErrNoAnswer})
+			}
+			continue
+		}
+		n.stats.Retries++
+		n.attempt(now, id, op)
+	}
+	var late []uint64
+	for rid, rw := range n.roots {
+		if !rw.deadline.IsZero() && !now.Before(rw.deadline) {
+			late = append(late, rid)
+		}
+	}
+	slices.Sort(late)
+	for _, rid := range late {
+		rw := n.roots[rid]
+		delete(n.roots, rid)
+		n.stats.ReplicaTimeouts++
+		// Too few replicas acknowledged: the write is stored here but not
+		// safe yet. The gateway tries again; anti-entropy carries on.
+		n.send(now, rw.gateway, &wire.WriteAck{ReqID: rw.gwReq, Status: uint8(dht.StatusTryAgain)})
+	}
+	n.collect(now)
+}
+
+// ErrNoAnswer: a get found no root to answer it within its attempts.
+var ErrNoAnswer = errors.New("node: no answer from the DHT, try again")

@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/clock"
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/store"
+	"github.com/opendht-go/opendht/impl/transport"
+	"github.com/opendht-go/opendht/impl/wire"
+)
+
+// ServerConfig configures a node running over real UDP.
+type ServerConfig struct {
+	Node Config
+	// Listen is the UDP address to bind, e.g. "127.0.0.1:5850".
+	Listen string
+	// Advertise is the address other nodes reach this one at; empty means
+	// Listen (which must then be a specific address, not a wildcard).
+	Advertise string
+	// Bootstrap lists nodes to join through; empty starts a new ring.
+	Bootstrap []netip.AddrPort
+	// Store configures the node's store (its data directory).
+	Store store.Config
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// ErrStopped: the server has stopped.
+var ErrStopped = errors.New("node: server stopped")
+
+type packet struct {
+	from netip.AddrPort
+	data []byte
+}
+
+type call struct {
+	start func(now time.Time) uint64
+	done  chan Completion
+}
+
+// Server runs one Node: a UDP transport, the store, and one goroutine that
+// owns the node and does its I/O.
+type Server struct {
+	n       *Node
+	st      *store.Store
+	tr      *transport.UDP
+	clk     clock.Clock
+	log     *slog.Logger
+	in      chan packet
+	calls   chan call
+	stop    context.CancelFunc
+	stopped chan struct{}
+	dropped atomic.Int64
+	once    sync.Once
+}
+
+// IDFor derives a node ID from its advertised address, as Bamboo did: a
+// node that restarts at the same address gets its place back.
+func IDFor(addr netip.AddrPort) dht.Key { return dht.Key(sha1.Sum([]byte(addr.String()))) }
+
+// Start opens the store, binds the socket, joins the ring and serves until
+// Close or ctx ends.
+func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	if err := cfg.Node.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	advertise := cfg.Advertise
+	if advertise == "" {
+		advertise = cfg.Listen
+	}
+	adv, err := netip.ParseAddrPort(advertise)
+	if err != nil || adv.Addr().IsUnspecified() {
+		return nil, fmt.Errorf("node: advertised address %q must be a specific ip:port: %v", advertise, err)
+	}
+	cfg.Store.Logger = log
+	st, err := store.Open(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Server{st: st, clk: clock.Real(), log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{})}
+	tr, err := transport.ListenUDP(ctx, cfg.Listen, s.receive)
+	if err != nil {
+		cancel()
+		_ = st.Close()
+		return nil, err
+	}
+	s.tr = tr
+	self := wire.Peer{ID: IDFor(adv), Addr: adv}
+	ncfg := cfg.Node
+	ncfg.Overlay.Seed = uint64(time.Now().UnixNano())
+	s.n = New(ncfg, self, st, log)
+	s.n.Join(s.clk.Now(), cfg.Bootstrap)
+	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap)
+	go s.loop(ctx)
+	return s, nil
+}
+
+// Self returns the node's identity.
+func (s *Server) Self() wire.Peer { return s.n.Self() }
+
+// receive runs on the transport's reader goroutine: it hands the datagram
+// to the node's goroutine, or drops it if that one is far behind.
+func (s *Server) receive(from netip.AddrPort, payload []byte) {
+	select {
+	case s.in <- packet{from, append([]byte(nil), payload...)}:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+func (s *Server) loop(ctx context.Context) {
+	defer close(s.stopped)
+	waiters := map[uint64]chan Completion{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.flush(waiters)
+		wait := time.Second
+		if w := s.n.NextWake(); !w.IsZero() {
+			wait = min(max(time.Until(w), time.Millisecond), time.Second)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			for _, ch := range waiters {
+				close(ch)
+			}
+			return
+		case p := <-s.in:
+			s.n.Receive(s.clk.Now(), p.from, p.data)
+		case c := <-s.calls:
+			waiters[c.start(s.clk.Now())] = c.done
+		case <-timer.C:
+			s.n.Tick(s.clk.Now())
+		}
+	}
+}
+
+func (s *Server) flush(waiters map[uint64]chan Completion) {
+	r := s.n.Ready()
+	buf := make([]byte, 0, wire.MaxDatagram)
+	for _, out := range r.Sends {
+		b, err := wire.Encode(buf[:0], out.Env)
+		if err != nil {
+			s.log.Error("encode", "err", err)
+			continue
+		}
+		if err := s.tr.Send(out.To, b); err != nil {
+			s.log.Debug("send", "to", out.To, "err", err)
+		}
+	}
+	for _, d := range r.Done {
+		if ch, ok := waiters[d.ReqID]; ok {
+			delete(waiters, d.ReqID)
+			ch <- d
+		}
+	}
+}
+
+func (s *Server) do(ctx context.Context, start func(now time.Time) uint64) (Completion, error) {
+	c := call{start: start, done: make(chan Completion, 1)}
+	select {
+	case s.calls <- c:
+	case <-s.stopped:
+		return Completion{}, ErrStopped
+	case <-ctx.Done():
+		return Completion{}, ctx.Err()
+	}
+	select {
+	case d, ok := <-c.done:
+		if !ok {
+			return Completion{}, ErrStopped
+		}
+		return d, d.Err
+	case <-ctx.Done():
+		return Completion{}, ctx.Err()
+	}
+}
+
+// Put executes a put as this node's gateway and waits for its status.
+func (s *Server) Put(ctx context.Context, p dht.Put) (dht.Status, error) {
+	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.Put(now, p) })
+	return d.Status, err
+}
+
+// Remove executes an rm as this node's gateway.
+func (s *Server) Remove(ctx context.Context, r dht.Remove) (dht.Status, error) {
+	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.Remove(now, r) })
+	return d.Status, err
+}
+
+// Get executes a get as this node's gateway.
+func (s *Server) Get(ctx context.Context, g dht.Get) (dht.GetReply, error) {
+	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.Get(now, g) })
+	return dht.GetReply{Values: d.Values, Placemark: d.Placemark}, err
+}
+
+// Close stops the node: the goroutine, the socket and the store.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.stop()
+		<-s.stopped
+		err = errors.Join(s.tr.Close(), s.st.Close())
+	})
+	return err
+}
