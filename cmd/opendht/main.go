@@ -1,9 +1,9 @@
 // Command opendht runs and inspects OpenDHT nodes.
 //
-// Today it works on one node's store (impl/store): put, get, rm and stats
-// against a data directory, with the same semantics, limits and messages as
-// the client interface (spec/SPEC.md). The overlay, the replication and the
-// gateways add `opendht node` and `opendht testbed`.
+// `opendht node` runs one DHT node over UDP; `opendht testbed -n N` runs N
+// nodes on this machine (node i on UDP port 5850+10*i); `opendht store`
+// works on one node's data directory directly (put, get, rm, stats) with the
+// semantics and limits of the client interface (spec/SPEC.md).
 package main
 
 import (
@@ -45,7 +45,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(storeCmd())
+	root.AddCommand(storeCmd(), nodeCmd(), testbedCmd())
 	return root
 }
 

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/store"
+)
+
+type nodeFlags struct {
+	listen, advertise, bootstrap, data, logLevel string
+	capacity                                     int64
+	replicas, writeAcks                          int
+}
+
+func (f *nodeFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.listen, "listen", "127.0.0.1:5850", "UDP address to listen on")
+	c.Flags().StringVar(&f.advertise, "advertise", "", "address other nodes reach this one at (default: --listen)")
+	c.Flags().StringVar(&f.bootstrap, "bootstrap", "", "comma-separated ip:port of nodes to join through (empty: start a new ring)")
+	c.Flags().StringVar(&f.data, "data", "./data/node0", "data directory of the node's store")
+	c.Flags().Int64Var(&f.capacity, "capacity", 1<<30, "storage capacity C in bytes")
+	c.Flags().IntVar(&f.replicas, "replicas", 4, "replica set size, root included")
+	c.Flags().IntVar(&f.writeAcks, "write-acks", 2, "replica acknowledgements before a write succeeds")
+	c.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func parseBootstrap(s string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		a, err := netip.ParseAddrPort(part)
+		if err != nil {
+			return nil, fmt.Errorf("--bootstrap %q: %w", part, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (f *nodeFlags) config(log *slog.Logger) (node.ServerConfig, error) {
+	boot, err := parseBootstrap(f.bootstrap)
+	if err != nil {
+		return node.ServerConfig{}, err
+	}
+	nc := node.DefaultConfig()
+	nc.Replicas, nc.WriteAcks = f.replicas, f.writeAcks
+	nc.ReadQuorum = min(nc.ReadQuorum, f.replicas)
+	sc := store.DefaultConfig(f.data)
+	sc.Capacity = f.capacity
+	if err := sc.Validate(); err != nil {
+		return node.ServerConfig{}, err
+	}
+	return node.ServerConfig{Node: nc, Listen: f.listen, Advertise: f.advertise, Bootstrap: boot, Store: sc, Logger: log}, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func nodeCmd() *cobra.Command {
+	f := &nodeFlags{}
+	c := &cobra.Command{
+		Use:   "node",
+		Short: "Run one DHT node until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := logger(f.logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := f.config(log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			s, err := node.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
+			log.Info("shutting down")
+			return s.Close()
+		},
+	}
+	f.register(c)
+	return c
+}
+
+func testbedCmd() *cobra.Command {
+	var n, basePort int
+	var dataDir, host, logLevel string
+	var capacity int64
+	c := &cobra.Command{
+		Use:   "testbed",
+		Short: "Run N nodes on this machine (node i on UDP port base+10*i) until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if n < 1 || n > 1000 {
+				return fmt.Errorf("-n must be in [1, 1000], got %d", n)
+			}
+			if basePort < 1 || basePort+10*(n-1)+2 > 65535 {
+				return fmt.Errorf("--base-port %d leaves no room for %d nodes", basePort, n)
+			}
+			log, err := logger(logLevel)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			var servers []*node.Server
+			defer func() {
+				for _, s := range servers {
+					_ = s.Close()
+				}
+			}()
+			var boot string
+			for i := range n {
+				addr := fmt.Sprintf("%s:%d", host, basePort+10*i)
+				f := &nodeFlags{listen: addr, bootstrap: boot, data: filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity: capacity, replicas: 4, writeAcks: 2}
+				cfg, err := f.config(log.With("node", i))
+				if err != nil {
+					return err
+				}
+				s, err := node.Start(ctx, cfg)
+				if err != nil {
+					return fmt.Errorf("node %d: %w", i, err)
+				}
+				servers = append(servers, s)
+				if i == 0 {
+					boot = addr
+				}
+				id := s.Self().ID
+				fmt.Printf("node %d  udp %s  id %x\n", i, addr, id[:8])
+			}
+			fmt.Printf("%d nodes running; Ctrl-C stops them\n", n)
+			<-ctx.Done()
+			return nil
+		},
+	}
+	c.Flags().IntVarP(&n, "nodes", "n", 8, "number of nodes")
+	c.Flags().IntVar(&basePort, "base-port", 5850, "UDP port of node 0; node i uses base+10*i")
+	c.Flags().StringVar(&host, "host", "127.0.0.1", "address to bind")
+	c.Flags().StringVar(&dataDir, "data", "./data/testbed", "directory holding one data directory per node")
+	c.Flags().Int64Var(&capacity, "capacity", 1<<30, "storage capacity of each node in bytes")
+	c.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	return c
+}
