@@ -1,5 +1,9 @@
-// Package linearizability will hold the porcupine models, the history
-// recorder and the checks of the read-modify-write extension. It is empty
-// until that extension exists; only tests and this package may import both
-// the model and the implementation.
+// Package linearizability holds the consistency checkers that histories
+// recorded from real and simulated clusters are held to: CheckEventual for
+// the eventually consistent put/get/remove of the DHT (no phantom, no
+// expired value, no resurrection, no lost acknowledged put), and, with the
+// read-modify-write extension, porcupine models of linearizability.
+//
+// It is the one non-test package besides tests that may depend on both the
+// model and the implementation.
 package linearizability

@@ -26,15 +26,15 @@ const itfDir = "testdata/itf"
 
 // itfConfig is the node of spec/opendht.qnt: CAPACITY, MAX_TTL,
 // QUEUE_LIMIT, QUEUE_TIMEOUT and REPLY_CAP there. Change both together.
-var itfConfig = model.Config{Capacity: 2500, MaxTTL: 30, QueueLimit: 2, QueueTimeout: 4, ReplyCap: 1024}
+var itfConfig = model.Config{Capacity: 2400, MaxTTL: 30, QueueLimit: 2, QueueTimeout: 4, ReplyCap: 1024}
 
 // The abstract domains of the spec and their bytes. They mirror VALUE_LEN
 // and SECRET_LEN in spec/opendht.qnt: the spec only needs distinct ids to
 // have distinct hashes (PUT-1) and the lengths to be right (FST-1, GET-3,
 // LIM-2, LIM-3).
 var (
-	itfValueLen  = []int{0, 10, 500, 500, 1024, 1025}
-	itfSecretLen = []int{0, 8, 40, 41}
+	itfValueLen  = []int{0, 16, 500, 500, 1024, 1025}
+	itfSecretLen = []int{0, 16, 40, 41}
 )
 
 // itfValue is value id v: itfValueLen[v] copies of the byte 'a'+v.
@@ -363,6 +363,9 @@ func loadITFTraces(t *testing.T) []itfTrace {
 
 // toDHT builds the model's input for a spec op.
 func (o itfOp) toDHT() (dht.Op, error) {
+	if o.Vid < 0 || o.Vid >= int64(len(itfValueLen)) || o.Sec < 0 || o.Sec >= int64(len(itfSecretLen)) || o.Key < 0 || o.Key > 255 {
+		return dht.Op{}, fmt.Errorf("op %+v is outside the abstract domains of this test", o)
+	}
 	switch o.Kind {
 	case "put":
 		return dht.Op{Kind: dht.OpPut, ID: uint64(o.ID), Put: dht.Put{
@@ -519,13 +522,18 @@ func replayITF(cfg model.Config, tr itfTrace) error {
 	s := model.New(cfg)
 	for i, st := range tr.States {
 		if i > 0 {
-			op, err := st.Op.toDHT()
-			if err != nil {
-				return fmt.Errorf("%s step %d: %w", tr.File, i, err)
-			}
-			res, err := resultOf(s.Step(op, dht.Time(st.Op.Now)))
-			if err != nil {
-				return fmt.Errorf("%s step %d: %+v: %w", tr.File, i, st.Op, err)
+			var res itfResult
+			if st.Op.Kind == "restart" { // DUR-3: not a step, no result
+				s.Restart()
+			} else {
+				op, err := st.Op.toDHT()
+				if err != nil {
+					return fmt.Errorf("%s step %d: %w", tr.File, i, err)
+				}
+				res, err = resultOf(s.Step(op, dht.Time(st.Op.Now)))
+				if err != nil {
+					return fmt.Errorf("%s step %d: %+v: %w", tr.File, i, st.Op, err)
+				}
 			}
 			if !reflect.DeepEqual(res, st.Res) {
 				return fmt.Errorf("%s step %d: %+v\n  spec  result %+v\n  model result %+v", tr.File, i, st.Op, st.Res, res)
@@ -584,14 +592,17 @@ func (c *itfCoverage) add(tr itfTrace) {
 	}
 }
 
-// itfRequired are the rule tags the traces must exercise, or the replay
-// would check little: over capacity (FST-3, FST-6, FST-7), timeouts
-// (FST-8), tombstones (PUT-4, RM-2, RM-4, RM-7), extensions (PUT-6),
-// no-ops (PUT-5), expiry (TTL-3), placemarks and the reply cap (GET-2..4),
-// the clock running back (TTL-6) and invalid requests (LIM-7).
+// itfRequired are the rule tags (events in spec/opendht.qnt) the traces
+// must exercise, or the replay would check little: over capacity (FST-3,
+// FST-6, FST-7), start-tag ties broken by arrival order (FST-4), timeouts
+// (FST-8), tombstones (PUT-4, RM-2, RM-3, RM-4, RM-7), extensions (PUT-6),
+// no-ops (PUT-5), expiry (TTL-3), placemarks, followed to exactly the next
+// item, and the reply cap (GET-1..GET-4), the clock running back (TTL-6),
+// invalid requests (LIM-7) and a restart that loses queued writes (DUR-3).
 var itfRequired = []string{
-	"FST-3", "FST-6", "FST-7", "FST-8", "PUT-3", "PUT-4", "PUT-5", "PUT-6",
-	"RM-2", "RM-4", "RM-7", "TTL-3", "GET-2", "GET-3", "GET-4", "TTL-6", "LIM-7",
+	"FST-3", "FST-4-tie", "FST-6", "FST-7", "FST-8", "PUT-3", "PUT-4", "PUT-5", "PUT-6",
+	"RM-2", "RM-3", "RM-4", "RM-7", "TTL-3", "GET-1-at-mark", "GET-2", "GET-3", "GET-4", "GET-4-follow",
+	"TTL-6", "LIM-7", "DUR-3-lost",
 }
 
 // TestITFTracesReplayAgainstModel replays every trace that the Quint spec
@@ -603,9 +614,12 @@ var itfRequired = []string{
 // the state after the step: live items with expiry, storage position,
 // client and charge (STEP-1, TTL-1..TTL-3, TTL-5, TTL-6, PUT-1..PUT-6,
 // RM-1..RM-7), the queues with start and finish tags, V and lastF (FST-4,
-// FST-5) and the per-client usage (FST-10). After each step it also checks
-// INV-3, INV-4 and INV-5 on the model's own state; the spec checked
-// INV-1..INV-5 on its side when it generated the traces.
+// FST-5, and FST-8's give-back of a timed-out write's cost), the
+// per-client usage (FST-10), and what a restart keeps and drops (DUR-3).
+// After each step it also checks INV-3, INV-4 and INV-5 on the model's own
+// state; the spec checked INV-1..INV-5 on its side when it generated the
+// traces. It fails, too, if the traces stop exercising the rules listed in
+// itfRequired.
 func TestITFTracesReplayAgainstModel(t *testing.T) {
 	cov := itfCoverage{events: map[string]int{}}
 	for _, tr := range loadITFTraces(t) {
