@@ -43,7 +43,7 @@ func TestCheckEventual(t *testing.T) {
 		{"concurrent put may be seen", History{put("a", 2, 9, 600), get(3, 4, "a")}, ""},
 		{"expired", History{put("a", 0, 1, 10), get(20, 21, "a")}, "expired value"},
 		{"within skew", History{put("a", 0, 1, 10), get(12, 13, "a")}, ""},
-		{"ttl clamp", History{put("a", 0, 1, 1 << 40), get(3601+10, 3612, "a")}, "expired value"},
+		{"ttl clamp", History{put("a", 0, 1, 1<<40), get(3601+10, 3612, "a")}, "expired value"},
 		{"resurrection", History{put("a", 0, 1, 600), rm("a", 2, 3), get(30, 31, "a")}, "resurrection"},
 		{"removal settling", History{put("a", 0, 1, 600), rm("a", 2, 3), get(5, 6, "a")}, ""},
 		{"re-put after remove", History{put("a", 0, 1, 600), rm("a", 2, 3), put("a", 20, 21, 600), get(30, 31, "a")}, ""},
