@@ -46,7 +46,7 @@ spec: spec-deps
 
 ## bench: Go benchmarks of the store (durable put/get, sequential and 64-way)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/ ./impl/simnet/
 
 ## fuzz: longer fuzzing runs of every fuzz target in the module (FUZZTIME each)
 fuzz:

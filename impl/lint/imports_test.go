@@ -50,7 +50,9 @@ var testOnly = []string{
 // violations applies the layering rules of STYLE.md: the vocabulary
 // (impl/dht) is a leaf; the model imports only the vocabulary and the
 // standard library; production code (impl/, cmd/) never imports the model,
-// the checkers or test helpers.
+// the checkers or test helpers, and no impl/ package but the simulator
+// itself imports the simulator (its fault knobs are for tests and
+// cmd/dhtsim).
 func violations(pkgs []pkg) []string {
 	var out []string
 	for _, p := range pkgs {
@@ -64,6 +66,9 @@ func violations(pkgs []pkg) []string {
 				out = append(out, "model may import only impl/dht, imports "+imp)
 			case rel == "/model" && !internal && strings.Contains(imp, "."):
 				out = append(out, "model must be pure Go without dependencies, imports "+imp)
+			}
+			if strings.HasPrefix(rel, "/impl/") && rel != "/impl/simnet" && imp == module+"/impl/simnet" {
+				out = append(out, "production package "+p.ImportPath+" imports the simulator "+imp)
 			}
 			if strings.HasPrefix(rel, "/impl/") || strings.HasPrefix(rel, "/cmd/") {
 				for _, bad := range testOnly {
@@ -93,6 +98,7 @@ func TestLintCatchesViolations(t *testing.T) {
 		{ImportPath: module + "/model", Imports: []string{module + "/impl/store"}},
 		{ImportPath: module + "/model", Imports: []string{"github.com/cockroachdb/pebble/v2"}},
 		{ImportPath: module + "/impl/dht", Imports: []string{module + "/model"}},
+		{ImportPath: module + "/impl/node", Imports: []string{module + "/impl/simnet"}},
 	} {
 		if len(violations([]pkg{bad})) == 0 {
 			t.Errorf("%s importing %v was not reported", bad.ImportPath, bad.Imports)
