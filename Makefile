@@ -6,13 +6,19 @@ SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test check run bench spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long check run bench spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
 ## test: every check that gates a change (unit, rapid model-vs-store, crash, FST, fuzz corpora, spec)
 test: spec
 	$(GO) test -count=1 ./...
+
+## test-long: many more random schedules: 100 simulated fault schedules, 2000 rapid checks
+test-long:
+	OPENDHT_FAULT_CHECKS=100 $(GO) test -count=1 -timeout 2h ./impl/node/ -run TestClusterUnderFaults -v
+	$(GO) test -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
+	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
 
 ## check: what a contributor runs before pushing: format, vet, staticcheck, tidy, race, tests
 check: fmt vet staticcheck tidy race test

@@ -17,10 +17,36 @@ type EventualConfig struct {
 	// Settle is how long after an acknowledged remove every get must have
 	// stopped returning the value (propagation of tombstones).
 	Settle time.Duration
+	// Faults are the intervals when the system was not whole (partitions,
+	// loss, a node down, a node joining). Propagation of removes needs
+	// quiet time: resurrection is only judged at least Settle after the
+	// last fault that ended before the get, and not during a fault.
+	Faults []Interval
 	// FinalReads marks the start of the final read phase, after faults
 	// healed and Settle passed: from then on every acknowledged put that
 	// is not expired and was not removed must be returned.
 	FinalReads time.Time
+}
+
+// Interval is a span of time.
+type Interval struct{ From, To time.Time }
+
+// quietSince returns the end of the last fault that started before t, or
+// ok=false if a fault is active at t.
+func quietSince(faults []Interval, t time.Time) (time.Time, bool) {
+	var last time.Time
+	for _, f := range faults {
+		if f.From.After(t) {
+			continue
+		}
+		if f.To.After(t) {
+			return time.Time{}, false
+		}
+		if f.To.After(last) {
+			last = f.To
+		}
+	}
+	return last, true
 }
 
 // Violation is one broken property, with the events that show it.
@@ -38,7 +64,8 @@ func (v Violation) String() string { return v.Property + ": " + v.Detail }
 //   - no expired value: not after the latest possible expiry of any put of
 //     it (its return plus its clamped TTL) plus the skew bound;
 //   - no resurrection: not after an acknowledged remove of it returned,
-//     plus the settle bound, unless a later put of it was called;
+//     plus the settle bound of quiet time (no fault), unless a later put
+//     of it was called;
 //   - no lost acknowledged put: every final read returns every put that
 //     was acknowledged, has not expired (minus the skew) and was never the
 //     object of a remove.
@@ -99,7 +126,14 @@ func CheckEventual(h History, cfg EventualConfig) []Violation {
 			if e.Call.After(p.maxExpiry.Add(cfg.Skew)) {
 				out = append(out, Violation{"expired value", fmt.Sprintf("client %d get of %x at %v returned %q, expired by %v", e.Client, e.Key[:4], e.Call, v.Value, p.maxExpiry)})
 			}
+			quiet, ok := quietSince(cfg.Faults, e.Call)
 			for _, r := range removed[k] {
+				if !ok {
+					break
+				}
+				if r.Before(quiet) {
+					r = quiet
+				}
 				if e.Call.After(r.Add(cfg.Settle)) && !anyBetween(p.calls, r, e.Return) {
 					out = append(out, Violation{"resurrection", fmt.Sprintf("client %d get of %x at %v returned %q, removed (acknowledged) at %v", e.Client, e.Key[:4], e.Call, v.Value, r)})
 					break

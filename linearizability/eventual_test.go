@@ -1,6 +1,7 @@
 package linearizability
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ func TestCheckEventual(t *testing.T) {
 		{"ttl clamp", History{put("a", 0, 1, 1<<40), get(3601+10, 3612, "a")}, "expired value"},
 		{"resurrection", History{put("a", 0, 1, 600), rm("a", 2, 3), get(30, 31, "a")}, "resurrection"},
 		{"removal settling", History{put("a", 0, 1, 600), rm("a", 2, 3), get(5, 6, "a")}, ""},
+		{"resurrection during a partition", History{put("a", 0, 1, 600), rm("a", 2, 3), get(30, 31, "a")}, "faulty"},
+		{"resurrection after the partition settled", History{put("a", 0, 1, 600), rm("a", 2, 3), get(60, 61, "a")}, "faulty:resurrection"},
 		{"re-put after remove", History{put("a", 0, 1, 600), rm("a", 2, 3), put("a", 20, 21, 600), get(30, 31, "a")}, ""},
 		{"lost put", History{put("a", 0, 1, 3600), get(1000, 1001)}, "lost put"},
 		{"final read complete", History{put("a", 0, 1, 3600), get(1000, 1001, "a")}, ""},
@@ -54,7 +57,14 @@ func TestCheckEventual(t *testing.T) {
 		{"unacknowledged put may be missing", History{{Kind: OpPut, Key: dht.Key{1}, Value: []byte("a"), TTL: 3600, Call: at(0), Unknown: true}, get(1000, 1001)}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			v := CheckEventual(c.h, cfg)
+			cf := cfg
+			want := c.want
+			if strings.HasPrefix(want, "faulty") {
+				cf.Faults = []Interval{{at(10), at(40)}}
+				want = strings.TrimPrefix(strings.TrimPrefix(want, "faulty"), ":")
+			}
+			c.want = want
+			v := CheckEventual(c.h, cf)
 			switch {
 			case c.want == "" && len(v) > 0:
 				t.Fatalf("false alarm: %v", v)

@@ -28,6 +28,8 @@ type Config struct {
 	// ReadWait is how long a gateway waits for more replicas after the
 	// root answered a read.
 	ReadWait time.Duration
+	// AntiEntropyPeriod is the mean period of anti-entropy rounds.
+	AntiEntropyPeriod time.Duration
 }
 
 // DefaultConfig returns the parameters of a small deployment.
@@ -47,6 +49,8 @@ func DefaultConfig() Config {
 		// Replicas are leaf-set neighbours, one RTT away.
 		ReplicaTimeout: 2 * time.Second,
 		ReadWait:       time.Second,
+		// OpenDHT compared Merkle trees with a random neighbour every 1-2 s.
+		AntiEntropyPeriod: 2 * time.Second,
 	}
 }
 
@@ -62,7 +66,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: write acks must be in [0, replicas-1 = %d], got %d", c.Replicas-1, c.WriteAcks)
 	case c.ReadQuorum < 1 || c.ReadQuorum > c.Replicas:
 		return fmt.Errorf("node: read quorum must be in [1, replicas = %d], got %d", c.Replicas, c.ReadQuorum)
-	case c.RequestTimeout <= 0 || c.ReplicaTimeout <= 0 || c.ReadWait <= 0:
+	case c.RequestTimeout <= 0 || c.ReplicaTimeout <= 0 || c.ReadWait <= 0 || c.AntiEntropyPeriod <= 0:
 		return fmt.Errorf("node: timeouts must be positive")
 	case c.Attempts < 1:
 		return fmt.Errorf("node: attempts must be at least 1, got %d", c.Attempts)

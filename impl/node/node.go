@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -34,6 +35,7 @@ type Ready struct {
 // Stats counts the node's DHT events.
 type Stats struct {
 	Malformed, WritesAtRoot, ReplicaWrites, Reads, Retries, ReplicaTimeouts int
+	SyncRounds, SyncPushed                                                  int
 }
 
 type opKind uint8
@@ -89,7 +91,13 @@ type Node struct {
 	roots    map[uint64]*rootWrite    // by root id (sent to replicas)
 	byStore  map[uint64]uint64        // store op id -> root id
 	replicas map[uint64]*replicaWrite // store op id -> origin
+	syncs    map[uint64]*syncSession  // anti-entropy rounds this node started
+	served   map[served]*syncSession  // rounds a neighbour started
+	nextSync time.Time
+	rng      *rand.Rand
 }
+
+func (n *Node) rngIntN(k int) int { return n.rng.IntN(k) }
 
 // New returns a node over an open store. The caller validated cfg.
 func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
@@ -106,6 +114,9 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 		roots:    map[uint64]*rootWrite{},
 		byStore:  map[uint64]uint64{},
 		replicas: map[uint64]*replicaWrite{},
+		syncs:    map[uint64]*syncSession{},
+		served:   map[served]*syncSession{},
+		rng:      rand.New(rand.NewPCG(cfg.Overlay.Seed, 0xae)),
 	}
 }
 
@@ -142,6 +153,7 @@ func (n *Node) NextWake() time.Time {
 	}
 	// The store admits queued writes and reclaims expired ones by the
 	// second.
+	t = earliest(t, n.nextSync)
 	return earliest(t, n.lastTick.Add(time.Second))
 }
 
@@ -196,7 +208,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, payload []byte) {
 		return
 	}
 	switch env.Msg.(type) {
-	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp:
+	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp, *wire.SyncDigest, *wire.SyncList, *wire.SyncWant:
 		n.handle(now, wire.Peer{ID: env.From.ID, Addr: from}, env.Msg)
 	default:
 		n.ov.Receive(now, from, env)
@@ -218,6 +230,12 @@ func (n *Node) handle(now time.Time, from wire.Peer, m wire.Message) {
 		n.read(now, m)
 	case *wire.ReadResp:
 		n.readResp(now, from, m)
+	case *wire.SyncDigest:
+		n.syncDigest(now, from, m)
+	case *wire.SyncList:
+		n.syncList(now, from, m)
+	case *wire.SyncWant:
+		n.syncWant(now, from, m)
 	}
 }
 
@@ -297,11 +315,19 @@ func (n *Node) replicaSet(key dht.Key) []wire.Peer {
 	return set[:min(len(set), n.cfg.Replicas)]
 }
 
-func toOp(id uint64, it wire.Item) dht.Op {
-	if it.Kind == wire.ItemPut {
-		return dht.Op{Kind: dht.OpPut, ID: id, Put: dht.Put{Client: dht.ClientID(it.Client), Key: it.Key, Value: it.Value, TTL: it.TTL, SecretHash: it.SecretHash}}
+// toOp turns a received item into a store operation; ok is false for a
+// copy that has already expired.
+func toOp(id uint64, it wire.Item, now time.Time) (op dht.Op, ok bool) {
+	ttl := it.TTL
+	if it.Expiry != 0 {
+		if ttl = it.Expiry - now.Unix(); ttl <= 0 {
+			return dht.Op{}, false
+		}
 	}
-	return dht.Op{Kind: dht.OpRemove, ID: id, Remove: dht.Remove{Client: dht.ClientID(it.Client), Key: it.Key, ValueHash: it.ValueHash, Secret: it.Secret, TTL: it.TTL}}
+	if it.Kind == wire.ItemPut {
+		return dht.Op{Kind: dht.OpPut, ID: id, Put: dht.Put{Client: dht.ClientID(it.Client), Key: it.Key, Value: it.Value, TTL: ttl, SecretHash: it.SecretHash}}, true
+	}
+	return dht.Op{Kind: dht.OpRemove, ID: id, Remove: dht.Remove{Client: dht.ClientID(it.Client), Key: it.Key, ValueHash: it.ValueHash, Secret: it.Secret, TTL: ttl}}, true
 }
 
 // storeStep runs one store step and dispatches every completion it
@@ -325,7 +351,10 @@ func (n *Node) rootWrite(now time.Time, m *wire.Write) {
 	n.roots[rid] = rw
 	sid := n.id()
 	n.byStore[sid] = rid
-	res, err := n.storeStep(now, toOp(sid, m.Item))
+	op, _ := toOp(sid, m.Item, now) // a gateway's item has a TTL, no expiry
+	// The replicas keep the expiry the root gives the item.
+	rw.item.Expiry = now.Unix() + min(m.Item.TTL, dht.MaxTTL)
+	res, err := n.storeStep(now, op)
 	if err != nil || res.Err != nil {
 		delete(n.byStore, sid)
 		delete(n.roots, rid)
@@ -337,8 +366,19 @@ func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
 	n.stats.ReplicaWrites++
 	sid := n.id()
 	n.replicas[sid] = &replicaWrite{root: from.Addr, reqID: m.ReqID}
-	res, err := n.storeStep(now, toOp(sid, m.Item))
-	if err != nil || res.Err != nil {
+	if m.ReqID == 0 { // an anti-entropy push: nobody waits for the ack
+		delete(n.replicas, sid)
+	}
+	op, live := toOp(sid, m.Item, now)
+	if !live {
+		delete(n.replicas, sid)
+		if m.ReqID != 0 {
+			n.send(now, from, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOK)})
+		}
+		return
+	}
+	res, err := n.storeStep(now, op)
+	if (err != nil || res.Err != nil) && m.ReqID != 0 {
 		delete(n.replicas, sid)
 		n.send(now, from, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
 	}
@@ -489,6 +529,14 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 func (n *Node) Tick(now time.Time) {
 	n.lastTick = now
 	n.ov.Tick(now)
+	if n.ov.Joined() && !now.Before(n.nextSync) {
+		if !n.nextSync.IsZero() {
+			n.antiEntropy(now)
+		}
+		// Jittered to [0.5, 1.5) of the period, like the overlay's tasks.
+		n.nextSync = now.Add(n.cfg.AntiEntropyPeriod/2 + time.Duration(n.rng.Int64N(int64(n.cfg.AntiEntropyPeriod))))
+	}
+	n.expireSyncs(now)
 	if _, err := n.storeStep(now, dht.Op{Kind: dht.OpTick}); err != nil {
 		n.log.Error("store tick failed", "err", err)
 	}

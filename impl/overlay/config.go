@@ -29,6 +29,9 @@ type Config struct {
 	// RouteTries is how many next hops a routed message tries before it is
 	// dropped (the origin retries end to end).
 	RouteTries int
+	// RevivePeriod is the mean period of probing one peer declared dead
+	// (how partitioned halves of the ring find each other again).
+	RevivePeriod time.Duration
 	// JoinRetry is how long a joining node waits for its leaf set before it
 	// sends its join again.
 	JoinRetry time.Duration
@@ -57,6 +60,9 @@ func DefaultConfig() Config {
 		// Enough alternatives to route around a couple of dead entries.
 		RouteTries: 4,
 		JoinRetry:  5 * time.Second,
+		// One ping every 10 s: negligible traffic, and a healed partition
+		// merges within a minute or two.
+		RevivePeriod: 10 * time.Second,
 	}
 }
 
@@ -67,7 +73,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: digit bits must be 1, 2, 4 or 8, got %d", c.DigitBits)
 	case c.LeafSetSize < 1 || c.LeafSetSize > 16:
 		return fmt.Errorf("overlay: leaf set size per side must be in [1, 16], got %d", c.LeafSetSize)
-	case c.LeafSetPeriod <= 0 || c.NearPeriod <= 0 || c.FarPeriod <= 0 || c.PingPeriod <= 0:
+	case c.LeafSetPeriod <= 0 || c.NearPeriod <= 0 || c.FarPeriod <= 0 || c.PingPeriod <= 0 || c.RevivePeriod <= 0:
 		return fmt.Errorf("overlay: maintenance periods must be positive")
 	case c.InitialRTO <= 0 || c.MaxRTO < c.InitialRTO:
 		return fmt.Errorf("overlay: need 0 < initial RTO <= max RTO, got %v and %v", c.InitialRTO, c.MaxRTO)

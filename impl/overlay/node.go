@@ -67,6 +67,7 @@ const (
 	reqLeaf
 	reqRow
 	reqHop
+	reqRevive // a probe of a peer declared dead: its silence is no news
 )
 
 // request is an outstanding message awaiting its answer.
@@ -106,7 +107,12 @@ type Node struct {
 	tuning    map[uint64]bool // far-tuning lookups
 	nextReq   uint64
 
-	nextLeaf, nextNear, nextFar, nextPing time.Time
+	nextLeaf, nextNear, nextFar, nextPing, nextRevive time.Time
+
+	// graves remembers peers declared dead, to probe now and then: after a
+	// partition heals, this is how two halves that each declared the other
+	// dead find each other again.
+	graves map[ID]grave
 
 	out     Ready
 	stats   Stats
@@ -130,6 +136,7 @@ func New(cfg Config, self wire.Peer) *Node {
 		reqs:    map[uint64]*request{},
 		lookups: map[uint64]bool{},
 		tuning:  map[uint64]bool{},
+		graves:  map[ID]grave{},
 		stats:   Stats{Sent: map[wire.Type]int{}, Received: map[wire.Type]int{}},
 	}
 	return n
@@ -208,7 +215,20 @@ func (n *Node) jitter(now time.Time, mean time.Duration) time.Time {
 	return now.Add(mean/2 + time.Duration(n.rng.Int64N(int64(mean))))
 }
 
+type grave struct {
+	peer  wire.Peer
+	until time.Time
+}
+
+// graveLimit bounds the remembered dead peers; graveTime is how long one
+// is remembered.
+const (
+	graveLimit = 128
+	graveTime  = time.Hour
+)
+
 func (n *Node) scheduleAll(now time.Time) {
+	n.nextRevive = n.jitter(now, n.cfg.RevivePeriod)
 	n.nextLeaf = n.jitter(now, n.cfg.LeafSetPeriod)
 	n.nextNear = n.jitter(now, n.cfg.NearPeriod)
 	n.nextFar = n.jitter(now, n.cfg.FarPeriod)
@@ -218,6 +238,7 @@ func (n *Node) scheduleAll(now time.Time) {
 // NextWake returns when Tick next has work to do.
 func (n *Node) NextWake() time.Time {
 	t := minTime(minTime(n.nextLeaf, n.nextNear), minTime(n.nextFar, n.nextPing))
+	t = minTime(t, n.nextRevive)
 	for _, r := range n.reqs {
 		t = minTime(t, r.deadline)
 	}
@@ -284,6 +305,7 @@ func (n *Node) heard(now time.Time, p wire.Peer) {
 		return
 	}
 	delete(n.dead, p.ID)
+	delete(n.graves, p.ID)
 	n.peer(p.ID).lastHeard = now
 	n.consider(p)
 }
@@ -544,6 +566,10 @@ func (n *Node) Tick(now time.Time) {
 		n.nextNear = n.jitter(now, n.cfg.NearPeriod)
 		n.nearTuning(now)
 	}
+	if !now.Before(n.nextRevive) {
+		n.nextRevive = n.jitter(now, n.cfg.RevivePeriod)
+		n.revive(now)
+	}
 	if !now.Before(n.nextFar) {
 		n.nextFar = n.jitter(now, n.cfg.FarPeriod)
 		n.farTuning(now)
@@ -562,6 +588,9 @@ func (n *Node) expireRequests(now time.Time) {
 		r := n.reqs[nonce]
 		delete(n.reqs, nonce)
 		n.stats.Timeouts++
+		if r.kind == reqRevive {
+			continue
+		}
 		n.failed(now, r.to)
 		if r.kind == reqHop {
 			n.retryHop(now, r)
@@ -596,6 +625,15 @@ func (n *Node) inTable(id ID) bool {
 
 func (n *Node) declareDead(now time.Time, id ID) {
 	n.stats.DeadDeclared++
+	if p, ok := n.known(id); ok {
+		if len(n.graves) >= graveLimit {
+			for k := range n.graves { // any one: they are all old news
+				delete(n.graves, k)
+				break
+			}
+		}
+		n.graves[id] = grave{peer: p, until: now.Add(graveTime)}
+	}
 	n.leaves.remove(id)
 	n.tbl.remove(id)
 	delete(n.peers, id)
@@ -619,6 +657,37 @@ func (n *Node) retryHop(now time.Time, r *request) {
 		return
 	}
 	n.forwardTo(now, next, m, r.tried)
+}
+
+// known returns the address of a peer in the leaf set or the table.
+func (n *Node) known(id ID) (wire.Peer, bool) {
+	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return wire.Peer{}, false
+}
+
+// revive probes one remembered dead peer; if it answers, it is heard and
+// comes back into the leaf set and the table.
+func (n *Node) revive(now time.Time) {
+	var ids []ID
+	for id, g := range n.graves {
+		if now.After(g.until) {
+			delete(n.graves, id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	slices.SortFunc(ids, Compare)
+	g := n.graves[ids[n.rng.IntN(len(ids))]]
+	nonce := n.newNonce()
+	n.reqs[nonce] = &request{kind: reqRevive, to: g.peer, sent: now, deadline: now.Add(n.cfg.MaxRTO)}
+	n.send(g.peer.Addr, &wire.Ping{Nonce: nonce})
 }
 
 func (n *Node) leafExchange(now time.Time) {

@@ -37,7 +37,11 @@ type Item struct {
 	ValueHash  dht.Hash
 	Secret     []byte
 	TTL        int64
-	Client     string
+	// Expiry, if not zero, is the absolute expiry (Unix seconds) a replica
+	// must keep: copies between replicas carry it so that a copy of a copy
+	// does not live longer than the original.
+	Expiry int64
+	Client string
 }
 
 // Write asks the receiver to store an item. Replica is false on the way to
@@ -122,6 +126,7 @@ func (m *Write) encode(e *encoder) {
 	e.u8(uint8(it.Kind))
 	e.id(it.Key)
 	e.i64(it.TTL)
+	e.i64(it.Expiry)
 	e.bytes([]byte(it.Client))
 	if it.Kind == ItemPut {
 		e.bytes(it.Value)
@@ -140,6 +145,7 @@ func (m *Write) decode(d *decoder) {
 	it.Kind = ItemKind(d.u8())
 	it.Key = d.id()
 	it.TTL = d.i64()
+	it.Expiry = d.i64()
 	it.Client = string(d.bytes(MaxClientLen))
 	switch it.Kind {
 	case ItemPut:

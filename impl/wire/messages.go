@@ -204,6 +204,12 @@ func newMessage(t Type) Message {
 		return &Read{}
 	case TReadResp:
 		return &ReadResp{}
+	case TSyncDigest:
+		return &SyncDigest{}
+	case TSyncList:
+		return &SyncList{}
+	case TSyncWant:
+		return &SyncWant{}
 	}
 	return nil
 }

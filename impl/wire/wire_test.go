@@ -41,9 +41,22 @@ func genMessage() *rapid.Generator[Message] {
 		var h1, h2 dht.Hash
 		copy(h1[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "h1"))
 		copy(h2[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "h2"))
-		switch rapid.IntRange(1, 13).Draw(t, "type") {
+		u64s := rapid.SliceOfN(rapid.Uint64(), 0, 20)
+		switch rapid.IntRange(1, 16).Draw(t, "type") {
+		case 14:
+			var m SyncDigest
+			m.Nonce = n
+			for i := range m.Digests {
+				m.Digests[i] = rapid.Uint64().Draw(t, "digest")
+			}
+			return &m
+		case 15:
+			parts := rapid.Uint8Range(1, 10).Draw(t, "parts")
+			return &SyncList{Nonce: n, Bucket: rapid.Uint8Range(0, SyncBuckets-1).Draw(t, "bucket"), Part: rapid.Uint8Range(0, parts-1).Draw(t, "part"), Parts: parts, Entries: u64s.Draw(t, "entries")}
+		case 16:
+			return &SyncWant{Nonce: n, Entries: u64s.Draw(t, "entries")}
 		case 10:
-			it := Item{Kind: ItemPut, Key: key, TTL: rapid.Int64().Draw(t, "ttl"), Client: rapid.StringN(0, 20, 64).Draw(t, "client")}
+			it := Item{Kind: ItemPut, Key: key, TTL: rapid.Int64().Draw(t, "ttl"), Expiry: rapid.Int64().Draw(t, "expiry"), Client: rapid.StringN(0, 20, 64).Draw(t, "client")}
 			if rapid.Bool().Draw(t, "rm") {
 				it.Kind, it.ValueHash, it.Secret = ItemRemove, h1, rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "secret")
 			} else {

@@ -1,0 +1,284 @@
+package node
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/opendht-go/opendht/impl/clock"
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/simnet"
+	"github.com/opendht-go/opendht/impl/store"
+	"github.com/opendht-go/opendht/impl/wire"
+	"github.com/opendht-go/opendht/linearizability"
+)
+
+// cluster runs real nodes (overlay, replication, Pebble stores on
+// in-memory filesystems) inside the deterministic simulator.
+// fataler is what the harness needs of a test: *testing.T or *rapid.T.
+type fataler interface {
+	Fatalf(format string, args ...any)
+	Fatal(args ...any)
+}
+
+type cluster struct {
+	t     fataler
+	net   *simnet.Network
+	cfg   Config
+	nodes []*simNode
+	rng   *rand.Rand
+	boot  netip.AddrPort
+	hist  linearizability.History
+	// faults are the intervals the cluster was not whole.
+	faults []linearizability.Interval
+}
+
+type simNode struct {
+	c       *cluster
+	i       int
+	addr    netip.AddrPort
+	n       *Node
+	ep      *simnet.Endpoint
+	clk     *simnet.NodeClock
+	fs      *vfs.MemFS
+	st      *store.Store
+	timer   clock.Timer
+	alive   bool
+	pending map[uint64]int // request id -> index in the history
+}
+
+func newCluster(t fataler, seed uint64, n int, cfg Config) *cluster {
+	nc := simnet.DefaultConfig()
+	net, err := simnet.New(seed, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, net: net, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 99))}
+	for i := range n {
+		c.addNode(i)
+		c.net.RunFor(200 * time.Millisecond)
+	}
+	return c
+}
+
+func simAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 5850)
+}
+
+func (c *cluster) addNode(i int) *simNode {
+	sn := &simNode{c: c, i: i, addr: simAddr(i), fs: vfs.NewCrashableMem(), pending: map[uint64]int{}}
+	c.nodes = append(c.nodes, sn)
+	sn.start()
+	return sn
+}
+
+func (sn *simNode) start() {
+	c := sn.c
+	scfg := store.DefaultConfig("db")
+	scfg.FS = sn.fs
+	scfg.Capacity = 64 << 20
+	scfg.CacheSize = 1 << 20
+	st, err := store.Open(scfg)
+	if err != nil {
+		c.t.Fatalf("node %d: open store: %v", sn.i, err)
+	}
+	sn.st = st
+	sn.ep, err = c.net.Attach(sn.addr, sn.receive)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	// Clocks are a little off and drift (the skew bound of the checker).
+	sn.clk, err = c.net.Clock(sn.addr, time.Duration(c.rng.IntN(400)-200)*time.Millisecond, (c.rng.Float64()-0.5)*1e-4)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := c.cfg
+	cfg.Overlay.Seed = c.rng.Uint64()
+	sn.n = New(cfg, wire.Peer{ID: IDFor(sn.addr), Addr: sn.addr}, st, nil)
+	sn.alive = true
+	var boot []netip.AddrPort
+	if sn.i != 0 || c.boot.IsValid() {
+		boot = []netip.AddrPort{c.boot}
+		if !c.boot.IsValid() || c.boot == sn.addr {
+			boot = []netip.AddrPort{simAddr(0)}
+		}
+	} else {
+		c.boot = sn.addr
+	}
+	sn.n.Join(sn.clk.Now(), boot)
+	sn.flush()
+}
+
+func (sn *simNode) receive(from netip.AddrPort, payload []byte) {
+	if !sn.alive {
+		return
+	}
+	sn.n.Receive(sn.clk.Now(), from, payload)
+	sn.flush()
+}
+
+func (sn *simNode) tick() {
+	if !sn.alive {
+		return
+	}
+	sn.timer = nil
+	sn.n.Tick(sn.clk.Now())
+	sn.flush()
+}
+
+func (sn *simNode) flush() {
+	r := sn.n.Ready()
+	for _, s := range r.Sends {
+		b, err := wire.Encode(nil, s.Env)
+		if err != nil {
+			sn.c.t.Fatalf("encode: %v", err)
+		}
+		_ = sn.ep.Send(s.To, b)
+	}
+	for _, d := range r.Done {
+		if k, ok := sn.pending[d.ReqID]; ok {
+			delete(sn.pending, d.ReqID)
+			e := &sn.c.hist[k]
+			e.Return = sn.c.net.Now()
+			if d.Err != nil {
+				e.Unknown = true
+				continue
+			}
+			e.Status, e.Values = d.Status, d.Values
+		}
+	}
+	if sn.timer != nil {
+		sn.timer.Stop()
+	}
+	if w := sn.n.NextWake(); !w.IsZero() {
+		sn.timer = sn.clk.AfterFunc(max(w.Sub(sn.clk.Now()), time.Millisecond), sn.tick)
+	}
+}
+
+// crash kills the node: memory lost, disk kept (what was synced).
+func (sn *simNode) crash() {
+	sn.alive = false
+	if sn.timer != nil {
+		sn.timer.Stop()
+	}
+	sn.c.net.Detach(sn.addr)
+	clone := sn.fs.CrashClone(vfs.CrashCloneCfg{})
+	_ = sn.st.Close()
+	sn.fs = clone
+	for _, k := range sn.pending { // the client's gateway died: outcome unknown
+		sn.c.hist[k].Unknown = true
+	}
+	sn.pending = map[uint64]int{}
+}
+
+func (c *cluster) live() []*simNode {
+	var out []*simNode
+	for _, sn := range c.nodes {
+		if sn.alive {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
+// op issues one client operation at a random live gateway.
+func (c *cluster) op(kind linearizability.OpKind, key dht.Key, value []byte, secret []byte, ttl int64) {
+	live := c.live()
+	sn := live[c.rng.IntN(len(live))]
+	now := sn.clk.Now()
+	e := linearizability.Event{Client: sn.i, Kind: kind, Key: key, Value: value, TTL: ttl, Call: c.net.Now()}
+	var id uint64
+	switch kind {
+	case linearizability.OpPut:
+		p := dht.Put{Client: dht.ClientID(fmt.Sprintf("192.0.2.%d", c.rng.IntN(8))), Key: key, Value: value, TTL: ttl}
+		if secret != nil {
+			p.SecretHash = dht.SHA1(secret)
+		}
+		e.SecretHash = p.SecretHash
+		id = sn.n.Put(now, p)
+	case linearizability.OpRemove:
+		e.SecretHash = dht.SHA1(secret)
+		id = sn.n.Remove(now, dht.Remove{Client: "192.0.2.200", Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: ttl})
+	case linearizability.OpGet:
+		id = sn.n.Get(now, dht.Get{Key: key, MaxVals: 100})
+	}
+	c.hist = append(c.hist, e)
+	sn.pending[id] = len(c.hist) - 1
+	sn.flush()
+}
+
+func testKeyN(i int) dht.Key {
+	return dht.Key(IDFor(netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 1)))
+}
+
+// settleAndRead heals everything, waits, and reads every key from every
+// live node: the final read phase of the eventual-consistency check.
+func (c *cluster) settleAndRead(keys int, settle time.Duration) time.Time {
+	c.net.Heal()
+	_ = c.net.SetFaults(simnet.Faults{})
+	c.net.RunFor(settle)
+	final := c.net.Now()
+	for k := range keys {
+		for _, sn := range c.live() {
+			e := linearizability.Event{Client: sn.i, Kind: linearizability.OpGet, Key: testKeyN(k), Call: c.net.Now()}
+			id := sn.n.Get(sn.clk.Now(), dht.Get{Key: testKeyN(k), MaxVals: 100})
+			c.hist = append(c.hist, e)
+			sn.pending[id] = len(c.hist) - 1
+			sn.flush()
+		}
+		c.net.RunFor(2 * time.Second)
+	}
+	c.net.RunFor(20 * time.Second)
+	return final
+}
+
+func (c *cluster) checkEventual(final time.Time) []linearizability.Violation {
+	return linearizability.CheckEventual(c.hist, linearizability.EventualConfig{
+		MaxTTL: dht.MaxTTL, Skew: 2 * time.Second, Settle: 30 * time.Second, FinalReads: final, Faults: c.faults,
+	})
+}
+
+// TestClusterPutGetNoFaults: 16 nodes in the simulator, a workload of
+// puts, removes and gets; the history is eventually consistent.
+func TestClusterPutGetNoFaults(t *testing.T) {
+	c := newCluster(t, 1, 16, DefaultConfig())
+	c.net.RunFor(time.Minute)
+	for i := range 200 {
+		k := testKeyN(i % 5)
+		v := []byte(fmt.Sprintf("v%d", i))
+		c.op(linearizability.OpPut, k, v, []byte("s"), 3600)
+		c.net.RunFor(100 * time.Millisecond)
+		if i%7 == 3 {
+			c.op(linearizability.OpRemove, k, []byte(fmt.Sprintf("v%d", i-3)), []byte("s"), 3600)
+		}
+		if i%3 == 0 {
+			c.op(linearizability.OpGet, k, nil, nil, 0)
+		}
+	}
+	final := c.settleAndRead(5, 30*time.Second)
+	done, unknown, ok := 0, 0, 0
+	for _, e := range c.hist {
+		switch {
+		case e.Unknown:
+			unknown++
+		case !e.Return.IsZero():
+			done++
+			if e.Kind != linearizability.OpGet && e.Status == dht.StatusOK {
+				ok++
+			}
+		}
+	}
+	t.Logf("ops=%d done=%d unknown=%d writes ok=%d", len(c.hist), done, unknown, ok)
+	if v := c.checkEventual(final); len(v) > 0 {
+		t.Fatalf("%d violations, first: %v", len(v), v[0])
+	}
+	if ok < 200 {
+		t.Fatalf("only %d writes succeeded without faults", ok)
+	}
+	_ = slices.Sort[[]int]
+}

@@ -1,0 +1,196 @@
+package node
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/simnet"
+	"github.com/opendht-go/opendht/linearizability"
+)
+
+// faultRun runs one simulated cluster under a fault schedule drawn by
+// rapid, then heals, settles and checks the history.
+func faultRun(t *rapid.T, cfg Config, permanentLoss bool) (violations []linearizability.Violation, stats string) {
+	n := rapid.IntRange(16, 24).Draw(t, "nodes")
+	c := newCluster(t, rapid.Uint64().Draw(t, "seed"), n, cfg)
+	c.net.RunFor(time.Minute)
+	const keys = 6
+	var down *simNode
+	removed := 0
+	next := n
+	for round := range rapid.IntRange(6, 10).Draw(t, "rounds") {
+		// One fault per round, healed or repaired before the next (at most
+		// one node down at a time: within the replication bound).
+		faultStart := c.net.Now()
+		switch rapid.IntRange(0, 5).Draw(t, fmt.Sprintf("fault%d", round)) {
+		case 0: // partition a minority away
+			live := c.live()
+			k := rapid.IntRange(1, len(live)/3).Draw(t, "minority")
+			var a, b []netip.AddrPort
+			for i, sn := range live {
+				if i < k {
+					a = append(a, sn.addr)
+				} else {
+					b = append(b, sn.addr)
+				}
+			}
+			_ = c.net.Partition(a, b)
+		case 1: // one-way partition
+			live := c.live()
+			x := live[rapid.IntRange(0, len(live)-1).Draw(t, "oneway")]
+			var rest []netip.AddrPort
+			for _, sn := range live {
+				if sn != x {
+					rest = append(rest, sn.addr)
+				}
+			}
+			_ = c.net.PartitionOneWay([]netip.AddrPort{x.addr}, rest)
+		case 2: // loss and duplication
+			_ = c.net.SetFaults(simnet.Faults{Loss: rapid.Float64Range(0, 0.2).Draw(t, "loss"), Duplicate: rapid.Float64Range(0, 0.1).Draw(t, "dup"), Jitter: 30 * time.Millisecond})
+		case 3: // crash a node (restarted next round)
+			live := c.live()
+			down = live[rapid.IntRange(1, len(live)-1).Draw(t, "crash")]
+			down.crash()
+		case 4: // churn: a new node joins
+			c.addNode(next)
+			next++
+		case 5:
+			if permanentLoss && removed < 2 {
+				live := c.live()
+				live[rapid.IntRange(1, len(live)-1).Draw(t, "lose")].crash() // never restarted
+				removed++
+			}
+		}
+		for i := range 30 {
+			k := testKeyN(c.rng.IntN(keys))
+			v := []byte(fmt.Sprintf("r%d-%d", round, i))
+			switch c.rng.IntN(6) {
+			case 0, 1, 2:
+				c.op(linearizability.OpPut, k, v, []byte("s"), int64(60+c.rng.IntN(3600)))
+			case 3:
+				c.op(linearizability.OpRemove, k, []byte(fmt.Sprintf("r%d-%d", round, c.rng.IntN(max(i, 1)))), []byte("s"), 3600)
+			default:
+				c.op(linearizability.OpGet, k, nil, nil, 0)
+			}
+			c.net.RunFor(time.Duration(100+c.rng.IntN(400)) * time.Millisecond)
+		}
+		c.net.RunFor(10 * time.Second)
+		c.net.Heal()
+		_ = c.net.SetFaults(simnet.Faults{})
+		if down != nil {
+			down.start()
+			down = nil
+		}
+		c.faults = append(c.faults, linearizability.Interval{From: faultStart, To: c.net.Now()})
+		c.net.RunFor(20 * time.Second)
+	}
+	final := c.settleAndRead(keys, time.Minute)
+	ok, unknown := 0, 0
+	for _, e := range c.hist {
+		if e.Unknown {
+			unknown++
+		} else if e.Kind != linearizability.OpGet && e.Status == dht.StatusOK {
+			ok++
+		}
+	}
+	v := c.checkEventual(final)
+	return v, fmt.Sprintf("nodes=%d ops=%d writes_ok=%d unknown=%d", n, len(c.hist), ok, unknown)
+}
+
+// TestClusterUnderFaults: simulated clusters of 16-24 nodes run a
+// put/get/rm workload while rapid draws the fault schedule (partitions,
+// one-way partitions, loss, duplication, crash-restart, churn); every
+// history must be eventually consistent (no phantom, no expired value, no
+// resurrection after the settle bound, no lost acknowledged put). A
+// failure prints -rapid.seed to replay it.
+//
+// Each run simulates about ten minutes of a cluster: make test runs
+// OPENDHT_FAULT_CHECKS (default 5) schedules plus the fail files under
+// testdata/rapid/ (schedules that once failed); make test-long runs 100.
+func TestClusterUnderFaults(t *testing.T) {
+	checks := "5"
+	if v := os.Getenv("OPENDHT_FAULT_CHECKS"); v != "" {
+		checks = v
+	}
+	setFlag(t, "rapid.checks", checks)
+	rapid.Check(t, func(t *rapid.T) {
+		v, stats := faultRun(t, DefaultConfig(), false)
+		t.Logf("%s violations=%d", stats, len(v))
+		if len(v) > 0 {
+			for _, x := range v[:min(len(v), 5)] {
+				t.Log(x)
+			}
+			t.Fatalf("%d violations, first: %v", len(v), v[0])
+		}
+	})
+}
+
+func setFlag(t *testing.T, name, v string) {
+	f := flag.Lookup(name)
+	if f.Value.String() != f.DefValue {
+		return // set on the command line: keep it
+	}
+	old := f.Value.String()
+	if err := flag.Set(name, v); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = flag.Set(name, old) })
+}
+
+// recorder is a rapid.TB that records failure instead of failing the test,
+// for negative controls.
+type recorder struct {
+	testing.TB
+	failed bool
+	msg    string
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+}
+func (r *recorder) Fatal(args ...any)                 { r.failed, r.msg = true, fmt.Sprint(args...) }
+func (r *recorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
+func (r *recorder) Error(args ...any)                 { r.Fatal(args...) }
+func (r *recorder) FailNow()                          { r.failed = true }
+func (r *recorder) Fail()                             { r.failed = true }
+func (r *recorder) Failed() bool                      { return r.failed }
+func (r *recorder) Logf(string, ...any)               {}
+func (r *recorder) Log(...any)                        {}
+
+// TestClusterNegativeControl: with replication switched off (one replica,
+// no acks, reads from the root alone) and nodes lost for good, the same
+// checker must report lost acknowledged puts.
+func TestClusterNegativeControl(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Replicas, cfg.WriteAcks, cfg.ReadQuorum = 1, 0, 1
+	setFlag(t, "rapid.checks", "20")
+	setFlag(t, "rapid.nofailfile", "true")
+	setFlag(t, "rapid.shrinktime", "1s")
+	r := &recorder{TB: t}
+	rapid.Check(r, func(t *rapid.T) {
+		v, _ := faultRun(t, cfg, true)
+		if len(v) > 0 {
+			t.Fatalf("%v", v[0])
+		}
+	})
+	if !r.failed {
+		t.Fatal("the eventual-consistency check did not catch a DHT without replication losing nodes")
+	}
+	t.Logf("caught: %s", firstLine(r.msg))
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
