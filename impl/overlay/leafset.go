@@ -7,21 +7,26 @@ import (
 )
 
 // leafSet holds the nearest nodes on each side of self: succ in clockwise
-// order, pred in counter-clockwise order, at most size each. In a network
-// of fewer than 2*size+1 nodes a node can be on both sides.
+// order, pred in counter-clockwise order, size each. In a network of fewer
+// than 2*size+1 nodes a node can be on both sides. Each side also keeps as
+// many again in reserve: when a leaf is found dead, the next one is there
+// at once instead of after the next exchange.
 type leafSet struct {
 	self       wire.Peer
 	size       int
 	succ, pred []wire.Peer
 }
 
+// front returns the first size entries of a side.
+func (l *leafSet) front(side []wire.Peer) []wire.Peer { return side[:min(len(side), l.size)] }
+
 func (l *leafSet) contains(id ID) bool {
-	for _, p := range l.succ {
+	for _, p := range l.front(l.succ) {
 		if p.ID == id {
 			return true
 		}
 	}
-	for _, p := range l.pred {
+	for _, p := range l.front(l.pred) {
 		if p.ID == id {
 			return true
 		}
@@ -50,15 +55,15 @@ func (l *leafSet) insert(side *[]wire.Peer, p wire.Peer, dist func(ID) ID) bool 
 		}
 	}
 	i, _ := slices.BinarySearchFunc(s, p, func(q, p wire.Peer) int { return Compare(dist(q.ID), dist(p.ID)) })
-	if i >= l.size {
+	if i >= 2*l.size {
 		return false
 	}
 	s = slices.Insert(s, i, p)
-	if len(s) > l.size {
-		s = s[:l.size]
+	if len(s) > 2*l.size {
+		s = s[:2*l.size]
 	}
 	*side = s
-	return true
+	return i < l.size // a change in reserve only is not a leaf-set change
 }
 
 // remove drops id from both sides; it reports whether it was there.
@@ -71,8 +76,8 @@ func (l *leafSet) remove(id ID) bool {
 
 // all returns the distinct leaves.
 func (l *leafSet) all() []wire.Peer {
-	out := slices.Clone(l.succ)
-	for _, p := range l.pred {
+	out := slices.Clone(l.front(l.succ))
+	for _, p := range l.front(l.pred) {
 		if !slices.ContainsFunc(out, func(q wire.Peer) bool { return q.ID == p.ID }) {
 			out = append(out, p)
 		}
@@ -87,6 +92,6 @@ func (l *leafSet) covers(key ID) bool {
 	if len(l.succ) < l.size || len(l.pred) < l.size {
 		return true
 	}
-	lo, hi := l.pred[len(l.pred)-1].ID, l.succ[len(l.succ)-1].ID
+	lo, hi := l.pred[l.size-1].ID, l.succ[l.size-1].ID
 	return key == lo || key == hi || Between(lo, key, hi)
 }

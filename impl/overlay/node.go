@@ -152,10 +152,10 @@ func (n *Node) Joined() bool { return n.joined }
 func (n *Node) Leaves() []wire.Peer { return n.leaves.all() }
 
 // Successors returns the clockwise side of the leaf set, nearest first.
-func (n *Node) Successors() []wire.Peer { return slices.Clone(n.leaves.succ) }
+func (n *Node) Successors() []wire.Peer { return slices.Clone(n.leaves.front(n.leaves.succ)) }
 
 // Predecessors returns the counter-clockwise side, nearest first.
-func (n *Node) Predecessors() []wire.Peer { return slices.Clone(n.leaves.pred) }
+func (n *Node) Predecessors() []wire.Peer { return slices.Clone(n.leaves.front(n.leaves.pred)) }
 
 // TableSize returns the number of routing-table entries.
 func (n *Node) TableSize() int { return n.tbl.size() }
@@ -351,6 +351,13 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 		n.merge(m.Leaves)
 		if !n.joined {
 			n.joined = true
+			// Part of joining, as in Pastry: announce ourselves to the whole
+			// leaf set at once, so that lookups find the new root now, not
+			// after the neighbours' next periodic exchange.
+			for _, p := range n.leaves.all() {
+				nonce := n.newNonce()
+				n.request(now, reqLeaf, p, nonce, &wire.LeafReq{Nonce: nonce, Leaves: n.leaves.all()})
+			}
 		}
 	case *wire.RowReq:
 		n.send(from, &wire.RowResp{Nonce: m.Nonce, Row: m.Row, Entries: n.tbl.row(int(m.Row))})
@@ -437,9 +444,20 @@ func (n *Node) nextHop(key ID, exclude []ID) wire.Peer {
 	// Rare case: any known node at least as good a prefix match and
 	// numerically closer.
 	best := n.self
-	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
+	known := append(n.leaves.all(), n.tbl.all()...)
+	for _, p := range known {
 		if usable(p) && SharedPrefix(p.ID, key, n.cfg.DigitBits) >= row && Closer(key, p.ID, best.ID) {
 			best = p
+		}
+	}
+	if best.ID == n.self.ID {
+		// The key is outside our leaf set, so we are not its root: go to
+		// any node numerically closer. Distance shrinks at every such hop,
+		// so this cannot loop.
+		for _, p := range known {
+			if usable(p) && Closer(key, p.ID, best.ID) {
+				best = p
+			}
 		}
 	}
 	return best
@@ -659,6 +677,16 @@ func (n *Node) retryHop(now time.Time, r *request) {
 	n.forwardTo(now, next, m, r.tried)
 }
 
+// probing reports whether a request to id is outstanding.
+func (n *Node) probing(id ID) bool {
+	for _, r := range n.reqs {
+		if r.to.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // known returns the address of a peer in the leaf set or the table.
 func (n *Node) known(id ID) (wire.Peer, bool) {
 	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
@@ -694,6 +722,14 @@ func (n *Node) leafExchange(now time.Time) {
 	leaves := n.leaves.all()
 	if len(leaves) == 0 {
 		return
+	}
+	// Leaves decide who is root: probe the ones not heard from for a
+	// period, so a dead leaf is found in seconds, not in ping periods.
+	for _, p := range leaves {
+		if now.Sub(n.peer(p.ID).lastHeard) >= n.cfg.LeafSetPeriod && !n.probing(p.ID) {
+			nonce := n.newNonce()
+			n.request(now, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+		}
 	}
 	p := leaves[n.rng.IntN(len(leaves))]
 	nonce := n.newNonce()
