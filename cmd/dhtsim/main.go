@@ -148,9 +148,13 @@ func (s *sim) spawn() *simNode {
 	if sn.clk, err = s.net.Clock(a, 0, 0); err != nil {
 		panic(err)
 	}
+	// Three bootstrap nodes, as a deployment lists several: one may die
+	// before the join completes.
 	var boot []netip.AddrPort
 	if live := s.live(); len(live) > 0 {
-		boot = []netip.AddrPort{live[s.rng.IntN(len(live))].addr}
+		for range 3 {
+			boot = append(boot, live[s.rng.IntN(len(live))].addr)
+		}
 	}
 	s.nodes = append(s.nodes, sn)
 	s.byAddr[a] = sn
@@ -296,12 +300,12 @@ func (s *sim) isLookupTraffic(out overlay.Send) bool {
 	return false
 }
 
-// trueRoot is the live node closest to key, by brute force over a sorted
-// ring of live IDs.
+// trueRoot is the live, joined node closest to key (a node still joining
+// is not yet part of the DHT).
 func (s *sim) trueRoot(key overlay.ID) overlay.ID {
 	var best *overlay.ID
 	for _, sn := range s.nodes {
-		if !sn.alive {
+		if !sn.alive || !sn.ov.Joined() {
 			continue
 		}
 		id := sn.ov.Self().ID
