@@ -12,6 +12,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/clock"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/simnet"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/wire"
@@ -280,5 +281,45 @@ func TestClusterPutGetNoFaults(t *testing.T) {
 	if ok < 200 {
 		t.Fatalf("only %d writes succeeded without faults", ok)
 	}
-	_ = slices.Sort[[]int]
+	if bad := c.converged(5); len(bad) > 0 {
+		t.Fatalf("replicas did not converge: %v", bad)
+	}
+}
+
+// converged checks that, for every key, the live replica set (the
+// Replicas live nodes closest to the key) holds the same live items and
+// tombstones: anti-entropy has repaired every replica. It returns the
+// keys that differ.
+func (c *cluster) converged(keys int) []string {
+	var bad []string
+	live := c.live()
+	for k := range keys {
+		key := testKeyN(k)
+		set := slices.Clone(live)
+		slices.SortFunc(set, func(a, b *simNode) int {
+			if overlay.Closer(key, a.n.self.ID, b.n.self.ID) {
+				return -1
+			}
+			return 1
+		})
+		set = set[:min(len(set), c.cfg.Replicas)]
+		var want []string
+		for i, sn := range set {
+			var got []string
+			_ = sn.st.Scan(dht.Time(sn.clk.Now().Unix())-5, func(r store.Record) bool {
+				// Entries expiring within seconds may be gone on one replica
+				// and not yet on another.
+				if r.ID.Key == key && r.Expiry > dht.Time(sn.clk.Now().Unix())+5 {
+					got = append(got, fmt.Sprintf("%x/%v", r.ID.ValueHash[:4], r.Tombstone))
+				}
+				return true
+			})
+			if i == 0 {
+				want = got
+			} else if !slices.Equal(want, got) {
+				bad = append(bad, fmt.Sprintf("key %d: node %d holds %v, node %d holds %v", k, set[0].i, want, sn.i, got))
+			}
+		}
+	}
+	return bad
 }
