@@ -1,0 +1,362 @@
+package sunrpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway"
+)
+
+// Config holds the gateway's limits and timeouts.
+type Config struct {
+	// MaxRecordSize is the largest call record accepted, in bytes, summed
+	// over its fragments. The largest valid call (a put) is under 2 KiB;
+	// 64 KiB leaves room for verbose credentials and stops a client from
+	// making the server buffer much.
+	MaxRecordSize int
+	// IdleTimeout is how long a connection may wait between calls before
+	// the server closes it. Two minutes lets a client reuse a connection
+	// across a pause without idle sockets piling up.
+	IdleTimeout time.Duration
+	// ReadTimeout is how long the rest of a record may take once its first
+	// header arrived. Ten seconds is far beyond any honest client.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one reply, so a client that stops
+	// reading cannot hold a goroutine for ever.
+	WriteTimeout time.Duration
+	// CallTimeout bounds the Backend's work for one call; a put or rm that
+	// takes longer is answered with SYSTEM_ERR. 30 s covers a queued write
+	// that waits for admission in a loaded node.
+	CallTimeout time.Duration
+	// Logger receives one line per connection error; nil means discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		MaxRecordSize: 64 << 10,
+		IdleTimeout:   2 * time.Minute,
+		ReadTimeout:   10 * time.Second,
+		WriteTimeout:  10 * time.Second,
+		CallTimeout:   30 * time.Second,
+	}
+}
+
+// minRecordSize must hold the largest valid call: header with two
+// maximal auth bodies plus put arguments.
+const minRecordSize = 4096
+
+// Validate rejects a config the server cannot run with.
+func (c Config) Validate() error {
+	if c.MaxRecordSize < minRecordSize {
+		return fmt.Errorf("sunrpc: MaxRecordSize %d is below %d bytes, too small for a put", c.MaxRecordSize, minRecordSize)
+	}
+	if c.MaxRecordSize >= lastFragment {
+		return fmt.Errorf("sunrpc: MaxRecordSize %d does not fit a record mark", c.MaxRecordSize)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"IdleTimeout", c.IdleTimeout}, {"ReadTimeout", c.ReadTimeout}, {"WriteTimeout", c.WriteTimeout}, {"CallTimeout", c.CallTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("sunrpc: %s must be positive, got %v", d.name, d.v)
+		}
+	}
+	return nil
+}
+
+// Server serves the gateway program on TCP connections.
+type Server struct {
+	b   gateway.Backend
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// New returns a server executing calls on b. It panics on an invalid
+// config: that is a programming error, caught by Validate beforehand.
+func New(b gateway.Backend, cfg Config) *Server {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{b: b, cfg: cfg, log: log, conns: map[net.Conn]struct{}{}}
+}
+
+// ListenAndServe listens on the TCP address addr and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx ends or ln fails, then closes
+// ln and every open connection and waits for their goroutines. A Server
+// serves one listener at a time. It returns
+// nil when ctx ended it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	closeAll := func() {
+		ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	}
+	stop := context.AfterFunc(ctx, closeAll)
+	defer func() {
+		stop()
+		closeAll()
+		wg.Wait()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		s.mu.Lock()
+		if ctx.Err() != nil {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.serveConn(ctx, c)
+		})
+	}
+}
+
+// clientID is FST-5: the client a write is charged to is its IP address.
+func clientID(addr net.Addr) dht.ClientID {
+	if a, ok := addr.(*net.TCPAddr); ok {
+		return dht.ClientID(a.IP.String())
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return dht.ClientID(addr.String())
+	}
+	return dht.ClientID(host)
+}
+
+// serveConn answers calls on c one after another until c fails, idles out,
+// or sends something that is not a call.
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	client := clientID(c.RemoteAddr())
+	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		rec, err := readRecord(c, s.cfg.MaxRecordSize, func() {
+			c.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		})
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+				s.log.Debug("sunrpc: closing connection", "client", client, "err", err)
+			}
+			return
+		}
+		reply, ok := s.handle(ctx, client, rec)
+		if !ok {
+			s.log.Debug("sunrpc: not a call, closing connection", "client", client)
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if err := writeRecord(c, reply); err != nil {
+			s.log.Debug("sunrpc: write failed", "client", client, "err", err)
+			return
+		}
+	}
+}
+
+// handle answers one call message. It returns false for a message that
+// cannot be answered (too short for a call header, or not a call), after
+// which the connection is closed: the stream can no longer be trusted.
+func (s *Server) handle(ctx context.Context, client dht.ClientID, msg []byte) ([]byte, bool) {
+	r := xdrReader{b: msg}
+	xid, mtype := r.uint32(), r.uint32()
+	if r.err != nil || mtype != msgCall {
+		return nil, false
+	}
+	if v := r.uint32(); r.err == nil && v != rpcVersion {
+		return deniedReply(xid, rejectRPCMismatch, rpcVersion, rpcVersion), true
+	}
+	prog, vers, proc := r.uint32(), r.uint32(), r.uint32()
+	credFlavor := r.uint32()
+	r.opaque(maxAuthBody, "credential")
+	r.uint32()
+	r.opaque(maxAuthBody, "verifier")
+	if r.err != nil {
+		return deniedReply(xid, rejectAuthError, authBadCred), true
+	}
+	if credFlavor != authNone && credFlavor != authSys {
+		return deniedReply(xid, rejectAuthError, authBadCred), true
+	}
+	if prog != Program {
+		return acceptedReply(xid, acceptProgUnavail, nil), true
+	}
+	if vers != Version {
+		var w xdrWriter
+		w.uint32(Version)
+		w.uint32(Version)
+		return acceptedReply(xid, acceptProgMismatch, w.b), true
+	}
+	stat, res := s.dispatch(ctx, client, proc, msg[r.off:])
+	return acceptedReply(xid, stat, res), true
+}
+
+// dispatch runs one procedure and returns its accept_stat and results.
+func (s *Server) dispatch(ctx context.Context, client dht.ClientID, proc uint32, args []byte) (uint32, []byte) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
+	switch proc {
+	case 0, ProcNull:
+		if len(args) != 0 {
+			return acceptGarbageArgs, nil
+		}
+		return acceptSuccess, nil
+	case ProcPut:
+		var a PutArgs
+		if a.UnmarshalXDR(args) != nil {
+			return acceptGarbageArgs, nil
+		}
+		p, err := a.toPut(client)
+		if err != nil {
+			return acceptGarbageArgs, nil
+		}
+		st, err := s.b.Put(ctx, p)
+		return s.status(st, err)
+	case ProcRm:
+		var a RmArgs
+		if a.UnmarshalXDR(args) != nil {
+			return acceptGarbageArgs, nil
+		}
+		rm, err := a.toRemove(client)
+		if err != nil {
+			return acceptGarbageArgs, nil
+		}
+		st, err := s.b.Remove(ctx, rm)
+		return s.status(st, err)
+	case ProcGet:
+		var a GetArgs
+		if a.UnmarshalXDR(args) != nil {
+			return acceptGarbageArgs, nil
+		}
+		g := dht.Get{Key: a.Key, MaxVals: int(a.MaxVals), Placemark: a.Placemark}
+		if g.Validate() != nil {
+			return acceptGarbageArgs, nil
+		}
+		rep, err := s.b.Get(ctx, g)
+		if err != nil {
+			return s.failure(err), nil
+		}
+		res, err := fromGetReply(rep)
+		if err != nil {
+			s.log.Error("sunrpc: backend reply does not fit the wire", "err", err)
+			return acceptSystemErr, nil
+		}
+		return acceptSuccess, res.MarshalXDR()
+	}
+	return acceptProcUnavail, nil
+}
+
+func (s *Server) status(st dht.Status, err error) (uint32, []byte) {
+	if err != nil {
+		return s.failure(err), nil
+	}
+	return acceptSuccess, encodeStatus(st)
+}
+
+// validationErrors are the errors that mean the client sent bad arguments.
+var validationErrors = []error{
+	dht.ErrKeyTooLong, dht.ErrValueTooLong, dht.ErrSecretTooLong, dht.ErrUnknownHashAlg,
+	dht.ErrBadTTL, dht.ErrBadMaxVals, dht.ErrBadPlacemark, dht.ErrBadSecretHash,
+	dht.ErrBadValueHash, dht.ErrZeroSecretHash,
+}
+
+// failure maps a Backend error: the client's fault is GARBAGE_ARGS, anything
+// else (timeouts, shutdown) SYSTEM_ERR.
+func (s *Server) failure(err error) uint32 {
+	for _, v := range validationErrors {
+		if errors.Is(err, v) {
+			return acceptGarbageArgs
+		}
+	}
+	s.log.Debug("sunrpc: backend failed", "err", err)
+	return acceptSystemErr
+}
+
+// toPut maps put arguments to a dht.Put: an empty secret hash is a plain
+// put, ("SHA", 20 non-zero bytes) a put_removable; anything else is an
+// error.
+func (a PutArgs) toPut(client dht.ClientID) (dht.Put, error) {
+	p := dht.Put{Client: client, Key: a.Key, Value: a.Value, TTL: int64(a.TTLSec)}
+	switch {
+	case a.SecretHash.Algorithm == "" && len(a.SecretHash.Hash) == 0:
+	case a.SecretHash.Algorithm != dht.HashAlgSHA:
+		return p, dht.ErrUnknownHashAlg
+	default:
+		h, ok := dht.ParseHash(a.SecretHash.Hash)
+		if !ok {
+			return p, dht.ErrBadSecretHash
+		}
+		if h.IsZero() {
+			return p, dht.ErrZeroSecretHash
+		}
+		p.SecretHash = h
+	}
+	return p, p.Validate()
+}
+
+func (a RmArgs) toRemove(client dht.ClientID) (dht.Remove, error) {
+	rm := dht.Remove{Client: client, Key: a.Key, ValueHash: a.ValueHash, Secret: a.Secret, TTL: int64(a.TTLSec)}
+	if a.SecretHashAlg != dht.HashAlgSHA {
+		return rm, dht.ErrUnknownHashAlg
+	}
+	return rm, rm.Validate()
+}
+
+// fromGetReply maps a Backend reply to the wire (get_details form).
+func fromGetReply(rep dht.GetReply) (GetResult, error) {
+	if len(rep.Placemark) > dht.MaxPlacemarkLen {
+		return GetResult{}, dht.ErrBadPlacemark
+	}
+	res := GetResult{Placemark: rep.Placemark, Values: make([]GetValue, 0, len(rep.Values))}
+	for _, v := range rep.Values {
+		if len(v.Value) > dht.MaxValueLen || v.TTLRemaining < 0 || v.TTLRemaining > dht.MaxTTL {
+			return GetResult{}, fmt.Errorf("sunrpc: value of %d bytes with ttl %d", len(v.Value), v.TTLRemaining)
+		}
+		gv := GetValue{Value: v.Value, TTLSecRem: int32(v.TTLRemaining)}
+		if alg := v.HashAlg(); alg != "" {
+			gv.SecretHash = SecretHash{Algorithm: alg, Hash: bytes.Clone(v.SecretHash[:])}
+		}
+		res.Values = append(res.Values, gv)
+	}
+	return res, nil
+}
