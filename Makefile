@@ -60,18 +60,11 @@ fuzz:
 		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
-## run: build the node binary and show one node's store at work (the cluster with gateways
-## arrives with the DHT); then try the printed commands yourself
+## run: a local DHT of 8 nodes with gateways (node i: UDP 5850+10i, XML-RPC +1, Sun RPC +2),
+## ready for a client; prints how to reach it; Ctrl-C stops it
 run:
 	@mkdir -p bin && $(GO) build -o bin/opendht ./cmd/opendht
-	@echo "== bin/opendht built; a store in ./data/node0"
-	bin/opendht store put hello world --secret s3cret
-	bin/opendht store put hello again --ttl 60
-	bin/opendht store get hello --details
-	bin/opendht store rm hello world --secret s3cret
-	bin/opendht store get hello
-	bin/opendht store stats
-	@echo "== try: bin/opendht store --help"
+	bin/opendht testbed -n 8 --data ./data/testbed
 
 clean:
 	rm -rf spec/node_modules spec/out bin data

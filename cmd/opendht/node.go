@@ -19,6 +19,7 @@ import (
 
 type nodeFlags struct {
 	listen, advertise, bootstrap, data, logLevel string
+	xmlrpc, sunrpc                               string
 	capacity                                     int64
 	replicas, writeAcks                          int
 }
@@ -32,6 +33,24 @@ func (f *nodeFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.replicas, "replicas", 4, "replica set size, root included")
 	c.Flags().IntVar(&f.writeAcks, "write-acks", 2, "replica acknowledgements before a write succeeds")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&f.xmlrpc, "xmlrpc", "+1", "TCP address of the XML-RPC gateway; +N means the node's port + N; empty: none")
+	c.Flags().StringVar(&f.sunrpc, "sunrpc", "+2", "TCP address of the Sun RPC gateway; +N means the node's port + N; empty: none")
+}
+
+// gatewayAddr resolves "+N" against the node's listen address.
+func gatewayAddr(spec, listen string) (string, error) {
+	if !strings.HasPrefix(spec, "+") {
+		return spec, nil
+	}
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("gateway %q relative to --listen %q: %w", spec, listen, err)
+	}
+	var off int
+	if _, err := fmt.Sscanf(spec, "+%d", &off); err != nil || off < 1 || int(ap.Port())+off > 65535 {
+		return "", fmt.Errorf("gateway %q: want +N with a port that fits", spec)
+	}
+	return netip.AddrPortFrom(ap.Addr(), ap.Port()+uint16(off)).String(), nil
 }
 
 func logger(level string) (*slog.Logger, error) {
@@ -70,7 +89,15 @@ func (f *nodeFlags) config(log *slog.Logger) (node.ServerConfig, error) {
 	if err := sc.Validate(); err != nil {
 		return node.ServerConfig{}, err
 	}
-	return node.ServerConfig{Node: nc, Listen: f.listen, Advertise: f.advertise, Bootstrap: boot, Store: sc, Logger: log}, nil
+	xa, err := gatewayAddr(f.xmlrpc, f.listen)
+	if err != nil {
+		return node.ServerConfig{}, err
+	}
+	sa, err := gatewayAddr(f.sunrpc, f.listen)
+	if err != nil {
+		return node.ServerConfig{}, err
+	}
+	return node.ServerConfig{Node: nc, Listen: f.listen, Advertise: f.advertise, Bootstrap: boot, Store: sc, Logger: log, XMLRPC: xa, SunRPC: sa}, nil
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -137,7 +164,7 @@ func testbedCmd() *cobra.Command {
 			var boot string
 			for i := range n {
 				addr := fmt.Sprintf("%s:%d", host, basePort+10*i)
-				f := &nodeFlags{listen: addr, bootstrap: boot, data: filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity: capacity, replicas: 4, writeAcks: 2}
+				f := &nodeFlags{listen: addr, bootstrap: boot, data: filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity: capacity, replicas: 4, writeAcks: 2, xmlrpc: "+1", sunrpc: "+2"}
 				cfg, err := f.config(log.With("node", i))
 				if err != nil {
 					return err
@@ -151,9 +178,13 @@ func testbedCmd() *cobra.Command {
 					boot = addr
 				}
 				id := s.Self().ID
-				fmt.Printf("node %d  udp %s  id %x\n", i, addr, id[:8])
+				fmt.Printf("node %d  udp %s  xml-rpc http://%s/  sun-rpc tcp %s  id %x\n", i, addr, cfg.XMLRPC, cfg.SunRPC, id[:8])
 			}
-			fmt.Printf("%d nodes running; Ctrl-C stops them\n", n)
+			fmt.Printf("%d nodes running; Ctrl-C stops them\n\n", n)
+			fmt.Printf(`Try a client (the original XML-RPC API; keys are SHA-1 of text, as in the user guide):
+  python3 -c 'import xmlrpc.client as x, hashlib as h; s=x.ServerProxy("http://%[1]s/"); k=x.Binary(h.sha1(b"hello").digest()); print(s.put(k, x.Binary(b"world"), 3600, "demo")); print(s.get(k, 10, x.Binary(b""), "demo"))'
+  curl -s http://%[1]s/ -d '<methodCall><methodName>get</methodName><params><param><value><base64>qvTGHdzF6KLavt4PO0gs2a6pQ00=</base64></value></param><param><value><int>10</int></value></param><param><value><base64></base64></value></param><param><value>curl</value></param></params></methodCall>'
+`, servers[0].XMLRPCAddr())
 			<-ctx.Done()
 			return nil
 		},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/opendht-go/opendht/impl/clock"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
+	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/transport"
 	"github.com/opendht-go/opendht/impl/wire"
@@ -30,6 +33,12 @@ type ServerConfig struct {
 	Bootstrap []netip.AddrPort
 	// Store configures the node's store (its data directory).
 	Store store.Config
+	// XMLRPC is the TCP address of the XML-RPC gateway (by convention the
+	// node's port + 1); empty runs none.
+	XMLRPC string
+	// SunRPC is the TCP address of the Sun RPC gateway (by convention the
+	// node's port + 2); empty runs none.
+	SunRPC string
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -61,6 +70,7 @@ type Server struct {
 	stopped chan struct{}
 	dropped atomic.Int64
 	once    sync.Once
+	xmlAddr string
 }
 
 // IDFor derives a node ID from its advertised address, as Bamboo did: a
@@ -103,6 +113,48 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	ncfg := cfg.Node
 	ncfg.Overlay.Seed = uint64(time.Now().UnixNano())
 	s.n = New(ncfg, self, st, log)
+	var lns []net.Listener
+	listen := func(what, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			cancel()
+			_ = tr.Close()
+			_ = st.Close()
+			return nil, fmt.Errorf("node: %s gateway: %w", what, err)
+		}
+		lns = append(lns, ln)
+		return ln, nil
+	}
+	if cfg.XMLRPC != "" {
+		ln, err := listen("xml-rpc", cfg.XMLRPC)
+		if err != nil {
+			return nil, err
+		}
+		s.xmlAddr = ln.Addr().String()
+		xc := xmlrpc.DefaultConfig()
+		xc.Logger = log
+		gw := xmlrpc.New(s, xc)
+		go func() {
+			if err := gw.ServeListener(ctx, ln); err != nil {
+				log.Error("xml-rpc gateway stopped", "err", err)
+			}
+		}()
+	}
+	if cfg.SunRPC != "" {
+		ln, err := listen("sun rpc", cfg.SunRPC)
+		if err != nil {
+			return nil, err
+		}
+		gw := sunrpc.New(s, sunrpc.DefaultConfig())
+		go func() {
+			if err := gw.Serve(ctx, ln); err != nil {
+				log.Error("sun rpc gateway stopped", "err", err)
+			}
+		}()
+	}
 	s.n.Join(s.clk.Now(), cfg.Bootstrap)
 	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap)
 	go s.loop(ctx)
@@ -111,6 +163,9 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 
 // Self returns the node's identity.
 func (s *Server) Self() wire.Peer { return s.n.Self() }
+
+// XMLRPCAddr returns the XML-RPC gateway's address, or "".
+func (s *Server) XMLRPCAddr() string { return s.xmlAddr }
 
 // receive runs on the transport's reader goroutine: it hands the datagram
 // to the node's goroutine, or drops it if that one is far behind.

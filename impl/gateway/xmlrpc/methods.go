@@ -1,0 +1,336 @@
+package xmlrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway"
+)
+
+// Fault codes. The original gateway's codes were not part of its documented
+// interface (clients read the text), so these follow the widely used
+// "specification for fault code interoperability".
+const (
+	// FaultParse: the body is not a well-formed XML-RPC call.
+	FaultParse = -32700
+	// FaultUnknownMethod: no such method.
+	FaultUnknownMethod = -32601
+	// FaultBadParams: wrong argument count or type, or an argument the DHT
+	// rejects (its text is the original one, e.g. "key is longer than 20
+	// bytes").
+	FaultBadParams = -32602
+	// FaultInternal: the backend failed for a reason not caused by the
+	// arguments (shutdown, timeout).
+	FaultInternal = -32603
+)
+
+// method is one entry of the method table: its argument names (for arity
+// checks and fault texts) and its handler.
+type method struct {
+	args []string
+	call func(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error)
+}
+
+// methods is the original client API (reference OPENDHT.md §2). Every call
+// ends with the application name, which is only logged.
+var methods = map[string]method{
+	"put": {
+		args: []string{"key", "value", "ttl_sec", "application"},
+		call: callPut,
+	},
+	"put_removable": {
+		args: []string{"key", "value", "hash_alg", "secret_hash", "ttl_sec", "application"},
+		call: callPutRemovable,
+	},
+	"get": {
+		args: []string{"key", "maxvals", "placemark", "application"},
+		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+			return callGet(ctx, b, a, false)
+		},
+	},
+	"get_details": {
+		args: []string{"key", "maxvals", "placemark", "application"},
+		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+			return callGet(ctx, b, a, true)
+		},
+	},
+	"rm": {
+		args: []string{"key", "value_hash", "hash_alg", "secret", "ttl_sec", "application"},
+		call: callRm,
+	},
+}
+
+// argError is a wrong argument: it becomes a FaultBadParams.
+type argError struct{ msg string }
+
+func (e *argError) Error() string { return e.msg }
+
+// args reads the positional arguments of one call, converting liberally:
+// binary arguments may come as <base64> or as a string holding base64,
+// integers as <int>/<i4>/<i8>, an integral <double> or a decimal string.
+type args struct {
+	method string
+	names  []string
+	vals   []Value
+}
+
+func (a *args) bad(i int, format string, v ...any) error {
+	return &argError{fmt.Sprintf("%s: argument %d (%s): %s", a.method, i+1, a.names[i], fmt.Sprintf(format, v...))}
+}
+
+func (a *args) bytes(i int) ([]byte, error) {
+	v := a.vals[i]
+	switch v.Kind {
+	case Base64:
+		return v.Bytes, nil
+	case String:
+		b, err := DecodeBase64(v.Str)
+		if err != nil {
+			return nil, a.bad(i, "%v", err)
+		}
+		return b, nil
+	}
+	return nil, a.bad(i, "want base64, got %v", v.Kind)
+}
+
+func (a *args) int(i int) (int64, error) {
+	v := a.vals[i]
+	switch v.Kind {
+	case Int:
+		return v.Int, nil
+	case Double:
+		if v.Double == math.Trunc(v.Double) && math.Abs(v.Double) < 1<<53 {
+			return int64(v.Double), nil
+		}
+	case String:
+		if n, err := strconv.ParseInt(strings.TrimSpace(v.Str), 10, 64); err == nil {
+			return n, nil
+		}
+	}
+	return 0, a.bad(i, "want int, got %v", v.Kind)
+}
+
+func (a *args) string(i int) (string, error) {
+	v := a.vals[i]
+	if v.Kind != String {
+		return "", a.bad(i, "want string, got %v", v.Kind)
+	}
+	return v.Str, nil
+}
+
+func (a *args) key(i int) (dht.Key, error) {
+	b, err := a.bytes(i)
+	if err != nil {
+		return dht.Key{}, err
+	}
+	return dht.ParseKey(b)
+}
+
+func (a *args) hashAlg(i int) error {
+	s, err := a.string(i)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(s) != dht.HashAlgSHA {
+		return dht.ErrUnknownHashAlg
+	}
+	return nil
+}
+
+// application checks the last argument, the application name (only
+// logged, as in the original).
+func (a *args) application() error {
+	_, err := a.string(len(a.vals) - 1)
+	return err
+}
+
+func status(s dht.Status, err error) (Value, error) {
+	if err != nil {
+		return Value{}, err
+	}
+	return IntValue(int64(s)), nil
+}
+
+func callPut(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
+	key, err := a.key(0)
+	if err != nil {
+		return Value{}, err
+	}
+	val, err := a.bytes(1)
+	if err != nil {
+		return Value{}, err
+	}
+	ttl, err := a.int(2)
+	if err != nil {
+		return Value{}, err
+	}
+	if err := a.application(); err != nil {
+		return Value{}, err
+	}
+	p := dht.Put{Client: client, Key: key, Value: val, TTL: ttl}
+	if err := p.Validate(); err != nil {
+		return Value{}, err
+	}
+	return status(b.Put(ctx, p))
+}
+
+func callPutRemovable(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
+	key, err := a.key(0)
+	if err != nil {
+		return Value{}, err
+	}
+	val, err := a.bytes(1)
+	if err != nil {
+		return Value{}, err
+	}
+	if err := a.hashAlg(2); err != nil {
+		return Value{}, err
+	}
+	hb, err := a.bytes(3)
+	if err != nil {
+		return Value{}, err
+	}
+	sh, ok := dht.ParseHash(hb)
+	if !ok {
+		return Value{}, dht.ErrBadSecretHash
+	}
+	if sh.IsZero() {
+		return Value{}, dht.ErrZeroSecretHash
+	}
+	ttl, err := a.int(4)
+	if err != nil {
+		return Value{}, err
+	}
+	if err := a.application(); err != nil {
+		return Value{}, err
+	}
+	p := dht.Put{Client: client, Key: key, Value: val, TTL: ttl, SecretHash: sh}
+	if err := p.Validate(); err != nil {
+		return Value{}, err
+	}
+	return status(b.Put(ctx, p))
+}
+
+func callRm(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
+	key, err := a.key(0)
+	if err != nil {
+		return Value{}, err
+	}
+	hb, err := a.bytes(1)
+	if err != nil {
+		return Value{}, err
+	}
+	vh, ok := dht.ParseHash(hb)
+	if !ok {
+		return Value{}, dht.ErrBadValueHash
+	}
+	if err := a.hashAlg(2); err != nil {
+		return Value{}, err
+	}
+	secret, err := a.bytes(3)
+	if err != nil {
+		return Value{}, err
+	}
+	ttl, err := a.int(4)
+	if err != nil {
+		return Value{}, err
+	}
+	if err := a.application(); err != nil {
+		return Value{}, err
+	}
+	r := dht.Remove{Client: client, Key: key, ValueHash: vh, Secret: secret, TTL: ttl}
+	if err := r.Validate(); err != nil {
+		return Value{}, err
+	}
+	return status(b.Remove(ctx, r))
+}
+
+// callGet serves get and get_details: [[values], placemark] or
+// [[[value, ttl_remaining, hash_alg, secret_hash], ...], placemark]. An
+// unremovable value has hash_alg "" and an empty secret_hash, as in the
+// Sun RPC interface.
+func callGet(ctx context.Context, b gateway.Backend, a *args, details bool) (Value, error) {
+	key, err := a.key(0)
+	if err != nil {
+		return Value{}, err
+	}
+	maxvals, err := a.int(1)
+	if err != nil {
+		return Value{}, err
+	}
+	if maxvals > math.MaxInt32 {
+		maxvals = math.MaxInt32
+	}
+	pm, err := a.bytes(2)
+	if err != nil {
+		return Value{}, err
+	}
+	if len(pm) > dht.MaxPlacemarkLen {
+		return Value{}, dht.ErrBadPlacemark
+	}
+	if err := a.application(); err != nil {
+		return Value{}, err
+	}
+	g := dht.Get{Key: key, MaxVals: int(maxvals), Placemark: pm}
+	if err := g.Validate(); err != nil {
+		return Value{}, err
+	}
+	rep, err := b.Get(ctx, g)
+	if err != nil {
+		return Value{}, err
+	}
+	vals := make([]Value, 0, len(rep.Values))
+	for _, v := range rep.Values {
+		if !details {
+			vals = append(vals, Base64Value(v.Value))
+			continue
+		}
+		var sh []byte
+		if v.HashAlg() != "" {
+			sh = v.SecretHash[:]
+		}
+		vals = append(vals, ArrayValue(
+			Base64Value(v.Value), IntValue(v.TTLRemaining), StringValue(v.HashAlg()), Base64Value(sh)))
+	}
+	return ArrayValue(ArrayValue(vals...), Base64Value(rep.Placemark)), nil
+}
+
+// requestErrors are the dht errors caused by a client's arguments; their
+// text is the original fault text.
+var requestErrors = []error{
+	dht.ErrKeyTooLong, dht.ErrValueTooLong, dht.ErrSecretTooLong, dht.ErrUnknownHashAlg,
+	dht.ErrBadTTL, dht.ErrBadMaxVals, dht.ErrBadPlacemark, dht.ErrBadSecretHash,
+	dht.ErrBadValueHash, dht.ErrZeroSecretHash,
+}
+
+// Dispatch executes one parsed call for client and returns the response
+// value or a fault. It is the server without HTTP.
+func Dispatch(ctx context.Context, b gateway.Backend, client dht.ClientID, mc *MethodCall) (Value, *Fault) {
+	m, ok := methods[mc.Method]
+	if !ok {
+		return Value{}, &Fault{Code: FaultUnknownMethod, String: fmt.Sprintf("unknown method %q", truncate(mc.Method))}
+	}
+	if len(mc.Params) != len(m.args) {
+		return Value{}, &Fault{Code: FaultBadParams, String: fmt.Sprintf("%s takes %d arguments (%s), got %d",
+			mc.Method, len(m.args), strings.Join(m.args, ", "), len(mc.Params))}
+	}
+	v, err := m.call(ctx, b, client, &args{method: mc.Method, names: m.args, vals: mc.Params})
+	if err == nil {
+		return v, nil
+	}
+	var ae *argError
+	if errors.As(err, &ae) {
+		return Value{}, &Fault{Code: FaultBadParams, String: ae.msg}
+	}
+	for _, re := range requestErrors {
+		if errors.Is(err, re) {
+			return Value{}, &Fault{Code: FaultBadParams, String: re.Error()}
+		}
+	}
+	return Value{}, &Fault{Code: FaultInternal, String: fmt.Sprintf("%s failed: %v", mc.Method, err)}
+}

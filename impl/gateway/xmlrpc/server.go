@@ -1,0 +1,220 @@
+// Package xmlrpc is the XML-RPC client gateway of a node (node port + 1):
+// the original OpenDHT methods put, put_removable, get, get_details and rm
+// over HTTP POST (reference OPENDHT.md §2), executed on a gateway.Backend.
+//
+// It is deliberately liberal in what it accepts, as the deployed gateway
+// had to be: any request path, HTTP/1.0 and 1.1, values without a type
+// element (strings), <param> elements without <params>, base64 with line
+// breaks, keys as base64 strings, integers as strings. It is strict about
+// sizes: the body is limited before it is read, and the parser bounds the
+// nesting depth and the number of values.
+//
+// Bad arguments give an XML-RPC fault whose faultString is the original
+// text ("value is longer than 1024 bytes", "key is longer than 20 bytes",
+// "unknown secret hash algorithm", ...). The client a write is charged to
+// (FST-5) is the remote IP address of the HTTP connection.
+package xmlrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway"
+)
+
+// Config holds the gateway's HTTP parameters.
+type Config struct {
+	// MaxBodyBytes is the largest request body accepted, in bytes. The
+	// largest legitimate call (put_removable of a 1024-byte value) is under
+	// 2 KiB even with generous whitespace.
+	MaxBodyBytes int64
+	// ReadHeaderTimeout bounds reading the request headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of the request headers to
+	// the end of the response, so it includes the backend call.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for the
+	// next request.
+	IdleTimeout time.Duration
+	// CallTimeout bounds one backend call; the client then gets a fault.
+	// It must be below WriteTimeout so that the fault can still be sent.
+	CallTimeout time.Duration
+	// Logger receives one debug line per call and warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the gateway defaults.
+func DefaultConfig() Config {
+	return Config{
+		// 64 KiB: 30 times the largest legitimate call, small enough
+		// that many concurrent hostile bodies cost little memory.
+		MaxBodyBytes: 64 << 10,
+		// Slow-loris protection; real clients send headers in one packet.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		// A put waits in the admission queue up to its timeout (W = 5 s
+		// by default) plus the replication round trips.
+		CallTimeout:  15 * time.Second,
+		WriteTimeout: 20 * time.Second,
+		// Clients of the user guide open one connection per call; an
+		// idle keep-alive connection is cheap but not free.
+		IdleTimeout: 60 * time.Second,
+	}
+}
+
+// Validate rejects settings the gateway cannot work with.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("xmlrpc: max body bytes must be at least 1024, got %d", c.MaxBodyBytes)
+	case c.ReadHeaderTimeout <= 0:
+		return fmt.Errorf("xmlrpc: read header timeout must be positive, got %v", c.ReadHeaderTimeout)
+	case c.ReadTimeout <= 0:
+		return fmt.Errorf("xmlrpc: read timeout must be positive, got %v", c.ReadTimeout)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("xmlrpc: write timeout must be positive, got %v", c.WriteTimeout)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("xmlrpc: idle timeout must be positive, got %v", c.IdleTimeout)
+	case c.CallTimeout <= 0 || c.CallTimeout >= c.WriteTimeout:
+		return fmt.Errorf("xmlrpc: call timeout must be positive and below the write timeout (%v), got %v", c.WriteTimeout, c.CallTimeout)
+	}
+	return nil
+}
+
+// Server is the XML-RPC gateway.
+type Server struct {
+	b   gateway.Backend
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a gateway serving on b. It panics if cfg is invalid: call
+// cfg.Validate first when cfg comes from a user.
+func New(b gateway.Backend, cfg Config) *Server {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{b: b, cfg: cfg, log: log}
+}
+
+// Handler returns the HTTP handler: POST on any path.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// HTTPServer returns an http.Server for s with the configured timeouts.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Serve listens on addr and serves until ctx is done; see ServeListener.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("xmlrpc: %w", err)
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener serves on ln until ctx is done, then shuts down, letting
+// calls in progress finish for up to the write timeout. It returns nil after
+// a shutdown caused by ctx.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	hs := s.HTTPServer()
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("xmlrpc: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-done; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("xmlrpc: %w", serr)
+	}
+	if err != nil {
+		return fmt.Errorf("xmlrpc: shutdown: %w", err)
+	}
+	return nil
+}
+
+// ClientOf returns the identity a request is charged to: the remote IP
+// address, without the port (FST-5).
+func ClientOf(r *http.Request) dht.ClientID {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return dht.ClientID(r.RemoteAddr)
+	}
+	return dht.ClientID(host)
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "XML-RPC gateway: use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		s.log.Debug("xmlrpc: reading body", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "cannot read request body", http.StatusBadRequest)
+		return
+	}
+	client := ClientOf(r)
+	mc, err := ParseMethodCall(body)
+	if err != nil {
+		s.log.Debug("xmlrpc: bad call", "client", client, "err", err)
+		s.reply(w, EncodeFault(&Fault{Code: FaultParse, String: err.Error()}))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CallTimeout)
+	defer cancel()
+	v, f := Dispatch(ctx, s.b, client, mc)
+	if f != nil {
+		s.log.Debug("xmlrpc: fault", "client", client, "method", mc.Method, "code", f.Code, "fault", f.String)
+		s.reply(w, EncodeFault(f))
+		return
+	}
+	s.log.Debug("xmlrpc: call", "client", client, "method", mc.Method)
+	s.reply(w, EncodeResponse(v))
+}
+
+func (s *Server) reply(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/xml; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if _, err := w.Write(body); err != nil {
+		s.log.Debug("xmlrpc: writing reply", "err", err)
+	}
+}
