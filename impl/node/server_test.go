@@ -82,7 +82,6 @@ func TestGatewaysOnNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real sockets")
 	}
-	var servers []*Server
 	var boot []netip.AddrPort
 	var sunAddr, xmlAddr string
 	for i := range 3 {
@@ -96,7 +95,6 @@ func TestGatewaysOnNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
-		servers = append(servers, s)
 		if i == 0 {
 			boot = []netip.AddrPort{s.Self().Addr}
 		}
