@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"io"
 	"net"
 	"sync"
@@ -14,68 +15,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opendht-go/opendht/impl/dht"
-	"github.com/opendht-go/opendht/model"
 )
 
-// modelBackend is a gateway.Backend on the reference model at a fixed time.
-type modelBackend struct {
-	mu      sync.Mutex
-	s       *model.State
-	now     dht.Time
-	next    uint64
-	clients []dht.ClientID
-}
-
-func newModelBackend() *modelBackend {
-	return &modelBackend{s: model.New(model.DefaultConfig()), now: 1000}
-}
-
-func (b *modelBackend) write(op dht.Op, client dht.ClientID) (dht.Status, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.next++
-	op.ID = b.next
-	b.clients = append(b.clients, client)
-	res := b.s.Step(op, b.now)
-	if res.Err != nil {
-		return 0, res.Err
-	}
-	for _, c := range res.Completed {
-		if c.ID == op.ID {
-			return c.Status, nil
-		}
-	}
-	return dht.StatusTryAgain, nil
-}
-
-func (b *modelBackend) Put(_ context.Context, p dht.Put) (dht.Status, error) {
-	return b.write(dht.Op{Kind: dht.OpPut, Put: p}, p.Client)
-}
-
-func (b *modelBackend) Remove(_ context.Context, r dht.Remove) (dht.Status, error) {
-	return b.write(dht.Op{Kind: dht.OpRemove, Remove: r}, r.Client)
-}
-
-func (b *modelBackend) Get(_ context.Context, g dht.Get) (dht.GetReply, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	res := b.s.Step(dht.Op{Kind: dht.OpGet, Get: g}, b.now)
-	return res.Reply, res.Err
-}
-
-// failingBackend fails every call with a non-validation error.
-type failingBackend struct{}
-
-var errDown = errors.New("backend down")
-
-func (failingBackend) Put(context.Context, dht.Put) (dht.Status, error)       { return 0, errDown }
-func (failingBackend) Remove(context.Context, dht.Remove) (dht.Status, error) { return 0, errDown }
-func (failingBackend) Get(context.Context, dht.Get) (dht.GetReply, error) {
-	return dht.GetReply{}, errDown
-}
-
-// startServer serves b on 127.0.0.1:0 until the test ends.
-func startServer(t *testing.T, b *modelBackend, cfg Config) string {
+func startServer(t *testing.T, b *gatewaytest.Model, cfg Config) string {
 	t.Helper()
 	return startBackend(t, b, cfg)
 }
@@ -123,7 +65,7 @@ func key(s string) dht.Key { return dht.Key(dht.SHA1([]byte(s))) }
 // TestRoundTrip runs every procedure through a real listener: put,
 // put_removable, get with details and placemarks, rm (§2 of the reference).
 func TestRoundTrip(t *testing.T) {
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	c := dial(t, startServer(t, b, DefaultConfig()))
 	ctx := testCtx(t)
 
@@ -172,7 +114,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// FST-5: every write is charged to the client's IP.
-	for _, id := range b.clients {
+	for _, id := range b.Clients() {
 		if id != "127.0.0.1" {
 			t.Fatalf("client id %q, want 127.0.0.1", id)
 		}
@@ -204,7 +146,7 @@ func getAll(t *testing.T, c *Client, k dht.Key, maxvals int32) []GetValue {
 // TestInvalidArguments checks that every invalid argument is GARBAGE_ARGS
 // and changes nothing (LIM-7).
 func TestInvalidArguments(t *testing.T) {
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	c := dial(t, startServer(t, b, DefaultConfig()))
 	ctx := testCtx(t)
 	k := key("k")
@@ -240,8 +182,8 @@ func TestInvalidArguments(t *testing.T) {
 			t.Errorf("rm %s: %v, want GARBAGE_ARGS", name, err)
 		}
 	}
-	if len(b.clients) != 0 {
-		t.Fatalf("%d invalid writes reached the backend", len(b.clients))
+	if len(b.Clients()) != 0 {
+		t.Fatalf("%d invalid writes reached the backend", len(b.Clients()))
 	}
 	// The connection is still usable.
 	if err := c.Null(ctx); err != nil {
@@ -250,7 +192,7 @@ func TestInvalidArguments(t *testing.T) {
 }
 
 func TestBackendFailureIsSystemErr(t *testing.T) {
-	c := dial(t, startBackend(t, failingBackend{}, DefaultConfig()))
+	c := dial(t, startBackend(t, gatewaytest.Failing{}, DefaultConfig()))
 	ctx := testCtx(t)
 	if _, err := c.Put(ctx, PutArgs{Value: []byte("v"), TTLSec: 1}); !errors.Is(err, ErrSystemErr) {
 		t.Fatalf("put: %v", err)
@@ -262,7 +204,7 @@ func TestBackendFailureIsSystemErr(t *testing.T) {
 
 // TestErrorReplies checks the RPC-level replies of RFC 5531.
 func TestErrorReplies(t *testing.T) {
-	c := dial(t, startServer(t, newModelBackend(), DefaultConfig()))
+	c := dial(t, startServer(t, gatewaytest.NewModel(), DefaultConfig()))
 	ctx := testCtx(t)
 	ok := callHeader{rpcvers: rpcVersion, prog: Program, vers: Version, proc: ProcNull}
 	for _, tc := range []struct {
@@ -329,7 +271,7 @@ func rawCall(t *testing.T, conn net.Conn, msg []byte, sizes ...int) ([]byte, err
 }
 
 func TestFragments(t *testing.T) {
-	addr := startServer(t, newModelBackend(), DefaultConfig())
+	addr := startServer(t, gatewaytest.NewModel(), DefaultConfig())
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +318,7 @@ func TestFragments(t *testing.T) {
 func TestOversizedRecord(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxRecordSize = minRecordSize
-	addr := startServer(t, newModelBackend(), cfg)
+	addr := startServer(t, gatewaytest.NewModel(), cfg)
 	for _, hdrs := range [][]uint32{
 		{lastFragment | 0x7fffffff},
 		{minRecordSize, lastFragment | 1},
@@ -403,7 +345,7 @@ func TestOversizedRecord(t *testing.T) {
 }
 
 func TestNotACallClosesConnection(t *testing.T) {
-	addr := startServer(t, newModelBackend(), DefaultConfig())
+	addr := startServer(t, gatewaytest.NewModel(), DefaultConfig())
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +361,7 @@ func TestNotACallClosesConnection(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.IdleTimeout = 50 * time.Millisecond
-	addr := startServer(t, newModelBackend(), cfg)
+	addr := startServer(t, gatewaytest.NewModel(), cfg)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -432,7 +374,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestConcurrentConnections(t *testing.T) {
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	addr := startServer(t, b, DefaultConfig())
 	ctx := testCtx(t)
 	k := key("many")

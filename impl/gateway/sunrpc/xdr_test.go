@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"runtime"
 	"testing"
 
@@ -157,7 +158,7 @@ func FuzzServer(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 3})
-	s := New(newModelBackend(), DefaultConfig())
+	s := New(gatewaytest.NewModel(), DefaultConfig())
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		reply, ok := s.handle(context.Background(), "127.0.0.1", msg)
 		if !ok {

@@ -3,6 +3,7 @@ package xmlrpc
 import (
 	"bytes"
 	"errors"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"strings"
 	"testing"
 
@@ -188,6 +189,6 @@ func FuzzParseMethodCall(f *testing.F) {
 		if !bytes.Equal(EncodeMethodCall(mc2), enc) {
 			t.Fatalf("encoding is not stable")
 		}
-		_, _ = Dispatch(t.Context(), newModelBackend(), "192.0.2.1", mc)
+		_, _ = Dispatch(t.Context(), gatewaytest.NewModel(), "192.0.2.1", mc)
 	})
 }

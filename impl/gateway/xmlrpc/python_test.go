@@ -1,6 +1,7 @@
 package xmlrpc
 
 import (
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
@@ -68,14 +69,14 @@ func TestPythonClient(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 is not on PATH: skipping the test with Python's xmlrpc.client")
 	}
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	ts := httptest.NewServer(newTestServer(b).Handler())
 	defer ts.Close()
 	out, err := exec.CommandContext(t.Context(), py, "-c", pythonClient, ts.URL+"/RPC2").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("python client: %v\n%s", err, out)
 	}
-	for _, c := range b.clients {
+	for _, c := range b.Clients() {
 		if c != "127.0.0.1" {
 			t.Fatalf("write charged to %q, want 127.0.0.1", c)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"io"
 	"net"
 	"net/http"
@@ -66,7 +67,7 @@ func result(t *testing.T, mr *MethodResponse) Value {
 func newTestServer(b gateway.Backend) *Server { return New(b, DefaultConfig()) }
 
 func TestMethodsScenario(t *testing.T) {
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	h := newTestServer(b).Handler()
 	key := sha("my key")
 	secret := []byte("s3cret")
@@ -101,20 +102,20 @@ func TestMethodsScenario(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("get after rm (-want +got):\n%s", d)
 	}
-	for i, c := range b.clients {
+	for i, c := range b.Clients() {
 		if c != "192.0.2.1" {
 			t.Errorf("write %d charged to %q, want the remote IP 192.0.2.1", i, c)
 		}
 	}
-	if len(b.clients) != 3 {
-		t.Errorf("%d writes reached the backend, want 3", len(b.clients))
+	if len(b.Clients()) != 3 {
+		t.Errorf("%d writes reached the backend, want 3", len(b.Clients()))
 	}
 }
 
 // TestGetPlacemarks: a short key is left-padded, and a get follows
 // placemarks through values that do not fit one reply (GET-4).
 func TestGetPlacemarks(t *testing.T) {
-	h := newTestServer(newModelBackend()).Handler()
+	h := newTestServer(gatewaytest.NewModel()).Handler()
 	short := []byte("k")
 	var stored [][]byte
 	for i := range 5 {
@@ -184,7 +185,7 @@ func TestFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newModelBackend()
+			b := gatewaytest.NewModel()
 			mr := call(t, newTestServer(b).Handler(), tt.method, tt.params...)
 			if mr.Fault == nil {
 				t.Fatalf("no fault, got %+v", mr.Params)
@@ -192,7 +193,7 @@ func TestFaults(t *testing.T) {
 			if mr.Fault.Code != tt.code || !strings.Contains(mr.Fault.String, tt.text) {
 				t.Fatalf("fault %d %q, want %d containing %q", mr.Fault.Code, mr.Fault.String, tt.code, tt.text)
 			}
-			if len(b.clients) != 0 {
+			if len(b.Clients()) != 0 {
 				t.Fatalf("a rejected call reached the backend")
 			}
 		})
@@ -200,7 +201,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestFaultTextsAreTheOriginal(t *testing.T) {
-	h := newTestServer(newModelBackend()).Handler()
+	h := newTestServer(gatewaytest.NewModel()).Handler()
 	for _, tc := range []struct {
 		params []Value
 		want   string
@@ -220,7 +221,7 @@ func TestFaultTextsAreTheOriginal(t *testing.T) {
 }
 
 func TestBackendFailureIsInternalFault(t *testing.T) {
-	h := newTestServer(failingBackend{}).Handler()
+	h := newTestServer(gatewaytest.Failing{}).Handler()
 	for _, mr := range []*MethodResponse{
 		call(t, h, "put", b64(sha("k")), b64(nil), num(1), str("")),
 		call(t, h, "get", b64(sha("k")), num(1), b64(nil), str("")),
@@ -233,7 +234,7 @@ func TestBackendFailureIsInternalFault(t *testing.T) {
 }
 
 func TestParseErrorIsFault(t *testing.T) {
-	h := newTestServer(newModelBackend()).Handler()
+	h := newTestServer(gatewaytest.NewModel()).Handler()
 	for _, body := range []string{"", "not xml", "<methodCall>", "<methodResponse/>", "<methodCall><params/></methodCall>"} {
 		mr := post(t, h, "/", []byte(body))
 		if mr.Fault == nil || mr.Fault.Code != FaultParse {
@@ -285,7 +286,7 @@ d29ybGQ=
 		{"get with latin-1 application", getCall("caf\xe9"),
 			ArrayValue(ArrayValue(b64([]byte("hello")), b64([]byte("world"))), b64([]byte{}))},
 	}
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	h := newTestServer(b).Handler()
 	for _, tt := range tests {
 		for _, path := range []string{"/", "/RPC2"} {
@@ -306,7 +307,7 @@ d29ybGQ=
 
 // TestHTTP10 sends a hand-written HTTP/1.0 request over a raw connection.
 func TestHTTP10(t *testing.T) {
-	b := newModelBackend()
+	b := gatewaytest.NewModel()
 	ts := httptest.NewServer(newTestServer(b).Handler())
 	defer ts.Close()
 	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
@@ -334,14 +335,14 @@ func TestHTTP10(t *testing.T) {
 	if got := result(t, mr); !cmp.Equal(got, num(0)) {
 		t.Fatalf("put = %+v", got)
 	}
-	if len(b.clients) != 1 || b.clients[0] != "127.0.0.1" {
-		t.Fatalf("writes charged to %v, want [127.0.0.1]", b.clients)
+	if len(b.Clients()) != 1 || b.Clients()[0] != "127.0.0.1" {
+		t.Fatalf("writes charged to %v, want [127.0.0.1]", b.Clients())
 	}
 }
 
 func TestHTTPLimits(t *testing.T) {
 	cfg := DefaultConfig()
-	h := New(newModelBackend(), cfg).Handler()
+	h := New(gatewaytest.NewModel(), cfg).Handler()
 	big := bytes.Repeat([]byte(" "), int(cfg.MaxBodyBytes)+1)
 
 	// Declared too large: refused before the body is read.
@@ -400,7 +401,7 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	s := newTestServer(newModelBackend())
+	s := newTestServer(gatewaytest.NewModel())
 	done := make(chan error, 1)
 	go func() { done <- s.ServeListener(ctx, ln) }()
 	resp, err := http.Post("http://"+ln.Addr().String()+"/RPC2", "text/xml",

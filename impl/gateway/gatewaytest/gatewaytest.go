@@ -1,0 +1,84 @@
+// Package gatewaytest provides gateway.Backend implementations for the
+// gateways' tests: one made of the reference model, one that always fails.
+// It is a test helper: production code must not import it (impl/lint).
+package gatewaytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/model"
+)
+
+// Model is a gateway.Backend made of the reference model at a fixed time.
+// In an uncontended model a write is admitted in the step that submits
+// it, so every write completes at once.
+type Model struct {
+	mu      sync.Mutex
+	s       *model.State
+	now     dht.Time
+	nextID  uint64
+	clients []dht.ClientID // the client of every write, in order
+}
+
+// NewModel returns an empty model backend.
+func NewModel() *Model {
+	return &Model{s: model.New(model.DefaultConfig()), now: 1_000_000}
+}
+
+// Clients returns the client each write was charged to, in order.
+func (m *Model) Clients() []dht.ClientID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.clients)
+}
+
+func (m *Model) write(op dht.Op, client dht.ClientID) (dht.Status, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clients = append(m.clients, client)
+	m.nextID++
+	op.ID = m.nextID
+	res := m.s.Step(op, m.now)
+	if res.Err != nil {
+		return 0, res.Err
+	}
+	for _, c := range res.Completed {
+		if c.ID == op.ID {
+			return c.Status, nil
+		}
+	}
+	return 0, fmt.Errorf("model: write %d still pending", op.ID)
+}
+
+// Put stores through the model.
+func (m *Model) Put(_ context.Context, p dht.Put) (dht.Status, error) {
+	return m.write(dht.Op{Kind: dht.OpPut, Put: p}, p.Client)
+}
+
+// Remove removes through the model.
+func (m *Model) Remove(_ context.Context, r dht.Remove) (dht.Status, error) {
+	return m.write(dht.Op{Kind: dht.OpRemove, Remove: r}, r.Client)
+}
+
+// Get reads through the model.
+func (m *Model) Get(_ context.Context, g dht.Get) (dht.GetReply, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	res := m.s.Step(dht.Op{Kind: dht.OpGet, Get: g}, m.now)
+	return res.Reply, res.Err
+}
+
+// ErrDown is what Failing returns.
+var ErrDown = errors.New("node: shutting down")
+
+// Failing fails every call, as a node shutting down would.
+type Failing struct{}
+
+func (Failing) Put(context.Context, dht.Put) (dht.Status, error)       { return 0, ErrDown }
+func (Failing) Remove(context.Context, dht.Remove) (dht.Status, error) { return 0, ErrDown }
+func (Failing) Get(context.Context, dht.Get) (dht.GetReply, error)     { return dht.GetReply{}, ErrDown }
