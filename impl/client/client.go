@@ -1,0 +1,439 @@
+// Package client is the Go client of the OpenDHT gateways: put, put with a
+// secret, get (one page, or every value through an iterator that follows
+// placemarks), get_details and rm, over any of the three gateway
+// protocols: the original XML-RPC (node port + 1) and Sun RPC (node port +
+// 2) interfaces, or the HTTP/JSON API (node port + 1, under /api/v1/).
+// With XMLRPC or SunRPC it talks to any gateway that speaks the original
+// OpenDHT client API, not only this project's.
+//
+// Calls are context-aware. A call that ends with status 2 ("try again":
+// the write waited too long in a storage node's queue) is retried with
+// exponential backoff and jitter; a gateway that does not answer is marked
+// down for a while and the call fails over to the next one. Retrying is
+// safe because every operation is idempotent: a put of the same value
+// under the same key and secret is the same item (PUT-4), a remove of the
+// same item the same tombstone, and gets do not change anything. Status 1
+// (over capacity) and rejected arguments are returned at once: retrying
+// them cannot succeed.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+// Protocol names a gateway protocol.
+type Protocol string
+
+// The gateway protocols.
+const (
+	// XMLRPC is the original XML-RPC interface (node port + 1).
+	XMLRPC Protocol = "xmlrpc"
+	// SunRPC is the original ONC RPC interface (node port + 2).
+	SunRPC Protocol = "sunrpc"
+	// HTTP is the JSON API under /api/v1/ (node port + 1).
+	HTTP Protocol = "http"
+)
+
+// Protocols lists the supported protocols.
+var Protocols = []Protocol{XMLRPC, SunRPC, HTTP}
+
+// ParseProtocol returns the protocol named s.
+func ParseProtocol(s string) (Protocol, error) {
+	for _, p := range Protocols {
+		if strings.EqualFold(s, string(p)) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("unknown protocol %q (want xmlrpc, sunrpc or http)", s)
+}
+
+// DefaultPort returns the gateway port of the protocol for a node on
+// nodePort: +1 for XML-RPC and HTTP, +2 for Sun RPC.
+func (p Protocol) DefaultPort(nodePort int) int {
+	if p == SunRPC {
+		return nodePort + 2
+	}
+	return nodePort + 1
+}
+
+// Config configures a Client.
+type Config struct {
+	// Gateways lists gateway addresses (host:port). Calls are spread over
+	// them round-robin and fail over from one to the next.
+	Gateways []string
+	// Protocol is the protocol every gateway is spoken to with.
+	Protocol Protocol
+	// Application is sent with every call, as the original API asks (the
+	// gateway logs it).
+	Application string
+	// ClientLibrary is sent with Sun RPC calls.
+	ClientLibrary string
+	// CallTimeout bounds one attempt at one gateway.
+	CallTimeout time.Duration
+	// MaxAttempts bounds the attempts of one call, retries and failovers
+	// together; the context can end it sooner.
+	MaxAttempts int
+	// InitialBackoff and MaxBackoff bound the wait before a retry: the
+	// n-th retry waits a random time up to min(MaxBackoff,
+	// InitialBackoff*2^n).
+	InitialBackoff, MaxBackoff time.Duration
+	// DownFor is how long a gateway that failed is skipped, unless every
+	// gateway is down.
+	DownFor time.Duration
+	// Conns is the number of connections kept per gateway (Sun RPC
+	// connections carry one call at a time; HTTP keeps this many idle).
+	Conns int
+	// PageSize is the maxvals of every get page the iterator asks for.
+	PageSize int
+}
+
+// DefaultConfig returns the defaults for the given gateways, speaking
+// XML-RPC.
+func DefaultConfig(gateways ...string) Config {
+	return Config{
+		Gateways:       gateways,
+		Protocol:       XMLRPC,
+		Application:    "opendht-go",
+		ClientLibrary:  "opendht-go/client",
+		CallTimeout:    30 * time.Second,
+		MaxAttempts:    8,
+		InitialBackoff: 100 * time.Millisecond,
+		MaxBackoff:     5 * time.Second,
+		DownFor:        10 * time.Second,
+		Conns:          16,
+		PageSize:       10,
+	}
+}
+
+// Validate rejects configurations the client cannot work with.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Gateways) == 0:
+		return errors.New("client: no gateway given")
+	case c.CallTimeout <= 0:
+		return fmt.Errorf("client: call timeout must be positive, got %v", c.CallTimeout)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("client: max attempts must be at least 1, got %d", c.MaxAttempts)
+	case c.InitialBackoff <= 0 || c.MaxBackoff < c.InitialBackoff:
+		return fmt.Errorf("client: backoff must satisfy 0 < initial (%v) <= max (%v)", c.InitialBackoff, c.MaxBackoff)
+	case c.DownFor < 0:
+		return fmt.Errorf("client: down-for must not be negative, got %v", c.DownFor)
+	case c.Conns < 1:
+		return fmt.Errorf("client: conns must be at least 1, got %d", c.Conns)
+	case c.PageSize < 1:
+		return fmt.Errorf("client: page size must be at least 1, got %d", c.PageSize)
+	case len(c.Application) > 255 || len(c.ClientLibrary) > 255:
+		return errors.New("client: application and client library names are limited to 255 bytes")
+	}
+	if _, err := ParseProtocol(string(c.Protocol)); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	for _, g := range c.Gateways {
+		if g == "" {
+			return errors.New("client: empty gateway address")
+		}
+	}
+	return nil
+}
+
+// Errors a call ends with; test them with errors.Is.
+var (
+	// ErrOverCapacity: status 1, the storage nodes refuse the write
+	// (FST-6, FST-7). It is not retried.
+	ErrOverCapacity = errors.New("over capacity (status 1)")
+	// ErrTryAgain: status 2 on every attempt (FST-8).
+	ErrTryAgain = errors.New("try again (status 2)")
+	// ErrInvalid: the gateway rejected the arguments; the error text says
+	// why. It is not retried.
+	ErrInvalid = errors.New("invalid request")
+	// ErrUnavailable: no gateway gave an answer.
+	ErrUnavailable = errors.New("no gateway answered")
+)
+
+// invalidError carries the gateway's own text for a rejected request.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(format string, a ...any) error { return &invalidError{fmt.Sprintf(format, a...)} }
+
+// Value is one stored value as get_details returns it.
+type Value struct {
+	// Data is the value itself.
+	Data []byte
+	// TTL is the time it has left.
+	TTL time.Duration
+	// SecretHash is the SHA-1 of the secret it was put with; zero for a
+	// value put without one (not removable).
+	SecretHash dht.Hash
+}
+
+// Removable reports whether the value was put with a secret.
+func (v Value) Removable() bool { return v.SecretHash != dht.ZeroHash }
+
+// Page is one get reply: values and the placemark to continue from.
+type Page struct {
+	Values []Value
+	// Placemark continues the get; empty means there is no more.
+	Placemark []byte
+}
+
+// TextKey derives a key from text as the original client scripts did: the
+// SHA-1 of the text.
+func TextKey(text string) dht.Key { return dht.Key(dht.SHA1([]byte(text))) }
+
+// transport carries calls to one gateway. Implementations return a status,
+// an error made with invalid() for a rejected request, or another error
+// for a failure of the gateway or the network.
+type transport interface {
+	put(ctx context.Context, p dht.Put) (dht.Status, error)
+	remove(ctx context.Context, r dht.Remove) (dht.Status, error)
+	get(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error)
+	ping(ctx context.Context) error
+	close() error
+}
+
+type gatewayConn struct {
+	addr      string
+	t         transport
+	downUntil atomic.Int64 // unix nanoseconds
+}
+
+// Client calls the DHT through gateways. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	gws  []*gatewayConn
+	next atomic.Uint64
+	mu   sync.Mutex // guards rnd
+	rnd  *rand.Rand
+}
+
+// New returns a client of the configured gateways. It does not connect
+// until the first call.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x0D47))}
+	for _, addr := range cfg.Gateways {
+		var t transport
+		switch cfg.Protocol {
+		case XMLRPC:
+			t = newXMLRPC(addr, cfg)
+		case SunRPC:
+			t = newSunRPC(addr, cfg)
+		case HTTP:
+			t = newHTTP(addr, cfg)
+		}
+		c.gws = append(c.gws, &gatewayConn{addr: addr, t: t})
+	}
+	c.next.Store(uint64(c.rnd.IntN(len(c.gws))))
+	return c, nil
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() error {
+	var errs []error
+	for _, g := range c.gws {
+		errs = append(errs, g.t.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Put stores value under key for ttl (rounded down to seconds, at least
+// one). It cannot be removed.
+func (c *Client) Put(ctx context.Context, key dht.Key, value []byte, ttl time.Duration) error {
+	return c.call(ctx, func(ctx context.Context, t transport) (dht.Status, error) {
+		return t.put(ctx, dht.Put{Key: key, Value: value, TTL: seconds(ttl)})
+	})
+}
+
+// PutRemovable stores value under key for ttl; whoever knows secret can
+// remove it (put_removable with SHA-1).
+func (c *Client) PutRemovable(ctx context.Context, key dht.Key, value, secret []byte, ttl time.Duration) error {
+	if len(secret) == 0 {
+		return invalid("a removable put needs a non-empty secret")
+	}
+	sh := dht.SHA1(secret)
+	return c.call(ctx, func(ctx context.Context, t transport) (dht.Status, error) {
+		return t.put(ctx, dht.Put{Key: key, Value: value, TTL: seconds(ttl), SecretHash: sh})
+	})
+}
+
+// Remove removes the value put under key with secret. The tombstone lives
+// for ttl, which should be at least the value's remaining TTL (RM-3).
+func (c *Client) Remove(ctx context.Context, key dht.Key, value, secret []byte, ttl time.Duration) error {
+	return c.RemoveHash(ctx, key, dht.SHA1(value), secret, ttl)
+}
+
+// RemoveHash is Remove given the SHA-1 of the value instead of the value.
+func (c *Client) RemoveHash(ctx context.Context, key dht.Key, valueHash dht.Hash, secret []byte, ttl time.Duration) error {
+	return c.call(ctx, func(ctx context.Context, t transport) (dht.Status, error) {
+		return t.remove(ctx, dht.Remove{Key: key, ValueHash: valueHash, Secret: secret, TTL: seconds(ttl)})
+	})
+}
+
+// GetPage reads up to maxvals values under key from placemark (nil for
+// the first page).
+func (c *Client) GetPage(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error) {
+	if maxvals < 1 {
+		return Page{}, invalid("maxvals must be positive, got %d", maxvals)
+	}
+	var page Page
+	err := c.call(ctx, func(ctx context.Context, t transport) (dht.Status, error) {
+		var err error
+		page, err = t.get(ctx, key, maxvals, placemark)
+		return dht.StatusOK, err
+	})
+	return page, err
+}
+
+// Values iterates over every value under key, following placemarks page
+// by page (PageSize values per call). The iteration stops at the first
+// error, which it yields.
+func (c *Client) Values(ctx context.Context, key dht.Key) iter.Seq2[Value, error] {
+	return func(yield func(Value, error) bool) {
+		var pm []byte
+		for {
+			page, err := c.GetPage(ctx, key, c.cfg.PageSize, pm)
+			if err != nil {
+				yield(Value{}, err)
+				return
+			}
+			for _, v := range page.Values {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			if len(page.Placemark) == 0 {
+				return
+			}
+			pm = page.Placemark
+		}
+	}
+}
+
+// Get returns every value under key (following placemarks).
+func (c *Client) Get(ctx context.Context, key dht.Key) ([]Value, error) {
+	var out []Value
+	for v, err := range c.Values(ctx, key) {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// PingResult is the answer of one gateway to Ping.
+type PingResult struct {
+	Gateway string
+	RTT     time.Duration
+	Err     error
+}
+
+// Ping asks every gateway for a trivial answer (Sun RPC NULL, HTTP status,
+// an XML-RPC get of one value under an empty key) and reports the round
+// trip times.
+func (c *Client) Ping(ctx context.Context) []PingResult {
+	out := make([]PingResult, len(c.gws))
+	var wg sync.WaitGroup
+	for i, g := range c.gws {
+		wg.Go(func() {
+			actx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+			defer cancel()
+			start := time.Now()
+			err := g.t.ping(actx)
+			out[i] = PingResult{Gateway: g.addr, RTT: time.Since(start), Err: err}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func seconds(d time.Duration) int64 { return max(int64(d/time.Second), 1) }
+
+// call runs op on the gateways until it gives status 0, a final answer or
+// the attempts are used up. Status 2 is retried after a backoff; a failed
+// gateway is marked down and the next one is tried at once, with a
+// backoff only once every gateway is down.
+func (c *Client) call(ctx context.Context, op func(context.Context, transport) (dht.Status, error)) error {
+	var last error
+	retries := 0
+	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		g, up := c.pick()
+		if attempt > 0 && (!up || errors.Is(last, ErrTryAgain)) {
+			retries++
+			if err := c.sleep(ctx, retries); err != nil {
+				return errors.Join(err, last)
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		st, err := op(actx, g.t)
+		cancel()
+		switch {
+		case err == nil && st == dht.StatusOK:
+			g.downUntil.Store(0)
+			return nil
+		case err == nil && st == dht.StatusOverCapacity:
+			return ErrOverCapacity
+		case err == nil && st == dht.StatusTryAgain:
+			last = ErrTryAgain
+		case err == nil:
+			return fmt.Errorf("gateway %s: unknown status %d", g.addr, st)
+		case errors.Is(err, ErrInvalid):
+			return err
+		case ctx.Err() != nil:
+			return errors.Join(ctx.Err(), err)
+		default:
+			g.downUntil.Store(time.Now().Add(c.cfg.DownFor).UnixNano())
+			last = fmt.Errorf("%w: gateway %s: %w", ErrUnavailable, g.addr, err)
+		}
+	}
+	return last
+}
+
+// pick returns the next gateway round-robin that is not marked down and
+// true, or the next one and false if all are down.
+func (c *Client) pick() (*gatewayConn, bool) {
+	n := uint64(len(c.gws))
+	start := c.next.Add(1)
+	now := time.Now().UnixNano()
+	for i := range n {
+		g := c.gws[(start+i)%n]
+		if g.downUntil.Load() <= now {
+			return g, true
+		}
+	}
+	return c.gws[start%n], false
+}
+
+// sleep waits the backoff before retry n (n >= 1), or until ctx ends.
+func (c *Client) sleep(ctx context.Context, n int) error {
+	ceiling := c.cfg.MaxBackoff
+	if n-1 < 30 {
+		ceiling = min(c.cfg.MaxBackoff, c.cfg.InitialBackoff<<(n-1))
+	}
+	c.mu.Lock()
+	d := time.Duration(c.rnd.Int64N(int64(ceiling)) + 1)
+	c.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
