@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -136,7 +140,7 @@ func nodeCmd() *cobra.Command {
 
 func testbedCmd() *cobra.Command {
 	var n, basePort int
-	var dataDir, host, logLevel string
+	var dataDir, host, logLevel, pprofAddr string
 	var capacity int64
 	c := &cobra.Command{
 		Use:   "testbed",
@@ -155,6 +159,9 @@ func testbedCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
+			if err := servePprof(ctx, pprofAddr); err != nil {
+				return err
+			}
 			var servers []*node.Server
 			defer func() {
 				for _, s := range servers {
@@ -195,5 +202,26 @@ func testbedCmd() *cobra.Command {
 	c.Flags().StringVar(&dataDir, "data", "./data/testbed", "directory holding one data directory per node")
 	c.Flags().Int64Var(&capacity, "capacity", 1<<30, "storage capacity of each node in bytes")
 	c.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	c.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this TCP address, e.g. 127.0.0.1:6060")
 	return c
+}
+
+// servePprof serves the runtime profiles on addr until ctx ends; "" serves
+// nothing.
+func servePprof(ctx context.Context, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	return nil
 }

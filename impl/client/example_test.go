@@ -20,7 +20,9 @@ func exampleGateway() string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go func() { _ = xmlrpc.New(gatewaytest.NewModel(), xmlrpc.DefaultConfig()).ServeListener(context.Background(), ln) }()
+	go func() {
+		_ = xmlrpc.New(gatewaytest.NewModel(), xmlrpc.DefaultConfig()).ServeListener(context.Background(), ln)
+	}()
 	return ln.Addr().String()
 }
 

@@ -59,8 +59,15 @@ func (n *Node) shouldHold(peer dht.Key, key dht.Key) bool {
 // session scans the store for the entries peer should hold.
 func (n *Node) session(now time.Time, peer wire.Peer) *syncSession {
 	s := &syncSession{peer: peer, byKey: map[uint64]dht.ItemID{}, parts: map[uint8][][]uint64{}, expires: now.Add(30 * time.Second)}
+	// The scan meets the items of one key one after another: the answer
+	// for the previous key is reused.
+	var lastKey dht.Key
+	var lastHold, haveLast bool
 	err := n.st.Scan(secs(now), func(r store.Record) bool {
-		if n.shouldHold(peer.ID, r.ID.Key) {
+		if !haveLast || r.ID.Key != lastKey {
+			lastKey, lastHold, haveLast = r.ID.Key, n.shouldHold(peer.ID, r.ID.Key), true
+		}
+		if lastHold {
 			h := summary(r.ID, r.Tombstone)
 			s.byKey[h] = r.ID
 			b := bucketOf(r.ID.Key)

@@ -153,6 +153,15 @@ func (sn *simNode) flush() {
 			e.Status, e.Values = d.Status, d.Values
 		}
 	}
+	if len(r.Syncs) > 0 {
+		// The simulated disk syncs at once, in order.
+		now := sn.clk.Now()
+		for _, p := range r.Syncs {
+			sn.n.Synced(now, p, p.Wait())
+		}
+		sn.flush()
+		return
+	}
 	if sn.timer != nil {
 		sn.timer.Stop()
 	}

@@ -30,6 +30,11 @@ type Completion struct {
 type Ready struct {
 	Sends []overlay.Send
 	Done  []Completion
+	// Syncs are store writes on their way to disk, in the order they were
+	// made. The driver waits for each (Pending.Wait, in this order, off the
+	// node's goroutine if it likes) and reports it with Node.Synced: no
+	// write is acknowledged before it is durable (DUR-1).
+	Syncs []*store.Pending
 }
 
 // Stats counts the node's DHT events.
@@ -95,6 +100,18 @@ type Node struct {
 	served   map[served]*syncSession  // rounds a neighbour started
 	nextSync time.Time
 	rng      *rand.Rand
+	// durable holds store steps in the order they ran, until their
+	// completions may be reported: a step's completions wait for its own
+	// fsync and for every earlier step's, so that a write answered from
+	// state that is not yet durable (a repeated put, PUT-4) is not
+	// acknowledged before the write it depends on.
+	durable []*durableStep
+}
+
+type durableStep struct {
+	p         *store.Pending // nil: nothing of its own to sync
+	synced    bool
+	completed []dht.Completion
 }
 
 func (n *Node) rngIntN(k int) int { return n.rng.IntN(k) }
@@ -300,19 +317,35 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 }
 
 // replicaSet returns the root (self) and the Replicas-1 nodes of the leaf
-// set closest to key.
+// set closest to key, closest first.
 func (n *Node) replicaSet(key dht.Key) []wire.Peer {
-	set := append([]wire.Peer{n.self}, n.ov.Leaves()...)
-	slices.SortFunc(set, func(a, b wire.Peer) int {
-		switch {
-		case overlay.Closer(key, a.ID, b.ID):
-			return -1
-		case overlay.Closer(key, b.ID, a.ID):
-			return 1
+	return closest(key, append([]wire.Peer{n.self}, n.ov.Leaves()...), n.cfg.Replicas)
+}
+
+// closest returns the k peers of cands closest to key (overlay.Closer's
+// order), reordering cands. Each distance is computed once: this runs for
+// every item of an anti-entropy scan.
+func closest(key dht.Key, cands []wire.Peer, k int) []wire.Peer {
+	type cand struct {
+		d overlay.ID
+		p wire.Peer
+	}
+	var buf [16]cand
+	cs := buf[:0]
+	for _, p := range cands {
+		cs = append(cs, cand{overlay.Distance(key, p.ID), p})
+	}
+	slices.SortFunc(cs, func(a, b cand) int {
+		if c := overlay.Compare(a.d, b.d); c != 0 {
+			return c
 		}
-		return 0
+		return overlay.Compare(a.p.ID, b.p.ID)
 	})
-	return set[:min(len(set), n.cfg.Replicas)]
+	k = min(k, len(cs))
+	for i := range k {
+		cands[i] = cs[i].p
+	}
+	return cands[:k]
 }
 
 // toOp turns a received item into a store operation; ok is false for a
@@ -330,18 +363,51 @@ func toOp(id uint64, it wire.Item, now time.Time) (op dht.Op, ok bool) {
 	return dht.Op{Kind: dht.OpRemove, ID: id, Remove: dht.Remove{Client: dht.ClientID(it.Client), Key: it.Key, ValueHash: it.ValueHash, Secret: it.Secret, TTL: ttl}}, true
 }
 
-// storeStep runs one store step and dispatches every completion it
-// reports (the step's own write, and queued writes admitted meanwhile).
+// storeStep runs one store step. The completions it reports (the step's
+// own write, and queued writes admitted meanwhile) are dispatched once the
+// step and every earlier one are durable: see Ready.Syncs and Synced.
 func (n *Node) storeStep(now time.Time, op dht.Op) (dht.Result, error) {
-	res, err := n.st.Step(op, secs(now))
+	res, p, err := n.st.StepAsync(op, secs(now))
 	if err != nil {
 		n.log.Error("store step failed", "err", err)
 		return res, err
 	}
-	for _, c := range res.Completed {
-		n.completed(now, c)
+	if p == nil && len(n.durable) == 0 {
+		for _, c := range res.Completed {
+			n.completed(now, c)
+		}
+		return res, nil
+	}
+	n.durable = append(n.durable, &durableStep{p: p, synced: p == nil, completed: res.Completed})
+	if p != nil {
+		n.out.Syncs = append(n.out.Syncs, p)
 	}
 	return res, nil
+}
+
+// Synced reports that the store step p is durable (err nil), or that the
+// store failed to make it so. Completions are then dispatched in step
+// order; after a failure the writes are never acknowledged (their
+// gateways time out), as after a crash.
+func (n *Node) Synced(now time.Time, p *store.Pending, err error) {
+	for _, d := range n.durable {
+		if d.p == p {
+			d.synced = true
+			if err != nil {
+				n.log.Error("store sync failed", "err", err)
+				d.completed = nil
+			}
+			break
+		}
+	}
+	for len(n.durable) > 0 && n.durable[0].synced {
+		d := n.durable[0]
+		n.durable[0] = nil
+		n.durable = n.durable[1:]
+		for _, c := range d.completed {
+			n.completed(now, c)
+		}
+	}
 }
 
 func (n *Node) rootWrite(now time.Time, m *wire.Write) {

@@ -71,6 +71,33 @@ type Server struct {
 	dropped atomic.Int64
 	once    sync.Once
 	xmlAddr string
+
+	// The syncer goroutine waits for store writes to be durable, in
+	// order, off the node's goroutine; the loop collects the results.
+	toSync    chan *store.Pending
+	syncMu    sync.Mutex
+	synced    []syncResult
+	syncReady chan struct{} // capacity 1: synced has news
+}
+
+type syncResult struct {
+	p   *store.Pending
+	err error
+}
+
+// syncer waits for each pending store step in turn. It never blocks on
+// the loop: results go to a list and a wake-up signal.
+func (s *Server) syncer() {
+	for p := range s.toSync {
+		err := p.Wait()
+		s.syncMu.Lock()
+		s.synced = append(s.synced, syncResult{p, err})
+		s.syncMu.Unlock()
+		select {
+		case s.syncReady <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // IDFor derives a node ID from its advertised address, as Bamboo did: a
@@ -101,7 +128,8 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{st: st, clk: clock.Real(), log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{})}
+	s := &Server{st: st, clk: clock.Real(), log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
+		toSync: make(chan *store.Pending, 1<<16), syncReady: make(chan struct{}, 1)}
 	tr, err := transport.ListenUDP(ctx, cfg.Listen, s.receive)
 	if err != nil {
 		cancel()
@@ -157,6 +185,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	s.n.Join(s.clk.Now(), cfg.Bootstrap)
 	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap)
+	go s.syncer()
 	go s.loop(ctx)
 	return s, nil
 }
@@ -179,6 +208,7 @@ func (s *Server) receive(from netip.AddrPort, payload []byte) {
 
 func (s *Server) loop(ctx context.Context) {
 	defer close(s.stopped)
+	defer close(s.toSync)
 	waiters := map[uint64]chan Completion{}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -201,6 +231,15 @@ func (s *Server) loop(ctx context.Context) {
 			waiters[c.start(s.clk.Now())] = c.done
 		case <-timer.C:
 			s.n.Tick(s.clk.Now())
+		case <-s.syncReady:
+			s.syncMu.Lock()
+			done := s.synced
+			s.synced = nil
+			s.syncMu.Unlock()
+			now := s.clk.Now()
+			for _, r := range done {
+				s.n.Synced(now, r.p, r.err)
+			}
 		}
 	}
 }
@@ -217,6 +256,9 @@ func (s *Server) flush(waiters map[uint64]chan Completion) {
 		if err := s.tr.Send(out.To, b); err != nil {
 			s.log.Debug("send", "to", out.To, "err", err)
 		}
+	}
+	for _, p := range r.Syncs {
+		s.toSync <- p
 	}
 	for _, d := range r.Done {
 		if ch, ok := waiters[d.ReqID]; ok {

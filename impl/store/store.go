@@ -281,6 +281,46 @@ func (s *Store) Step(op dht.Op, now dht.Time) (dht.Result, error) {
 	return res[0], nil
 }
 
+// Pending is what a step wrote, on its way to disk: the writes are applied
+// (reads see them) but not yet known to be durable.
+type Pending struct {
+	s *Store
+	b *pebble.Batch
+	// Completed are the writes the step decided (as in dht.Result): their
+	// statuses may be reported once Wait has returned nil.
+	Completed []dht.Completion
+}
+
+// Wait returns once the step's writes are durable, or the store's error.
+// Steps become durable in the order they ran, so waiting for them in that
+// order waits for each fsync once. Wait must be called exactly once.
+func (p *Pending) Wait() error {
+	if err := p.s.syncWait(p.b); err != nil {
+		return err
+	}
+	p.s.deliver(p.Completed)
+	return nil
+}
+
+// StepAsync runs one step like Step but does not wait for the fsync: it
+// returns the result at once and, when the step wrote anything, a Pending
+// whose Wait reports durability. A write's status 0 must not be reported
+// to anyone before that Wait returns (DUR-1). Writing steps that run while
+// earlier ones are being synced share the fsync (group commit).
+func (s *Store) StepAsync(op dht.Op, now dht.Time) (dht.Result, *Pending, error) {
+	s.mu.Lock()
+	res, b, err := s.stepsLocked([]stepReq{{op: op, now: now}})
+	s.mu.Unlock()
+	if err != nil {
+		return dht.Result{}, nil, err
+	}
+	if b == nil {
+		s.deliver(res[0].Completed)
+		return res[0], nil, nil
+	}
+	return res[0], &Pending{s: s, b: b, Completed: res[0].Completed}, nil
+}
+
 func (s *Store) syncWait(b *pebble.Batch) error {
 	if b == nil {
 		return nil

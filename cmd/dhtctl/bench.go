@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opendht-go/opendht/impl/client"
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+type benchFlags struct {
+	valueSize   int
+	getRatio    float64
+	concurrency int
+	duration    time.Duration
+	ops         int64
+	keys        int
+	ttl         ttlFlag
+	seed        uint64
+}
+
+// opStats collects the latencies and errors of one kind of operation.
+type opStats struct {
+	lat    []time.Duration
+	errors map[string]int
+}
+
+func (s *opStats) add(o *opStats) {
+	s.lat = append(s.lat, o.lat...)
+	for k, v := range o.errors {
+		s.errors[k] += v
+	}
+}
+
+func (s *opStats) nerrors() int {
+	n := 0
+	for _, v := range s.errors {
+		n += v
+	}
+	return n
+}
+
+func newStats() *opStats { return &opStats{errors: map[string]int{}} }
+
+// quantile returns the q-quantile of sorted latencies in milliseconds.
+func quantile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return float64(sorted[min(max(i, 0), len(sorted)-1)].Microseconds()) / 1000
+}
+
+// errKind names an error for the bench's error table.
+func errKind(err error) string {
+	switch {
+	case errors.Is(err, client.ErrOverCapacity):
+		return "over capacity (status 1)"
+	case errors.Is(err, client.ErrTryAgain):
+		return "try again (status 2)"
+	case errors.Is(err, client.ErrInvalid):
+		return "invalid: " + err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return joinErr(err)
+}
+
+func benchCmd(g *globals) *cobra.Command {
+	f := &benchFlags{ttl: ttlFlag{time.Hour}}
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Closed-loop load: puts and gets through the gateways, with latency percentiles",
+		Long: `bench runs --concurrency clients, each doing one call at a time and starting
+the next when it returns, for --duration or --ops calls in all. A call is a get
+with probability --get-ratio, else a put of a random --value-size value under
+one of --keys keys (text keys "bench-<seed>-<i>" hashed with SHA-1). Before the
+measured run every key gets one value, so that gets have something to read; a
+get that finds no value counts as an error ("miss"). A get asks for one page of
+up to 10 values (the original default maxvals) and does not follow placemarks.
+Calls are spread over the gateways round-robin and are not retried, so every
+status 1 or 2 shows as an error.
+
+With --protocol xmlrpc or sunrpc it drives any gateway that speaks the original
+OpenDHT client API.
+
+It prints ops/s and latency p50/p99/p999 per operation and ends with one line:
+  ops/s=N p50_ms=N p99_ms=N errors=N`,
+		Example: `  dhtctl bench --gateway 127.0.0.1:5851,127.0.0.1:5861 --concurrency 64 --duration 30s
+  dhtctl bench --protocol sunrpc --gateway 127.0.0.1:5852 --ops 10000 --get-ratio 0.9`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), g, f) },
+	}
+	fl := c.Flags()
+	fl.IntVar(&f.valueSize, "value-size", 1024, "bytes per put value (at most 1024)")
+	fl.Float64Var(&f.getRatio, "get-ratio", 0.5, "share of calls that are gets, 0..1")
+	fl.IntVarP(&f.concurrency, "concurrency", "c", 64, "clients, each with one call in flight")
+	fl.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run (unless --ops is given)")
+	fl.Int64Var(&f.ops, "ops", 0, "run this many calls in all instead of for --duration")
+	fl.IntVar(&f.keys, "keys", 1000, "number of distinct keys")
+	fl.Var(&f.ttl, "ttl", "TTL of the values put")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the value and key choices (0: from the clock)")
+	return c
+}
+
+func runBench(ctx context.Context, g *globals, f *benchFlags) error {
+	switch {
+	case f.valueSize < 0 || f.valueSize > dht.MaxValueLen:
+		return usageError{fmt.Errorf("--value-size must be 0..%d, got %d", dht.MaxValueLen, f.valueSize)}
+	case f.getRatio < 0 || f.getRatio > 1 || math.IsNaN(f.getRatio):
+		return usageError{fmt.Errorf("--get-ratio must be in 0..1, got %v", f.getRatio)}
+	case f.concurrency < 1:
+		return usageError{fmt.Errorf("--concurrency must be at least 1, got %d", f.concurrency)}
+	case f.ops < 0 || (f.ops == 0 && f.duration <= 0):
+		return usageError{errors.New("give a positive --duration or --ops")}
+	case f.keys < 1:
+		return usageError{fmt.Errorf("--keys must be at least 1, got %d", f.keys)}
+	}
+	if f.seed == 0 {
+		f.seed = uint64(time.Now().UnixNano())
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	cfg.MaxAttempts = 1
+	cfg.Conns = f.concurrency
+	cfg.DownFor = 0
+	c, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	keys := make([]dht.Key, f.keys)
+	for i := range keys {
+		keys[i] = client.TextKey(fmt.Sprintf("bench-%d-%d", f.seed, i))
+	}
+	fmt.Fprintf(g.out, "bench: %s via %s, %d clients, %d keys, %d-byte values, get ratio %.2f, seed %d\n",
+		cfg.Protocol, strings.Join(cfg.Gateways, ","), f.concurrency, f.keys, f.valueSize, f.getRatio, f.seed)
+
+	if f.getRatio > 0 {
+		start := time.Now()
+		var next atomic.Int64
+		var failed atomic.Int64
+		var firstErr atomic.Value
+		var wg sync.WaitGroup
+		for w := range f.concurrency {
+			wg.Go(func() {
+				rnd := rand.New(rand.NewPCG(f.seed, uint64(w)+1<<32))
+				val := make([]byte, f.valueSize)
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(len(keys)) || ctx.Err() != nil {
+						return
+					}
+					fill(rnd, val)
+					if err := putRetrying(ctx, c, keys[i], val, f.ttl.d, g.timeout); err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := failed.Load(); n > 0 {
+			return fmt.Errorf("loading %d keys: %d puts failed, first: %v", len(keys), n, firstErr.Load())
+		}
+		fmt.Fprintf(g.out, "loaded %d keys in %v\n", len(keys), time.Since(start).Round(time.Millisecond))
+	}
+
+	puts, gets := newStats(), newStats()
+	var mu sync.Mutex
+	var issued atomic.Int64
+	deadline := time.Now().Add(f.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range f.concurrency {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(f.seed, uint64(w)+2<<32))
+			val := make([]byte, f.valueSize)
+			p, gt := newStats(), newStats()
+			for ctx.Err() == nil {
+				if f.ops > 0 {
+					if issued.Add(1) > f.ops {
+						break
+					}
+				} else if !time.Now().Before(deadline) {
+					break
+				}
+				key := keys[rnd.IntN(len(keys))]
+				cctx, cancel := context.WithTimeout(ctx, g.timeout)
+				if rnd.Float64() < f.getRatio {
+					t0 := time.Now()
+					page, err := c.GetPage(cctx, key, 10, nil)
+					d := time.Since(t0)
+					switch {
+					case err != nil:
+						gt.errors[errKind(err)]++
+					case len(page.Values) == 0:
+						gt.errors["miss (no value)"]++
+					default:
+						gt.lat = append(gt.lat, d)
+					}
+				} else {
+					fill(rnd, val)
+					t0 := time.Now()
+					err := c.Put(cctx, key, val, f.ttl.d)
+					d := time.Since(t0)
+					if err != nil {
+						p.errors[errKind(err)]++
+					} else {
+						p.lat = append(p.lat, d)
+					}
+				}
+				cancel()
+			}
+			mu.Lock()
+			puts.add(p)
+			gets.add(gt)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := newStats()
+	all.add(puts)
+	all.add(gets)
+	report := func(name string, s *opStats) {
+		slices.Sort(s.lat)
+		n := len(s.lat) + s.nerrors()
+		fmt.Fprintf(g.out, "%-4s ops=%d ops/s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%d\n", name, n,
+			float64(n)/elapsed.Seconds(), quantile(s.lat, 0.5), quantile(s.lat, 0.99), quantile(s.lat, 0.999), s.nerrors())
+		kinds := make([]string, 0, len(s.errors))
+		for k := range s.errors {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			fmt.Fprintf(g.out, "     %d x %s\n", s.errors[k], k)
+		}
+	}
+	fmt.Fprintf(g.out, "ran %v\n", elapsed.Round(time.Millisecond))
+	report("put", puts)
+	report("get", gets)
+	slices.Sort(all.lat)
+	n := len(all.lat) + all.nerrors()
+	fmt.Fprintf(g.out, "ops/s=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d\n", float64(n)/elapsed.Seconds(),
+		quantile(all.lat, 0.5), quantile(all.lat, 0.99), all.nerrors())
+	return nil
+}
+
+func fill(rnd *rand.Rand, b []byte) {
+	for i := 0; i < len(b); i += 8 {
+		v := rnd.Uint64()
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+}
+
+// putRetrying loads one key, retrying a few times: the load phase must
+// succeed for the measured gets to mean anything.
+func putRetrying(ctx context.Context, c *client.Client, key dht.Key, val []byte, ttl, timeout time.Duration) error {
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err = c.Put(cctx, key, val, ttl)
+		cancel()
+		if err == nil || errors.Is(err, client.ErrInvalid) {
+			return err
+		}
+	}
+	return err
+}

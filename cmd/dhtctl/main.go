@@ -1,0 +1,440 @@
+// Command dhtctl is the command-line client of the OpenDHT gateways: put,
+// get, rm and ping through any gateway (XML-RPC, Sun RPC or the JSON API),
+// and bench, a closed-loop load generator.
+//
+// Text keys are hashed with SHA-1 as the original client scripts did;
+// --raw-key takes the key as hex. Output is for people by default and JSON
+// with --json. The exit status is 0 on success, 1 on a failed call
+// (including status 1 and 2) and 2 on bad usage.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opendht-go/opendht/impl/client"
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+// usageError marks errors in the command line (exit status 2).
+type usageError struct{ error }
+
+func main() {
+	root := rootCmd(os.Stdin, os.Stdout)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "dhtctl:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type globals struct {
+	gateways []string
+	protocol string
+	jsonOut  bool
+	rawKey   bool
+	timeout  time.Duration
+	app      string
+	stdin    io.Reader
+	out      io.Writer
+}
+
+func rootCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, out: stdout}
+	root := &cobra.Command{
+		Use:   "dhtctl",
+		Short: "Client of OpenDHT gateways: put, get, rm, ping, bench",
+		Long: `dhtctl talks to OpenDHT gateways: this project's nodes (XML-RPC and the JSON
+API on node port + 1, Sun RPC on node port + 2) or any gateway that speaks the
+original OpenDHT client API.
+
+Keys are text, hashed with SHA-1 like the original client scripts; with
+--raw-key they are hex (up to 20 bytes, left-padded with zeros).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringSliceVarP(&g.gateways, "gateway", "g", nil, "gateway host:port, several comma-separated (default 127.0.0.1:5851, or :5852 for sunrpc)")
+	pf.StringVarP(&g.protocol, "protocol", "p", "xmlrpc", "gateway protocol: xmlrpc, sunrpc or http")
+	pf.BoolVar(&g.jsonOut, "json", false, "print JSON for scripts")
+	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench: of each call)")
+	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
+	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), pingCmd(g), benchCmd(g))
+	return root
+}
+
+func (g *globals) config() (client.Config, error) {
+	p, err := client.ParseProtocol(g.protocol)
+	if err != nil {
+		return client.Config{}, usageError{err}
+	}
+	gws := g.gateways
+	if len(gws) == 0 {
+		gws = []string{fmt.Sprintf("127.0.0.1:%d", p.DefaultPort(5850))}
+	}
+	cfg := client.DefaultConfig(gws...)
+	cfg.Protocol = p
+	cfg.Application = g.app
+	cfg.CallTimeout = g.timeout
+	if err := cfg.Validate(); err != nil {
+		return client.Config{}, usageError{err}
+	}
+	return cfg, nil
+}
+
+func (g *globals) client() (*client.Client, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg)
+}
+
+func (g *globals) key(s string) (dht.Key, error) {
+	if !g.rawKey {
+		return client.TextKey(s), nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return dht.Key{}, usageError{fmt.Errorf("--raw-key: %q is not hex: %v", s, err)}
+	}
+	k, err := dht.ParseKey(b)
+	if err != nil {
+		return dht.Key{}, usageError{fmt.Errorf("--raw-key: %v", err)}
+	}
+	return k, nil
+}
+
+// value reads a value argument: the text itself, or standard input for "-".
+func (g *globals) value(s string) ([]byte, error) {
+	if s != "-" {
+		return []byte(s), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(g.stdin, dht.MaxValueLen+1))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// ttlFlag accepts seconds ("3600", as the original API) or a duration
+// ("1h").
+type ttlFlag struct{ d time.Duration }
+
+func (t *ttlFlag) String() string { return strconv.FormatInt(int64(t.d/time.Second), 10) }
+func (t *ttlFlag) Type() string   { return "ttl" }
+func (t *ttlFlag) Set(s string) error {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		t.d = time.Duration(n) * time.Second
+	} else if t.d, err = time.ParseDuration(s); err != nil {
+		return fmt.Errorf("want seconds or a duration like 1h: %q", s)
+	}
+	if t.d < time.Second {
+		return fmt.Errorf("ttl must be at least one second, got %q", s)
+	}
+	return nil
+}
+
+// writeResult reports the outcome of a put or rm.
+func (g *globals) writeResult(op string, key dht.Key, err error) error {
+	st, text := dht.StatusOK, "success"
+	switch {
+	case err == nil:
+	case errors.Is(err, client.ErrOverCapacity):
+		st, text = dht.StatusOverCapacity, "over capacity"
+	case errors.Is(err, client.ErrTryAgain):
+		st, text = dht.StatusTryAgain, "try again"
+	default:
+		if g.jsonOut {
+			_ = g.printJSON(map[string]any{"op": op, "key": key.String(), "error": err.Error()})
+		}
+		return err
+	}
+	if g.jsonOut {
+		if perr := g.printJSON(map[string]any{"op": op, "key": key.String(), "status": int(st), "result": text}); perr != nil {
+			return perr
+		}
+	} else {
+		fmt.Fprintf(g.out, "%s %s: %s (status %d)\n", op, key, text, st)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+func putCmd(g *globals) *cobra.Command {
+	ttl := ttlFlag{time.Hour}
+	var secret string
+	c := &cobra.Command{
+		Use:   "put KEY VALUE",
+		Short: "Store VALUE under KEY (VALUE - reads standard input)",
+		Example: `  dhtctl put mykey "hello world"
+  dhtctl put --secret s3cret --ttl 10m mykey "removable value"
+  echo -n data | dhtctl put --raw-key 0a1b2c mykey -`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := g.key(args[0])
+			if err != nil {
+				return err
+			}
+			val, err := g.value(args[1])
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			if secret != "" {
+				err = c.PutRemovable(ctx, key, val, []byte(secret), ttl.d)
+			} else {
+				err = c.Put(ctx, key, val, ttl.d)
+			}
+			return g.writeResult("put", key, err)
+		},
+	}
+	c.Flags().Var(&ttl, "ttl", "time to live: seconds or a duration (clamped by the gateway to a week)")
+	c.Flags().StringVar(&secret, "secret", "", "make the value removable by whoever knows this secret (put_removable)")
+	return c
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// jsonValue is a value in --json output.
+type jsonValue struct {
+	Value      []byte `json:"value"`
+	Text       string `json:"text,omitempty"`
+	TTL        int64  `json:"ttl_remaining"`
+	SecretHash string `json:"secret_hash,omitempty"`
+}
+
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r < ' ' && r != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+func getCmd(g *globals) *cobra.Command {
+	var details bool
+	var maxTotal, pageSize int
+	c := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print every value under KEY, following placemarks",
+		Example: `  dhtctl get mykey
+  dhtctl get --details --json mykey`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := g.key(args[0])
+			if err != nil {
+				return err
+			}
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			if pageSize < 1 || maxTotal < 0 {
+				return usageError{errors.New("--maxvals must be positive and --max not negative")}
+			}
+			cfg.PageSize = pageSize
+			c, err := client.New(cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			var vals []client.Value
+			for v, err := range c.Values(ctx, key) {
+				if err != nil {
+					return err
+				}
+				vals = append(vals, v)
+				if maxTotal > 0 && len(vals) == maxTotal {
+					break
+				}
+			}
+			if g.jsonOut {
+				out := make([]jsonValue, 0, len(vals))
+				for _, v := range vals {
+					jv := jsonValue{Value: v.Data, TTL: int64(v.TTL / time.Second)}
+					if printable(v.Data) {
+						jv.Text = string(v.Data)
+					}
+					if v.Removable() {
+						jv.SecretHash = hex.EncodeToString(v.SecretHash[:])
+					}
+					out = append(out, jv)
+				}
+				return g.printJSON(map[string]any{"key": key.String(), "values": out})
+			}
+			for _, v := range vals {
+				s := string(v.Data)
+				if !printable(v.Data) {
+					s = "base64:" + base64.StdEncoding.EncodeToString(v.Data)
+				}
+				if details {
+					removable := "not removable"
+					if v.Removable() {
+						removable = "secret_hash=" + hex.EncodeToString(v.SecretHash[:])
+					}
+					fmt.Fprintf(g.out, "%s\tttl=%ds\t%s\n", s, int64(v.TTL/time.Second), removable)
+				} else {
+					fmt.Fprintln(g.out, s)
+				}
+			}
+			if details {
+				fmt.Fprintf(g.out, "# %d values under %s\n", len(vals), key)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&details, "details", false, "also print each value's remaining TTL and secret hash (get_details)")
+	c.Flags().IntVar(&maxTotal, "max", 0, "stop after this many values (0: all)")
+	c.Flags().IntVar(&pageSize, "maxvals", 10, "values asked for per call (the original maxvals)")
+	return c
+}
+
+func rmCmd(g *globals) *cobra.Command {
+	ttl := ttlFlag{time.Hour}
+	var secret, valueHash string
+	c := &cobra.Command{
+		Use:   "rm KEY [VALUE] --secret SECRET",
+		Short: "Remove a value put with a secret (VALUE, or --value-hash)",
+		Example: `  dhtctl rm --secret s3cret mykey "removable value"
+  dhtctl rm --secret s3cret --value-hash 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed mykey`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if valueHash != "" {
+				return exactArgs(1)(cmd, args)
+			}
+			return exactArgs(2)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := g.key(args[0])
+			if err != nil {
+				return err
+			}
+			if secret == "" {
+				return usageError{errors.New("rm needs --secret, the secret the value was put with")}
+			}
+			var vh dht.Hash
+			if valueHash != "" {
+				b, err := hex.DecodeString(valueHash)
+				h, ok := dht.ParseHash(b)
+				if err != nil || !ok {
+					return usageError{fmt.Errorf("--value-hash: want 40 hex digits (a SHA-1), got %q", valueHash)}
+				}
+				vh = h
+			} else {
+				val, err := g.value(args[1])
+				if err != nil {
+					return err
+				}
+				vh = dht.SHA1(val)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			return g.writeResult("rm", key, c.RemoveHash(ctx, key, vh, []byte(secret), ttl.d))
+		},
+	}
+	c.Flags().Var(&ttl, "ttl", "how long the removal is remembered: at least the value's remaining TTL")
+	c.Flags().StringVar(&secret, "secret", "", "the secret the value was put with")
+	c.Flags().StringVar(&valueHash, "value-hash", "", "SHA-1 of the value in hex, instead of the value")
+	return c
+}
+
+func pingCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ping",
+		Short: "Check that each gateway answers, and how fast",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			res := c.Ping(ctx)
+			failed := 0
+			var out []map[string]any
+			for _, r := range res {
+				m := map[string]any{"gateway": r.Gateway, "rtt_ms": float64(r.RTT.Microseconds()) / 1000}
+				if r.Err != nil {
+					failed++
+					m["error"] = r.Err.Error()
+					if !g.jsonOut {
+						fmt.Fprintf(g.out, "%s: no answer: %v\n", r.Gateway, r.Err)
+					}
+				} else if !g.jsonOut {
+					fmt.Fprintf(g.out, "%s: ok in %.2f ms\n", r.Gateway, float64(r.RTT.Microseconds())/1000)
+				}
+				out = append(out, m)
+			}
+			if g.jsonOut {
+				if err := g.printJSON(out); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d gateways did not answer", failed, len(res))
+			}
+			return nil
+		},
+	}
+}
+
+// joinErr shortens an error for the bench's error table.
+func joinErr(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, ": "); i > 0 && strings.HasPrefix(s, "no gateway answered") {
+		return "no gateway answered"
+	}
+	return s
+}
