@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/opendht-go/opendht/impl/client"
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
+	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
+	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
+)
+
+// gateways starts an XML-RPC and a Sun RPC gateway on one in-memory DHT.
+func gateways(t *testing.T) (xml, sun string, m *gatewaytest.Model) {
+	t.Helper()
+	m = gatewaytest.NewModel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = xmlrpc.New(m, xmlrpc.DefaultConfig()).ServeListener(ctx, l1) }()
+	go func() { _ = sunrpc.New(m, sunrpc.DefaultConfig()).Serve(ctx, l2) }()
+	return l1.Addr().String(), l2.Addr().String(), m
+}
+
+// run runs dhtctl with args and returns its output.
+func run(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := rootCmd(strings.NewReader(stdin), &out)
+	root.SetArgs(args)
+	root.SetErr(&out)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := run(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("dhtctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestPutGetRm(t *testing.T) {
+	xml, sun, _ := gateways(t)
+	for _, gw := range []struct{ proto, addr string }{{"xmlrpc", xml}, {"sunrpc", sun}} {
+		t.Run(gw.proto, func(t *testing.T) {
+			g := []string{"--gateway", gw.addr, "--protocol", gw.proto}
+			key := "cli-" + gw.proto
+			if out := mustRun(t, "", append(g, "put", key, "first")...); !strings.Contains(out, "success (status 0)") {
+				t.Errorf("put: %q", out)
+			}
+			mustRun(t, "from stdin", append(g, "put", "--secret", "pw", "--ttl", "10m", key, "-")...)
+			out := mustRun(t, "", append(g, "get", key)...)
+			if out != "first\nfrom stdin\n" {
+				t.Errorf("get: %q", out)
+			}
+			out = mustRun(t, "", append(g, "get", "--details", key)...)
+			if !strings.Contains(out, "first\tttl=3600s\tnot removable") ||
+				!strings.Contains(out, "from stdin\tttl=600s\tsecret_hash="+hexHash("pw")) {
+				t.Errorf("get --details: %q", out)
+			}
+			out = mustRun(t, "", append(g, "--json", "get", key)...)
+			var js struct {
+				Key    string
+				Values []jsonValue
+			}
+			if err := json.Unmarshal([]byte(out), &js); err != nil || len(js.Values) != 2 || js.Values[1].Text != "from stdin" ||
+				js.Key != client.TextKey(key).String() {
+				t.Errorf("get --json: %v %q", err, out)
+			}
+			mustRun(t, "", append(g, "rm", "--secret", "pw", "--ttl", "600", key, "from stdin")...)
+			if out := mustRun(t, "", append(g, "get", key)...); out != "first\n" {
+				t.Errorf("get after rm: %q", out)
+			}
+			// The same key given raw.
+			raw := client.TextKey(key).String()
+			if out := mustRun(t, "", append(g, "get", "--raw-key", raw)...); out != "first\n" {
+				t.Errorf("get --raw-key: %q", out)
+			}
+			if out := mustRun(t, "", append(g, "ping")...); !strings.Contains(out, gw.addr+": ok in") {
+				t.Errorf("ping: %q", out)
+			}
+		})
+	}
+}
+
+func hexHash(s string) string { return dht.Key(dht.SHA1([]byte(s))).String() }
+
+// TestErrors: usage errors and failed calls end with an error, and the
+// JSON output of a write carries the status.
+func TestErrors(t *testing.T) {
+	xml, _, _ := gateways(t)
+	g := []string{"--gateway", xml}
+	for _, args := range [][]string{
+		{"put", "onlykey"},
+		{"get"},
+		{"--protocol", "smtp", "get", "k"},
+		{"get", "--raw-key", "xyz", "k"},
+		{"get", "--raw-key", strings.Repeat("ab", 21)},
+		{"rm", "k", "v"},
+		{"put", "--ttl", "0", "k", "v"},
+		{"bench", "--get-ratio", "2"},
+		{"bench", "--value-size", "2000"},
+	} {
+		_, err := run(t, "", append(g, args...)...)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("dhtctl %v: %v, want a usage error", args, err)
+		}
+	}
+	out, err := run(t, "", append(g, "--json", "put", "k", strings.Repeat("x", 1025))...)
+	if err == nil || !strings.Contains(out, "value is longer than 1024 bytes") {
+		t.Errorf("oversized put: %v %q", err, out)
+	}
+	_, err = run(t, "", "--gateway", "127.0.0.1:1", "--timeout", "2s", "ping")
+	if err == nil {
+		t.Error("ping of a closed port succeeded")
+	}
+}
+
+// TestBench: a short bench completes every call, prints the per-operation
+// lines, and ends with the summary line scripts parse.
+func TestBench(t *testing.T) {
+	xml, sun, m := gateways(t)
+	for _, gw := range []struct{ proto, addr string }{{"xmlrpc", xml}, {"sunrpc", sun}} {
+		out := mustRun(t, "", "--gateway", gw.addr, "--protocol", gw.proto, "bench", "--ops", "400", "--concurrency", "8", "--keys", "20", "--value-size", "100")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		last := lines[len(lines)-1]
+		if !regexp.MustCompile(`^ops/s=\d+ p50_ms=[0-9.]+ p99_ms=[0-9.]+ errors=0$`).MatchString(last) {
+			t.Errorf("%s: summary line %q\n%s", gw.proto, last, out)
+		}
+		for _, op := range []string{"put ", "get "} {
+			if !regexp.MustCompile(`(?m)^` + op + ` *ops=\d+ ops/s=\d+ p50_ms=[0-9.]+ p99_ms=[0-9.]+ p999_ms=[0-9.]+ errors=0$`).MatchString(out) {
+				t.Errorf("%s: no %q line in\n%s", gw.proto, op, out)
+			}
+		}
+	}
+	// A gateway that fails every call: every call is an error, and the
+	// table says which.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = xmlrpc.New(gatewaytest.Failing{}, xmlrpc.DefaultConfig()).ServeListener(ctx, ln) }()
+	out := mustRun(t, "", "--gateway", ln.Addr().String(), "bench", "--ops", "50", "--get-ratio", "0", "--concurrency", "4")
+	if !strings.HasSuffix(strings.TrimSpace(out), "errors=50") || !strings.Contains(out, "50 x no gateway answered") {
+		t.Errorf("failing gateway:\n%s", out)
+	}
+	// 2 x (20 loading puts + about 200 measured puts) reached the DHT.
+	if n := len(m.Clients()); n < 2*(20+150) || n > 2*(20+250) {
+		t.Errorf("%d writes reached the backend", n)
+	}
+}
