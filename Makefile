@@ -6,7 +6,7 @@ SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test test-long check run bench spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long check run bench bench-cluster spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
@@ -54,6 +54,10 @@ spec: spec-deps
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/ ./impl/simnet/
 
+## bench-cluster: dhtctl bench on a fresh 16-node loopback cluster (64 clients, 1 kB, 50/50, 30 s); ARGS=... adds bench flags
+bench-cluster:
+	bash cmd/dhtctl/bench-cluster.sh $(ARGS)
+
 ## fuzz: longer fuzzing runs of every fuzz target in the module (FUZZTIME each)
 fuzz:
 	@for p in $$($(GO) list ./...); do \
@@ -63,7 +67,7 @@ fuzz:
 ## run: a local DHT of 8 nodes with gateways (node i: UDP 5850+10i, XML-RPC +1, Sun RPC +2),
 ## ready for a client; prints how to reach it; Ctrl-C stops it
 run:
-	@mkdir -p bin && $(GO) build -o bin/opendht ./cmd/opendht
+	@mkdir -p bin && $(GO) build -o bin/opendht ./cmd/opendht && $(GO) build -o bin/dhtctl ./cmd/dhtctl
 	bin/opendht testbed -n 8 --data ./data/testbed
 
 clean:

@@ -188,10 +188,25 @@ func testbedCmd() *cobra.Command {
 				fmt.Printf("node %d  udp %s  xml-rpc http://%s/  sun-rpc tcp %s  id %x\n", i, addr, cfg.XMLRPC, cfg.SunRPC, id[:8])
 			}
 			fmt.Printf("%d nodes running; Ctrl-C stops them\n\n", n)
-			fmt.Printf(`Try a client (the original XML-RPC API; keys are SHA-1 of text, as in the user guide):
-  python3 -c 'import xmlrpc.client as x, hashlib as h; s=x.ServerProxy("http://%[1]s/"); k=x.Binary(h.sha1(b"hello").digest()); print(s.put(k, x.Binary(b"world"), 3600, "demo")); print(s.get(k, 10, x.Binary(b""), "demo"))'
-  curl -s http://%[1]s/ -d '<methodCall><methodName>get</methodName><params><param><value><base64>qvTGHdzF6KLavt4PO0gs2a6pQ00=</base64></value></param><param><value><int>10</int></value></param><param><value><base64></base64></value></param><param><value>curl</value></param></params></methodCall>'
-`, servers[0].XMLRPCAddr())
+			gws := make([]string, len(servers))
+			for i, s := range servers {
+				gws[i] = s.XMLRPCAddr()
+			}
+			fmt.Printf(`Try a client. Keys are SHA-1 of text, as in the original user guide.
+  dhtctl (go build -o bin/dhtctl ./cmd/dhtctl; make run builds it):
+    bin/dhtctl put hello world
+    bin/dhtctl get --details hello
+    bin/dhtctl --gateway %[2]s ping
+    bin/dhtctl --gateway %[2]s bench --duration 10s
+  Python's standard library, the original XML-RPC API:
+    python3 -c 'import xmlrpc.client as x, hashlib as h; s=x.ServerProxy("http://%[1]s/"); k=x.Binary(h.sha1(b"hello").digest()); print(s.put(k, x.Binary(b"world"), 3600, "demo")); print(s.get(k, 10, x.Binary(b""), "demo"))'
+  curl, the HTTP/JSON API (the key is hex: printf %%s hello | sha1sum):
+    curl -s -X POST http://%[1]s/api/v1/keys/aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d -d '{"value":"d29ybGQ=","ttl":3600}'
+    curl -s http://%[1]s/api/v1/keys/aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d
+    curl -s http://%[1]s/api/v1/status
+  curl, XML-RPC:
+    curl -s http://%[1]s/ -d '<methodCall><methodName>get</methodName><params><param><value><base64>qvTGHdzF6KLavt4PO0gs2a6pQ00=</base64></value></param><param><value><int>10</int></value></param><param><value><base64></base64></value></param><param><value>curl</value></param></params></methodCall>'
+`, servers[0].XMLRPCAddr(), strings.Join(gws, ","))
 			<-ctx.Done()
 			return nil
 		},
