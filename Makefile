@@ -14,9 +14,10 @@ all: test
 test: spec
 	$(GO) test -count=1 ./...
 
-## test-long: many more random schedules: 100 simulated fault schedules, 2000 rapid checks
+## test-long: many more random schedules: 100 simulated fault schedules, 1000 kill-restart rings, 2000 rapid checks
 test-long:
 	OPENDHT_FAULT_CHECKS=100 OPENDHT_FAULT_SEED=0 $(GO) test -count=1 -timeout 2h ./impl/node/ -run TestClusterUnderFaults -v
+	OPENDHT_KILL_SEEDS=1000 $(GO) test -count=1 -timeout 1h ./impl/node/ -run TestGatewayReachesEveryKeyAfterKillRestart -v
 	$(GO) test -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
 	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
 

@@ -34,6 +34,7 @@ type cluster struct {
 	nodes []*simNode
 	rng   *rand.Rand
 	boot  netip.AddrPort
+	port  uint16 // every node's UDP port: node IDs hash the address
 	hist  linearizability.History
 	// faults are the intervals the cluster was not whole.
 	faults []linearizability.Interval
@@ -54,12 +55,18 @@ type simNode struct {
 }
 
 func newCluster(t fataler, seed uint64, n int, cfg Config) *cluster {
+	return newClusterOn(t, seed, 5850, n, cfg)
+}
+
+// newClusterOn is newCluster with the nodes on UDP port port: another port
+// gives other node IDs, so another shape of the ring.
+func newClusterOn(t fataler, seed uint64, port uint16, n int, cfg Config) *cluster {
 	nc := simnet.DefaultConfig()
 	net, err := simnet.New(seed, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, net: net, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 99))}
+	c := &cluster{t: t, net: net, cfg: cfg, port: port, rng: rand.New(rand.NewPCG(seed, 99))}
 	for i := range n {
 		c.addNode(i)
 		c.net.RunFor(200 * time.Millisecond)
@@ -67,12 +74,12 @@ func newCluster(t fataler, seed uint64, n int, cfg Config) *cluster {
 	return c
 }
 
-func simAddr(i int) netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 5850)
+func (c *cluster) addr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), c.port)
 }
 
 func (c *cluster) addNode(i int) *simNode {
-	sn := &simNode{c: c, i: i, addr: simAddr(i), fs: vfs.NewCrashableMem(), pending: map[uint64]int{}}
+	sn := &simNode{c: c, i: i, addr: c.addr(i), fs: vfs.NewCrashableMem(), pending: map[uint64]int{}}
 	c.nodes = append(c.nodes, sn)
 	sn.start()
 	return sn
@@ -106,7 +113,7 @@ func (sn *simNode) start() {
 	if sn.i != 0 || c.boot.IsValid() {
 		boot = []netip.AddrPort{c.boot}
 		if !c.boot.IsValid() || c.boot == sn.addr {
-			boot = []netip.AddrPort{simAddr(0)}
+			boot = []netip.AddrPort{c.addr(0)}
 		}
 	} else {
 		c.boot = sn.addr

@@ -139,19 +139,15 @@ func TestRealProcessesKillNine(t *testing.T) {
 	}
 	time.Sleep(8 * time.Second) // settle: rejoin and anti-entropy
 	final := time.Now()
-	reader := gw
 	for k := range 4 {
-		// A read that finds no root is retried for a while. KNOWN BUG, under
-		// investigation: now and then (about one run in ten here) the
-		// in-process gateway stops getting answers for a key for minutes
-		// after the restarts; its state is logged, and the reads move to a
-		// fresh gateway so that the durability property this test checks is
-		// still checked.
+		// A loaded machine (CI runs packages in parallel) can slow the
+		// ring's recovery: a read that finds no root is retried for a
+		// while; only one that never gets an answer fails the test.
 		giveUp := time.Now().Add(90 * time.Second)
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			e := linearizability.Event{Kind: linearizability.OpGet, Key: testKeyN(k), Call: time.Now()}
-			rep, err := reader.Get(ctx, dht.Get{Key: testKeyN(k), MaxVals: 100})
+			rep, err := gw.Get(ctx, dht.Get{Key: testKeyN(k), MaxVals: 100})
 			cancel()
 			e.Return, e.Unknown, e.Values = time.Now(), err != nil, rep.Values
 			record(e)
@@ -159,20 +155,17 @@ func TestRealProcessesKillNine(t *testing.T) {
 				break
 			}
 			if time.Now().After(giveUp) {
-				t.Fatalf("final read of key %d: %v", k, err)
+				_ = gw.Close() // its state is read safely once its goroutine stopped
+				t.Fatalf("final read of key %d: %v; gateway %v leaves %v stats %+v overlay %+v", k, err, gw.n.ov, gw.n.ov.Leaves(), gw.n.Stats(), gw.n.ov.Stats())
 			}
-			t.Logf("final read of key %d: %v; retrying; gateway %v leaves %v stats %+v overlay %+v", k, err, reader.n.ov, reader.n.ov.Leaves(), reader.n.Stats(), reader.n.ov.Stats())
-			if reader == gw {
-				fresh, err := Start(context.Background(), ServerConfig{Node: DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-					Bootstrap: []netip.AddrPort{netip.MustParseAddrPort(boot)}, Store: store.DefaultConfig(t.TempDir())})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer fresh.Close()
-				reader = fresh
-				time.Sleep(3 * time.Second) // it joins
-			}
+			t.Logf("final read of key %d: %v; retrying", k, err)
 		}
+	}
+	// A route dropped at the hop limit went round in a loop: never right,
+	// and what made a key unreachable from this gateway for minutes.
+	_ = gw.Close()
+	if l := gw.n.ov.Stats().RoutesLooped; l > 0 {
+		t.Errorf("the gateway dropped %d routes at the hop limit (routing loops): %v leaves %v", l, gw.n.ov, gw.n.ov.Leaves())
 	}
 	ok := 0
 	for _, e := range hist {

@@ -87,11 +87,18 @@ func (l *leafSet) all() []wire.Peer {
 
 // covers reports whether key lies within the range the leaf set knows
 // completely: between the farthest predecessor and the farthest successor.
-// A side that is not full means the node knows the whole ring.
+// A side that is not full means the node knows the whole ring, and so do
+// two sides that reach past each other: in a ring of fewer than 2*size+2
+// nodes the farthest predecessor lies clockwise before the farthest
+// successor, and the arc from one to the other is then the short gap
+// between them, not the leaf set's range.
 func (l *leafSet) covers(key ID) bool {
 	if len(l.succ) < l.size || len(l.pred) < l.size {
 		return true
 	}
 	lo, hi := l.pred[l.size-1].ID, l.succ[l.size-1].ID
+	if lo == hi || Between(l.self.ID, lo, hi) {
+		return true
+	}
 	return key == lo || key == hi || Between(lo, key, hi)
 }

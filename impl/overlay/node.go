@@ -10,8 +10,9 @@ import (
 	"github.com/opendht-go/opendht/impl/wire"
 )
 
-// maxHops bounds a routed message's path: routing makes progress at every
-// hop, so a longer path means a loop through inconsistent state.
+// maxHops bounds a routed message's path. Every hop goes strictly closer
+// to the key (see nextHop), so a path cannot loop and is a few hops long;
+// the bound only stops a message whose hop count a broken peer inflated.
 const maxHops = 64
 
 // deadFor is how long gossip about a peer declared dead is ignored; a
@@ -54,6 +55,7 @@ type Stats struct {
 	DeadDeclared     int
 	RoutesForwarded  int
 	RoutesDropped    int
+	RoutesLooped     int // dropped at the hop limit: a loop, or a corrupt hop count
 	RoutesDelivered  int
 	RouteRetries     int
 	JoinAttempts     int
@@ -418,6 +420,19 @@ func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) {
 
 // nextHop picks where a message for key goes next, skipping excluded
 // peers; self means this node is the root as far as it knows.
+//
+// Every hop goes to a node strictly closer to key than this one, so a
+// message cannot loop whatever the nodes' views of the ring. Pastry's
+// prefix hops alone do not have that property: a routing-table entry
+// shares a longer prefix with the key but may lie numerically farther
+// from it than this node, and the numeric hops that finish a route go
+// back the other way. Two nodes whose leaf sets disagree on who the root
+// is then bounce a message between them until its hop limit, each hop
+// acknowledged, and the origin's retries take the same path: the key is
+// unreachable from there until the views change. Such a table entry is
+// taken only when it is also closer; otherwise the route continues
+// through the closer nodes this node knows, which near the end of a route
+// are its leaves.
 func (n *Node) nextHop(key ID, exclude []ID) wire.Peer {
 	usable := func(p wire.Peer) bool {
 		if slices.Contains(exclude, p.ID) {
@@ -437,7 +452,7 @@ func (n *Node) nextHop(key ID, exclude []ID) wire.Peer {
 	}
 	row := SharedPrefix(n.self.ID, key, n.cfg.DigitBits)
 	if row < len(n.tbl.rows) {
-		if p := n.tbl.get(row, Digit(key, row, n.cfg.DigitBits)); p != nil && usable(*p) {
+		if p := n.tbl.get(row, Digit(key, row, n.cfg.DigitBits)); p != nil && usable(*p) && Closer(key, p.ID, n.self.ID) {
 			return *p
 		}
 	}
@@ -452,8 +467,7 @@ func (n *Node) nextHop(key ID, exclude []ID) wire.Peer {
 	}
 	if best.ID == n.self.ID {
 		// The key is outside our leaf set, so we are not its root: go to
-		// any node numerically closer. Distance shrinks at every such hop,
-		// so this cannot loop.
+		// any node numerically closer.
 		for _, p := range known {
 			if usable(p) && Closer(key, p.ID, best.ID) {
 				best = p
@@ -482,6 +496,7 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 	if next.ID == n.self.ID || m.Hops >= maxHops {
 		if m.Hops >= maxHops {
 			n.stats.RoutesDropped++
+			n.stats.RoutesLooped++
 			return
 		}
 		n.atRoot(now, prev, m)
