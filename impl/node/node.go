@@ -124,8 +124,14 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rng := rand.New(rand.NewPCG(cfg.Overlay.Seed, 0xae))
 	return &Node{
 		cfg: cfg, self: self, st: st, log: log,
+		// Request ids start at a random point so that a late reply meant
+		// for a previous incarnation of this node (same ID, same address)
+		// cannot be taken for a reply to a new request, e.g. a replica's
+		// WriteAck counted for a new write.
+		nextID:   rng.Uint64() >> 2,
 		ov:       overlay.New(cfg.Overlay, self),
 		ops:      map[uint64]*gwOp{},
 		roots:    map[uint64]*rootWrite{},
@@ -133,7 +139,7 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 		replicas: map[uint64]*replicaWrite{},
 		syncs:    map[uint64]*syncSession{},
 		served:   map[served]*syncSession{},
-		rng:      rand.New(rand.NewPCG(cfg.Overlay.Seed, 0xae)),
+		rng:      rng,
 	}
 }
 

@@ -141,6 +141,9 @@ func New(cfg Config, self wire.Peer) *Node {
 		graves:  map[ID]grave{},
 		stats:   Stats{Sent: map[wire.Type]int{}, Received: map[wire.Type]int{}},
 	}
+	// Nonces start at a random point: a late reply to a previous
+	// incarnation of this node must not match a new request.
+	n.nonce = n.rng.Uint64() >> 2
 	return n
 }
 
