@@ -1,12 +1,16 @@
 // Package gateway holds what the client gateways of a node share: the
-// Backend they execute requests on, and the mapping from the original
-// OpenDHT client API to it (see ../../../shared/reference/OPENDHT.md §2).
-// Each protocol lives in a subpackage: xmlrpc (node port + 1), sunrpc
-// (node port + 2).
+// Backend they execute requests on, the mapping from the original OpenDHT
+// client API to it (see ../../../shared/reference/OPENDHT.md §2), and the
+// client identity a write is charged to. Each protocol lives in a
+// subpackage: xmlrpc (node port + 1), httpapi (the HTTP/JSON API, under
+// /api/ on the XML-RPC port), sunrpc (node port + 2).
 package gateway
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/http"
 
 	"github.com/opendht-go/opendht/impl/dht"
 )
@@ -15,8 +19,43 @@ import (
 // tests use an in-memory one. The gateway fills in Put.Client and
 // Remove.Client with the client's IP address (FST-5: fairness per client
 // is carried to every replica).
+//
+// An error that reports Timeout() == true (as context.DeadlineExceeded
+// does) means the DHT did not answer in time: the client may try again.
 type Backend interface {
 	Put(ctx context.Context, p dht.Put) (dht.Status, error)
 	Remove(ctx context.Context, r dht.Remove) (dht.Status, error)
 	Get(ctx context.Context, g dht.Get) (dht.GetReply, error)
+}
+
+// ClientOf returns the identity an HTTP request is charged to: the remote
+// IP address of its connection, without the port (FST-5). Headers such as
+// X-Forwarded-For are ignored: a client could write any address there and
+// so escape its share.
+func ClientOf(r *http.Request) dht.ClientID {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return dht.ClientID(r.RemoteAddr)
+	}
+	return dht.ClientID(host)
+}
+
+// requestErrors are the dht errors caused by a client's arguments; their
+// texts are the original fault texts.
+var requestErrors = []error{
+	dht.ErrKeyTooLong, dht.ErrValueTooLong, dht.ErrSecretTooLong, dht.ErrUnknownHashAlg,
+	dht.ErrBadTTL, dht.ErrBadMaxVals, dht.ErrBadPlacemark, dht.ErrBadSecretHash,
+	dht.ErrBadValueHash, dht.ErrZeroSecretHash,
+}
+
+// RequestError returns the dht error in err's chain that a client's
+// arguments caused, whose text is the original fault text ("value is
+// longer than 1024 bytes"), or nil when err is a failure of the DHT.
+func RequestError(err error) error {
+	for _, re := range requestErrors {
+		if errors.Is(err, re) {
+			return re
+		}
+	}
+	return nil
 }

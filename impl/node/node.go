@@ -655,5 +655,15 @@ func (n *Node) Tick(now time.Time) {
 	n.collect(now)
 }
 
-// ErrNoAnswer: a get found no root to answer it within its attempts.
-var ErrNoAnswer = errors.New("node: no answer from the DHT, try again")
+// ErrNoAnswer: a get found no root to answer it within its attempts. It is
+// a timeout (Timeout reports true): a gateway tells its client to try
+// again rather than report a failure.
+var ErrNoAnswer error = timeoutError("node: no answer from the DHT, try again")
+
+type timeoutError string
+
+func (e timeoutError) Error() string { return string(e) }
+
+// Timeout marks the error as a timeout, as net.Error and
+// context.DeadlineExceeded do.
+func (timeoutError) Timeout() bool { return true }

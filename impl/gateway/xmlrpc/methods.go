@@ -300,14 +300,6 @@ func callGet(ctx context.Context, b gateway.Backend, a *args, details bool) (Val
 	return ArrayValue(ArrayValue(vals...), Base64Value(rep.Placemark)), nil
 }
 
-// requestErrors are the dht errors caused by a client's arguments; their
-// text is the original fault text.
-var requestErrors = []error{
-	dht.ErrKeyTooLong, dht.ErrValueTooLong, dht.ErrSecretTooLong, dht.ErrUnknownHashAlg,
-	dht.ErrBadTTL, dht.ErrBadMaxVals, dht.ErrBadPlacemark, dht.ErrBadSecretHash,
-	dht.ErrBadValueHash, dht.ErrZeroSecretHash,
-}
-
 // Dispatch executes one parsed call for client and returns the response
 // value or a fault. It is the server without HTTP.
 func Dispatch(ctx context.Context, b gateway.Backend, client dht.ClientID, mc *MethodCall) (Value, *Fault) {
@@ -327,10 +319,8 @@ func Dispatch(ctx context.Context, b gateway.Backend, client dht.ClientID, mc *M
 	if errors.As(err, &ae) {
 		return Value{}, &Fault{Code: FaultBadParams, String: ae.msg}
 	}
-	for _, re := range requestErrors {
-		if errors.Is(err, re) {
-			return Value{}, &Fault{Code: FaultBadParams, String: re.Error()}
-		}
+	if re := gateway.RequestError(err); re != nil {
+		return Value{}, &Fault{Code: FaultBadParams, String: re.Error()}
 	}
 	return Value{}, &Fault{Code: FaultInternal, String: fmt.Sprintf("%s failed: %v", mc.Method, err)}
 }

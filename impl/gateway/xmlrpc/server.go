@@ -13,6 +13,10 @@
 // text ("value is longer than 1024 bytes", "key is longer than 20 bytes",
 // "unknown secret hash algorithm", ...). The client a write is charged to
 // (FST-5) is the remote IP address of the HTTP connection.
+//
+// The port is shared with the HTTP/JSON API (impl/gateway/httpapi): when
+// Config.API is set, requests whose path starts with APIPrefix go to it,
+// under the same timeouts and body limit; every other path is XML-RPC.
 package xmlrpc
 
 import (
@@ -24,9 +28,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway"
 )
 
@@ -51,7 +55,17 @@ type Config struct {
 	CallTimeout time.Duration
 	// Logger receives one debug line per call and warnings; nil discards.
 	Logger *slog.Logger
+	// API, if set, serves every request whose path starts with APIPrefix:
+	// the HTTP/JSON API on the gateway's port. The server's timeouts apply
+	// to it and its body is cut at MaxBodyBytes before it sees it; it
+	// should bound its own body and calls more tightly (its calls must end
+	// before WriteTimeout). Nil: those paths are XML-RPC like all others.
+	API http.Handler
 }
+
+// APIPrefix is the path prefix that goes to Config.API. No original client
+// used it: they posted to "/" or "/RPC2".
+const APIPrefix = "/api/"
 
 // DefaultConfig returns the gateway defaults.
 func DefaultConfig() Config {
@@ -111,8 +125,23 @@ func New(b gateway.Backend, cfg Config) *Server {
 	return &Server{b: b, cfg: cfg, log: log}
 }
 
-// Handler returns the HTTP handler: POST on any path.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+// Handler returns the HTTP handler: POST on any path, except the paths
+// under APIPrefix when Config.API is set.
+func (s *Server) Handler() http.Handler {
+	if s.cfg.API == nil {
+		return http.HandlerFunc(s.serveHTTP)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, APIPrefix) {
+			s.serveHTTP(w, r)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		s.cfg.API.ServeHTTP(w, r)
+	})
+}
 
 // HTTPServer returns an http.Server for s with the configured timeouts.
 func (s *Server) HTTPServer() *http.Server {
@@ -160,16 +189,6 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// ClientOf returns the identity a request is charged to: the remote IP
-// address, without the port (FST-5).
-func ClientOf(r *http.Request) dht.ClientID {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return dht.ClientID(r.RemoteAddr)
-	}
-	return dht.ClientID(host)
-}
-
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -191,7 +210,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read request body", http.StatusBadRequest)
 		return
 	}
-	client := ClientOf(r)
+	client := gateway.ClientOf(r)
 	mc, err := ParseMethodCall(body)
 	if err != nil {
 		s.log.Debug("xmlrpc: bad call", "client", client, "err", err)
