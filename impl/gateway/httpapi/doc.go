@@ -1,0 +1,91 @@
+// Package httpapi is the HTTP/JSON API of a node's gateway: the original
+// client operations (put, put_removable, get_details, rm; reference
+// OPENDHT.md §2) for new users, executed on a gateway.Backend. A node
+// serves it on its XML-RPC port (node port + 1) under /api/: see
+// xmlrpc.Config.API. Its texts, limits and status codes are those of the
+// other gateways; only the encoding is new.
+//
+// # Conventions
+//
+// Request and response bodies are JSON objects (UTF-8); the Content-Type
+// of a request is not checked, so `curl -d` works. A request body is at
+// most Config.MaxBodyBytes (16 KiB) and must hold exactly one object with
+// only the fields listed below: an unknown field ("tll") is an error.
+// Binary fields are base64: standard or URL-safe alphabet, with or
+// without padding, on input; standard with padding on output, except the
+// placemark, which is URL-safe without padding so that it can go into a
+// query string unescaped.
+//
+// {key} is 2 to 40 hex digits (an even count, either case): 1 to 20 bytes,
+// left-padded with zero bytes to 20 like the original gateway did (LIM-1).
+// A text key is conventionally its SHA-1: `printf %s mykey | sha1sum`.
+//
+// The client a write is charged to (fair storage per client, FST-5) is the
+// remote IP address of the HTTP connection; forwarding headers are ignored.
+//
+// # Endpoints
+//
+// POST /api/v1/keys/{key} stores a value: put, or put_removable when a
+// secret is given.
+//
+//	{"value": "<base64, <= 1024 bytes, required>",
+//	 "ttl": 3600,                       // seconds; optional, default 3600, > 0, clamped to 604800
+//	 "secret_hash": "<base64, 20 bytes>", // optional: SHA-1 of the secret, not all zero
+//	 "secret": "<base64, <= 40 bytes>",   // optional: the gateway hashes it; not with secret_hash
+//	 "application": "<string>"}          // optional, only logged
+//
+// GET /api/v1/keys/{key}?maxvals=10&placemark=<base64url> reads the values
+// under the key, with their details (get_details). maxvals is optional
+// (default 10), must be a positive integer and is capped at
+// Config.MaxValsCap (1000); placemark is optional (empty or absent on the
+// first call). No other query parameter is accepted.
+//
+//	200 {"values": [{"value": "<base64>", "ttl_remaining": 3599,
+//	                 "hash_alg": "SHA" or "", "secret_hash": "<base64>" or ""}],
+//	     "placemark": "<base64url>"}
+//
+// The values come in storage order; one reply holds about 1 KiB of values
+// at most. A non-empty placemark means there may be more: repeat the GET
+// with it until the placemark is empty (GET-4). An unremovable value has
+// hash_alg "" and secret_hash "".
+//
+// DELETE /api/v1/keys/{key} removes a value stored with a secret (rm).
+//
+//	{"value_hash": "<base64, 20 bytes>", // SHA-1 of the value, or instead:
+//	 "value": "<base64, <= 1024 bytes>",   // the value itself; the gateway hashes it
+//	 "secret": "<base64, <= 40 bytes, required>",
+//	 "ttl": 3600,                          // seconds the removal is kept; optional, default 3600
+//	 "application": "<string>"}           // optional, only logged
+//
+// A write (POST or DELETE) answers with the status of the original API:
+//
+//	0  200 {"status":0,"result":"success"}
+//	1  507 {"status":1,"result":"over capacity","error":"over capacity"}
+//	2  503 {"status":2,"result":"try again","error":"try again"}, Retry-After: 1
+//
+// GET /api/v1/status describes the node (see Status): 200 {"version":"v1",
+// "node_id":..., "address":..., "joined":..., "leaf_set_peers":...,
+// "routing_table_peers":..., "uptime_seconds":..., "store":
+// {"capacity_bytes":..., "used_bytes":..., "queued_writes":...}}.
+//
+// HEAD is accepted wherever GET is.
+//
+// # Errors
+//
+// Every error is a JSON object {"error": "<text>"}:
+//
+//	400  a malformed request; the text is the original fault text when
+//	     there is one ("key is longer than 20 bytes", "value is longer
+//	     than 1024 bytes", "secret is longer than 40 bytes", "ttl must be
+//	     positive", "maxvals must be positive", "placemark is malformed",
+//	     "secret hash must be 20 bytes", "value hash must be 20 bytes",
+//	     "secret hash of a removable put must not be all zero"), else it
+//	     names the field ("request body: unknown field \"tll\"")
+//	404  no such endpoint
+//	405  a method the endpoint does not serve; the Allow header lists those it does
+//	413  the request body is larger than the limit
+//	500  the DHT failed ("put failed: ...")
+//	504  the DHT did not answer in time; the client may try again
+//
+// A request that gets an error changed nothing (LIM-7).
+package httpapi
