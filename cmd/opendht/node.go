@@ -37,7 +37,7 @@ func (f *nodeFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.replicas, "replicas", 4, "replica set size, root included")
 	c.Flags().IntVar(&f.writeAcks, "write-acks", 2, "replica acknowledgements before a write succeeds")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	c.Flags().StringVar(&f.xmlrpc, "xmlrpc", "+1", "TCP address of the XML-RPC gateway; +N means the node's port + N; empty: none")
+	c.Flags().StringVar(&f.xmlrpc, "xmlrpc", "+1", "TCP address of the XML-RPC gateway, which also serves the HTTP/JSON API under /api/; +N means the node's port + N; empty: none")
 	c.Flags().StringVar(&f.sunrpc, "sunrpc", "+2", "TCP address of the Sun RPC gateway; +N means the node's port + N; empty: none")
 }
 
@@ -185,7 +185,7 @@ func testbedCmd() *cobra.Command {
 					boot = addr
 				}
 				id := s.Self().ID
-				fmt.Printf("node %d  udp %s  xml-rpc http://%s/  sun-rpc tcp %s  id %x\n", i, addr, cfg.XMLRPC, cfg.SunRPC, id[:8])
+				fmt.Printf("node %d  udp %s  xml-rpc http://%s/  json http://%[3]s/api/v1/  sun-rpc tcp %s  id %x\n", i, addr, cfg.XMLRPC, cfg.SunRPC, id[:8])
 			}
 			fmt.Printf("%d nodes running; Ctrl-C stops them\n\n", n)
 			gws := make([]string, len(servers))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/clock"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
 	"github.com/opendht-go/opendht/impl/store"
@@ -34,7 +35,8 @@ type ServerConfig struct {
 	// Store configures the node's store (its data directory).
 	Store store.Config
 	// XMLRPC is the TCP address of the XML-RPC gateway (by convention the
-	// node's port + 1); empty runs none.
+	// node's port + 1), which also serves the HTTP/JSON API under /api/;
+	// empty runs neither.
 	XMLRPC string
 	// SunRPC is the TCP address of the Sun RPC gateway (by convention the
 	// node's port + 2); empty runs none.
@@ -78,6 +80,14 @@ type Server struct {
 	syncMu    sync.Mutex
 	synced    []syncResult
 	syncReady chan struct{} // capacity 1: synced has news
+
+	// What GET /api/v1/status reports. The overlay belongs to the loop's
+	// goroutine, so the loop publishes its counts here (publishEvery).
+	started    time.Time
+	capacity   int64
+	joined     atomic.Bool
+	leafPeers  atomic.Int64
+	tablePeers atomic.Int64
 }
 
 type syncResult struct {
@@ -129,7 +139,9 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{st: st, clk: clock.Real(), log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
-		toSync: make(chan *store.Pending, 1<<16), syncReady: make(chan struct{}, 1)}
+		toSync: make(chan *store.Pending, 1<<16), syncReady: make(chan struct{}, 1),
+		capacity: cfg.Store.Capacity}
+	s.started = s.clk.Now()
 	tr, err := transport.ListenUDP(ctx, cfg.Listen, s.receive)
 	if err != nil {
 		cancel()
@@ -162,8 +174,12 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			return nil, err
 		}
 		s.xmlAddr = ln.Addr().String()
+		ac := httpapi.DefaultConfig()
+		ac.Logger = log
+		ac.Status = s.APIStatus
 		xc := xmlrpc.DefaultConfig()
 		xc.Logger = log
+		xc.API = httpapi.New(s, ac)
 		gw := xmlrpc.New(s, xc)
 		go func() {
 			if err := gw.ServeListener(ctx, ln); err != nil {
@@ -193,8 +209,43 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 // Self returns the node's identity.
 func (s *Server) Self() wire.Peer { return s.n.Self() }
 
-// XMLRPCAddr returns the XML-RPC gateway's address, or "".
+// XMLRPCAddr returns the XML-RPC gateway's address, or "". The HTTP/JSON
+// API is at http://XMLRPCAddr()/api/v1/.
 func (s *Server) XMLRPCAddr() string { return s.xmlAddr }
+
+// APIStatus describes the node for the HTTP/JSON API. It reads only what
+// is safe off the loop's goroutine: the counts the loop published, and the
+// store, whose accessors lock briefly.
+func (s *Server) APIStatus(context.Context) (httpapi.Status, error) {
+	self := s.n.Self()
+	return httpapi.Status{
+		NodeID:            self.ID.String(),
+		Address:           self.Addr.String(),
+		Joined:            s.joined.Load(),
+		LeafSetPeers:      int(s.leafPeers.Load()),
+		RoutingTablePeers: int(s.tablePeers.Load()),
+		UptimeSeconds:     int64(s.clk.Now().Sub(s.started) / time.Second),
+		Store: httpapi.StoreStatus{
+			CapacityBytes: s.capacity,
+			UsedBytes:     s.st.Committed(),
+			QueuedWrites:  s.st.Queued(),
+		},
+	}, nil
+}
+
+// publishEvery bounds how often the loop copies the overlay's counts for
+// APIStatus: fresh enough for a status page, rare enough to cost nothing
+// under load.
+const publishEvery = 100 * time.Millisecond
+
+// publish copies the overlay's counts for APIStatus. It runs on the loop's
+// goroutine.
+func (s *Server) publish() {
+	ov := s.n.Overlay()
+	s.joined.Store(ov.Joined())
+	s.leafPeers.Store(int64(len(ov.Leaves())))
+	s.tablePeers.Store(int64(ov.TableSize()))
+}
 
 // receive runs on the transport's reader goroutine: it hands the datagram
 // to the node's goroutine, or drops it if that one is far behind.
@@ -210,6 +261,7 @@ func (s *Server) loop(ctx context.Context) {
 	defer close(s.stopped)
 	defer close(s.toSync)
 	waiters := map[uint64]chan Completion{}
+	var published time.Time
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -240,6 +292,10 @@ func (s *Server) loop(ctx context.Context) {
 			for _, r := range done {
 				s.n.Synced(now, r.p, r.err)
 			}
+		}
+		if now := s.clk.Now(); now.Sub(published) >= publishEvery {
+			s.publish()
+			published = now
 		}
 	}
 }
