@@ -85,8 +85,8 @@ type Status struct {
 	Address string `json:"address"`
 	// Joined reports whether the node has joined the ring.
 	Joined bool `json:"joined"`
-	// LeafSetPeers and RoutingTablePeers count the node's neighbours as
-	// of its last maintenance tick (at most about a second old).
+	// LeafSetPeers and RoutingTablePeers count the node's neighbours (a
+	// node copies them from its loop, so they may be a second old).
 	LeafSetPeers      int `json:"leaf_set_peers"`
 	RoutingTablePeers int `json:"routing_table_peers"`
 	// UptimeSeconds is the time since the node started.
