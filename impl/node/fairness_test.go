@@ -39,12 +39,14 @@ const (
 	// so the commitment curve keeps admission going every second (FST-3)
 	// even where expiry leaves a gap.
 	fairMaxTTL = 8
-	fairQueue  = 16 // Q: writes one client may have waiting at a node (FST-6)
+	// Q (FST-6): more than the polite client can queue in W seconds, so a
+	// stalled node makes it wait, not refuses it; the flooder overflows it.
+	fairQueue = 32
 	// W (FST-8). The store counts whole seconds, so a write waits between
 	// W-1 and W seconds: 3 gives every write at least two seconds' expiries
 	// at a node, and stays below the gateway's 5 s request timeout.
 	fairQueueWait = 3
-	floodConns    = 48 // the flooder's concurrent connections: three queues' worth
+	floodConns    = 96 // the flooder's concurrent connections: three queues' worth
 	politeRate    = 5  // the polite client's puts per second
 	flooderIP     = "127.0.0.2"
 	politeIP      = "127.0.0.3"
