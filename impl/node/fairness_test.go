@@ -352,7 +352,7 @@ func TestFairnessPerClientThroughGateway(t *testing.T) {
 	// every write to the flooder's address.
 	unfair := httptest.NewServer(httpapi.New(chargeAll{servers[0], flooderIP}, httpapi.DefaultConfig()))
 	defer unfair.Close()
-	starved := runFairness(t, "one client", servers, unfair.URL+httpapi.Prefix, 3*time.Second)
+	starved := runFairness(t, "one client", servers, unfair.URL+httpapi.Prefix, 2*time.Second)
 	logRun(t, "one client", starved)
 	problems := fairnessProblems(starved)
 	t.Logf("negative control: the checker reports %q", problems)
