@@ -44,8 +44,9 @@
 //	                 "hash_alg": "SHA" or "", "secret_hash": "<base64>" or ""}],
 //	     "placemark": "<base64url>"}
 //
-// The values come in storage order; one reply holds about 1 KiB of values
-// at most. A non-empty placemark means there may be more: repeat the GET
+// The values come in storage order. A reply may hold fewer than maxvals
+// values while more exist (the root caps a reply at about 1 KiB of values,
+// GET-3): a non-empty placemark means there may be more, so repeat the GET
 // with it until the placemark is empty (GET-4). An unremovable value has
 // hash_alg "" and secret_hash "".
 //
@@ -87,5 +88,8 @@
 //	500  the DHT failed ("put failed: ...")
 //	504  the DHT did not answer in time; the client may try again
 //
-// A request that gets an error changed nothing (LIM-7).
+// A request refused with a 4xx changed nothing (LIM-7). After a 5xx (and
+// after status 2) the outcome is not known: the write may have reached
+// some replicas. Repeating the same put or remove is safe: it names the
+// same item, which is stored once (PUT-1, PUT-5, PUT-6, RM-4).
 package httpapi
