@@ -419,3 +419,30 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 		t.Fatalf("ServeListener after cancel: %v", err)
 	}
 }
+
+// TestAPIPrefix: with Config.API set, paths under /api/ go to it, with the
+// body cut at MaxBodyBytes; every other path, "/api" included, is XML-RPC.
+func TestAPIPrefix(t *testing.T) {
+	var got []string
+	cfg := DefaultConfig()
+	cfg.API = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		got = append(got, fmt.Sprintf("%s %v", r.URL.Path, err != nil))
+	})
+	h := New(gatewaytest.NewModel(), cfg).Handler()
+	for _, path := range []string{"/api/v1/status", "/api/"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	big := httptest.NewRequest(http.MethodPost, "/api/v1/keys/00", strings.NewReader(strings.Repeat(" ", int(cfg.MaxBodyBytes)+1)))
+	big.ContentLength = -1
+	h.ServeHTTP(httptest.NewRecorder(), big)
+	if d := cmp.Diff([]string{"/api/v1/status false", "/api/ false", "/api/v1/keys/00 true"}, got); d != "" {
+		t.Errorf("requests the API saw (-want +got):\n%s", d)
+	}
+	for _, path := range []string{"/", "/RPC2", "/api", "/apix/"} {
+		mr := post(t, h, path, EncodeMethodCall(&MethodCall{Method: "get", Params: []Value{b64(sha("k")), num(1), b64(nil), str("")}}))
+		if mr.Fault != nil {
+			t.Errorf("%s: %+v", path, mr.Fault)
+		}
+	}
+}
