@@ -582,3 +582,22 @@ func TestPlacemarkForms(t *testing.T) {
 		}
 	}
 }
+
+// TestNullValue: a Go client marshals a nil []byte as null: for "value" it
+// is the empty value, while an absent value is still an error.
+func TestNullValue(t *testing.T) {
+	h := New(gatewaytest.NewModel(), DefaultConfig())
+	mustWrite(t, h, "POST", "/api/v1/keys/00", `{"value":null,"secret":"cHc"}`)
+	if gr := mustGet(t, h, "/api/v1/keys/00"); len(gr.Values) != 1 || gr.Values[0].Value != "" {
+		t.Fatalf("stored %+v, want one empty value", gr.Values)
+	}
+	mustWrite(t, h, "DELETE", "/api/v1/keys/00", `{"value":null,"secret":"cHc","ttl":null}`)
+	if gr := mustGet(t, h, "/api/v1/keys/00"); len(gr.Values) != 0 {
+		t.Fatalf("after rm: %+v", gr.Values)
+	}
+	var er ErrorResponse
+	decode(t, do(t, h, "POST", "/api/v1/keys/00", `{"secret":null}`), &er)
+	if er.Error != "value is required" {
+		t.Fatalf("absent value: %q", er.Error)
+	}
+}

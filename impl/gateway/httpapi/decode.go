@@ -157,10 +157,26 @@ func ttl(raw json.RawMessage) (int64, error) {
 	return t, nil
 }
 
+// valueText is the "value" field: base64 text, where null stands for the
+// empty value, as Go's encoding/json writes a nil []byte. Absent is not
+// empty: set tells them apart.
+type valueText struct {
+	text string
+	set  bool
+}
+
+func (v *valueText) UnmarshalJSON(b []byte) error {
+	v.set = true
+	if string(b) == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, &v.text)
+}
+
 // putRequest is the body of POST /api/v1/keys/{key}. Pointers tell an
-// absent field from an empty one: an empty value or secret is legal.
+// absent field from an empty one: an empty secret is legal.
 type putRequest struct {
-	Value       *string         `json:"value"`
+	Value       valueText       `json:"value"`
 	TTL         json.RawMessage `json:"ttl"`
 	SecretHash  *string         `json:"secret_hash"`
 	Secret      *string         `json:"secret"`
@@ -170,7 +186,7 @@ type putRequest struct {
 // removeRequest is the body of DELETE /api/v1/keys/{key}.
 type removeRequest struct {
 	ValueHash   *string         `json:"value_hash"`
-	Value       *string         `json:"value"`
+	Value       valueText       `json:"value"`
 	Secret      *string         `json:"secret"`
 	TTL         json.RawMessage `json:"ttl"`
 	Application *string         `json:"application"`
@@ -228,10 +244,10 @@ func decodePut(client dht.ClientID, key dht.Key, body []byte) (dht.Put, string, 
 	if err := decodeBody(body, &req, putFields); err != nil {
 		return dht.Put{}, "", err
 	}
-	if req.Value == nil {
+	if !req.Value.set {
 		return dht.Put{}, "", badRequest("value is required")
 	}
-	val, err := decodeBase64("value", *req.Value, dht.MaxValueLen, dht.ErrValueTooLong)
+	val, err := decodeBase64("value", req.Value.text, dht.MaxValueLen, dht.ErrValueTooLong)
 	if err != nil {
 		return dht.Put{}, "", err
 	}
@@ -279,10 +295,10 @@ func decodeRemove(client dht.ClientID, key dht.Key, body []byte) (dht.Remove, st
 	}
 	r := dht.Remove{Client: client, Key: key}
 	switch {
-	case req.Value != nil && req.ValueHash != nil:
+	case req.Value.set && req.ValueHash != nil:
 		return dht.Remove{}, "", badRequest("give value or value_hash, not both")
-	case req.Value != nil:
-		val, err := decodeBase64("value", *req.Value, dht.MaxValueLen, dht.ErrValueTooLong)
+	case req.Value.set:
+		val, err := decodeBase64("value", req.Value.text, dht.MaxValueLen, dht.ErrValueTooLong)
 		if err != nil {
 			return dht.Remove{}, "", err
 		}

@@ -14,7 +14,9 @@
 // Binary fields are base64: standard or URL-safe alphabet, with or
 // without padding, on input; standard with padding on output, except the
 // placemark, which is URL-safe without padding so that it can go into a
-// query string unescaped.
+// query string unescaped. A "value" of null is the empty value (Go's
+// encoding/json writes a nil []byte so); any other field that is null
+// counts as absent.
 //
 // {key} is 2 to 40 hex digits (an even count, either case): 1 to 20 bytes,
 // left-padded with zero bytes to 20 like the original gateway did (LIM-1).
