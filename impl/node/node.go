@@ -526,6 +526,17 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 	}
 	if !m.Replica {
 		resp.Replicas = n.replicaSet(m.Key)
+		// The root asks the other replicas to answer the gateway directly,
+		// in parallel with its own answer: a get takes one round of
+		// messages after the route, not two. A follow-up page is read at
+		// the root only: placemarks are the root's storage positions.
+		if len(m.Placemark) == 0 {
+			for _, p := range resp.Replicas {
+				if p.ID != n.self.ID {
+					n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals})
+				}
+			}
+		}
 	}
 	n.send(now, m.Gateway, resp)
 }
@@ -540,17 +551,8 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 	}
 	op.replies[from.ID] = m
 	if op.rootResp == nil && m.Replicas != nil {
+		// The root has asked the other replicas to answer here too.
 		op.rootResp = m
-		// A follow-up page is read at the root only: placemarks are the
-		// root's storage positions.
-		if len(op.read.Placemark) == 0 {
-			for _, p := range m.Replicas {
-				if p.ID == from.ID || len(op.replies) >= n.cfg.ReadQuorum {
-					continue
-				}
-				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: n.self, Key: op.read.Key, MaxVals: uint16(min(op.read.MaxVals, 1<<16-1))})
-			}
-		}
 		op.deadline = now.Add(n.cfg.ReadWait)
 	}
 	if op.rootResp != nil && (len(op.read.Placemark) > 0 || len(op.replies) >= min(n.cfg.ReadQuorum, len(op.rootResp.Replicas))) {
