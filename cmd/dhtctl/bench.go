@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +30,7 @@ type benchFlags struct {
 	keys        int
 	ttl         ttlFlag
 	seed        uint64
+	cpuProfile  string
 }
 
 // opStats collects the latencies and errors of one kind of operation.
@@ -111,6 +114,7 @@ It prints ops/s and latency p50/p99/p999 per operation and ends with one line:
 	fl.IntVar(&f.keys, "keys", 1000, "number of distinct keys")
 	fl.Var(&f.ttl, "ttl", "TTL of the values put")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the value and key choices (0: from the clock)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (this process) to this file")
 	return c
 }
 
@@ -179,6 +183,17 @@ func runBench(ctx context.Context, g *globals, f *benchFlags) error {
 		fmt.Fprintf(g.out, "loaded %d keys in %v\n", len(keys), time.Since(start).Round(time.Millisecond))
 	}
 
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	puts, gets := newStats(), newStats()
 	var mu sync.Mutex
 	var issued atomic.Int64

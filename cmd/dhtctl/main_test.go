@@ -13,6 +13,7 @@ import (
 	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
+	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
 )
@@ -31,7 +32,9 @@ func gateways(t *testing.T) (xml, sun string, m *gatewaytest.Model) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = xmlrpc.New(m, xmlrpc.DefaultConfig()).ServeListener(ctx, l1) }()
+	xc := xmlrpc.DefaultConfig()
+	xc.API = httpapi.New(m, httpapi.DefaultConfig()) // as on a node: /api/ on the same port
+	go func() { _ = xmlrpc.New(m, xc).ServeListener(ctx, l1) }()
 	go func() { _ = sunrpc.New(m, sunrpc.DefaultConfig()).Serve(ctx, l2) }()
 	return l1.Addr().String(), l2.Addr().String(), m
 }
@@ -58,7 +61,7 @@ func mustRun(t *testing.T, stdin string, args ...string) string {
 
 func TestPutGetRm(t *testing.T) {
 	xml, sun, _ := gateways(t)
-	for _, gw := range []struct{ proto, addr string }{{"xmlrpc", xml}, {"sunrpc", sun}} {
+	for _, gw := range []struct{ proto, addr string }{{"xmlrpc", xml}, {"sunrpc", sun}, {"http", xml}} {
 		t.Run(gw.proto, func(t *testing.T) {
 			g := []string{"--gateway", gw.addr, "--protocol", gw.proto}
 			key := "cli-" + gw.proto
@@ -138,7 +141,7 @@ func TestErrors(t *testing.T) {
 // lines, and ends with the summary line scripts parse.
 func TestBench(t *testing.T) {
 	xml, sun, m := gateways(t)
-	for _, gw := range []struct{ proto, addr string }{{"xmlrpc", xml}, {"sunrpc", sun}} {
+	for _, gw := range []struct{ proto, addr string }{{"xmlrpc", xml}, {"sunrpc", sun}, {"http", xml}} {
 		out := mustRun(t, "", "--gateway", gw.addr, "--protocol", gw.proto, "bench", "--ops", "400", "--concurrency", "8", "--keys", "20", "--value-size", "100")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		last := lines[len(lines)-1]
@@ -164,8 +167,8 @@ func TestBench(t *testing.T) {
 	if !strings.HasSuffix(strings.TrimSpace(out), "errors=50") || !strings.Contains(out, "50 x no gateway answered") {
 		t.Errorf("failing gateway:\n%s", out)
 	}
-	// 2 x (20 loading puts + about 200 measured puts) reached the DHT.
-	if n := len(m.Clients()); n < 2*(20+150) || n > 2*(20+250) {
+	// 3 x (20 loading puts + about 200 measured puts) reached the DHT.
+	if n := len(m.Clients()); n < 3*(20+150) || n > 3*(20+250) {
 		t.Errorf("%d writes reached the backend", n)
 	}
 }
