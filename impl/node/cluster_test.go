@@ -161,13 +161,27 @@ func (sn *simNode) flush() {
 		}
 	}
 	if len(r.Syncs) > 0 {
-		// The simulated disk syncs at once, in order.
-		now := sn.clk.Now()
-		for _, p := range r.Syncs {
-			sn.n.Synced(now, p, p.Wait())
+		// The simulated disk makes the writes durable at once (so that a
+		// crash keeps exactly the same data in every replay of a seed), but
+		// the node hears of it only after a simulated fsync latency of up
+		// to 3 ms, as a real node does from its syncer goroutine: writes,
+		// replication and acknowledgements interleave with the fsyncs.
+		n := sn.n
+		errs := make([]error, len(r.Syncs))
+		for i, p := range r.Syncs {
+			errs[i] = p.Wait()
 		}
-		sn.flush()
-		return
+		syncs := r.Syncs
+		sn.clk.AfterFunc(time.Duration(sn.c.rng.IntN(3000))*time.Microsecond, func() {
+			if !sn.alive || sn.n != n {
+				return // crashed meanwhile: nobody is told
+			}
+			now := sn.clk.Now()
+			for i, p := range syncs {
+				sn.n.Synced(now, p, errs[i])
+			}
+			sn.flush()
+		})
 	}
 	if sn.timer != nil {
 		sn.timer.Stop()
@@ -320,12 +334,15 @@ func (c *cluster) converged(keys int) []string {
 		})
 		set = set[:min(len(set), c.cfg.Replicas)]
 		var want []string
+		// One reference time for every replica: entries expiring within
+		// seconds of it may be gone on one replica and not yet on another,
+		// and each node's own clock is a little off (up to 200 ms here), so
+		// a window taken from each node's clock would disagree at its edge.
+		ref := dht.Time(c.net.Now().Unix())
 		for i, sn := range set {
 			var got []string
-			_ = sn.st.Scan(dht.Time(sn.clk.Now().Unix())-5, func(r store.Record) bool {
-				// Entries expiring within seconds may be gone on one replica
-				// and not yet on another.
-				if r.ID.Key == key && r.Expiry > dht.Time(sn.clk.Now().Unix())+5 {
+			_ = sn.st.Scan(ref-10, func(r store.Record) bool {
+				if r.ID.Key == key && r.Expiry > ref+5 {
 					got = append(got, fmt.Sprintf("%x/%v", r.ID.ValueHash[:4], r.Tombstone))
 				}
 				return true

@@ -72,6 +72,11 @@ type rootWrite struct {
 	deadline time.Time
 	acked    map[dht.Key]bool
 	replied  bool
+	// replicating: the copies went out (as soon as the root's store
+	// admitted the write, in parallel with the root's own fsync);
+	// durable: the root's copy is on disk. The gateway hears of the write
+	// once both hold and enough replicas acknowledged theirs.
+	replicating, durable bool
 }
 
 // replicaWrite is a write this node stores for a root.
@@ -385,6 +390,9 @@ func (n *Node) storeStep(now time.Time, op dht.Op) (dht.Result, error) {
 		return res, nil
 	}
 	n.durable = append(n.durable, &durableStep{p: p, synced: p == nil, completed: res.Completed})
+	for _, c := range res.Completed {
+		n.decided(now, c)
+	}
 	if p != nil {
 		n.out.Syncs = append(n.out.Syncs, p)
 	}
@@ -470,22 +478,51 @@ func (n *Node) completed(now time.Time, c dht.Completion) {
 	}
 	delete(n.byStore, c.ID)
 	rw := n.roots[rid]
+	if rw == nil { // timed out while its copies were out
+		return
+	}
 	if c.Status != dht.StatusOK {
 		delete(n.roots, rid)
 		n.send(now, rw.gateway, &wire.WriteAck{ReqID: rw.gwReq, Status: uint8(c.Status)})
 		return
 	}
+	rw.durable = true
+	n.replicate(now, rid, rw)
+	n.maybeAck(now, rid, rw)
+}
+
+// decided handles a store completion that is not durable yet: a root
+// write admitted with status 0 sends its copies to the replicas at once,
+// so that the replicas' fsyncs overlap the root's. Nothing is acknowledged
+// before it is durable (completed, maybeAck).
+func (n *Node) decided(now time.Time, c dht.Completion) {
+	if c.Status != dht.StatusOK {
+		return
+	}
+	if rid, ok := n.byStore[c.ID]; ok {
+		if rw := n.roots[rid]; rw != nil {
+			n.replicate(now, rid, rw)
+		}
+	}
+}
+
+// replicate sends a root write's copies to the rest of the replica set,
+// once.
+func (n *Node) replicate(now time.Time, rid uint64, rw *rootWrite) {
+	if rw.replicating {
+		return
+	}
+	rw.replicating = true
 	set := n.replicaSet(rw.item.Key)[1:]
 	rw.needed = min(n.cfg.WriteAcks, len(set))
 	rw.deadline = now.Add(n.cfg.ReplicaTimeout)
 	for _, p := range set {
 		n.send(now, p, &wire.Write{ReqID: rid, Replica: true, Gateway: rw.gateway, Item: rw.item})
 	}
-	n.maybeAck(now, rid, rw)
 }
 
 func (n *Node) maybeAck(now time.Time, rid uint64, rw *rootWrite) {
-	if rw.replied || rw.acks < rw.needed {
+	if rw.replied || !rw.durable || rw.acks < rw.needed {
 		return
 	}
 	rw.replied = true
