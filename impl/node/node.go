@@ -567,10 +567,15 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 		// in parallel with its own answer: a get takes one round of
 		// messages after the route, not two. A follow-up page is read at
 		// the root only: placemarks are the root's storage positions.
+		// Only as many as the quorum needs: each extra read costs a store
+		// lookup and two datagrams, and a missing answer only makes the
+		// gateway wait ReadWait for the rest.
 		if len(m.Placemark) == 0 {
+			asked := 1
 			for _, p := range resp.Replicas {
-				if p.ID != n.self.ID {
+				if p.ID != n.self.ID && asked < n.cfg.ReadQuorum {
 					n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals})
+					asked++
 				}
 			}
 		}
