@@ -6,7 +6,7 @@ SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test test-long check run bench spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long check run bench bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
@@ -53,6 +53,11 @@ spec: spec-deps
 ## bench: Go benchmarks of the store (durable put/get, sequential and 64-way)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/ ./impl/simnet/
+
+## bench-peer: the peer, Debian's OpenDHT C++ (dhtnode, python3-opendht), under the load shape of
+## `dhtctl bench` on a 16-node loopback cluster; see cmd/peerbench/README.md (needs root for apt)
+bench-peer:
+	bash cmd/peerbench/run.sh
 
 ## fuzz: longer fuzzing runs of every fuzz target in the module (FUZZTIME each)
 fuzz:
