@@ -151,6 +151,7 @@ def worker(wid, args, client_ids, ctl, go, results):
 
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, and so this process
+
     def send(msg):
         # Flush the queue's feeder thread before os._exit, or the message is lost.
         results.put(msg)
@@ -410,7 +411,7 @@ def main(argv=None):
     p.add_argument("--get-ratio", type=float, default=0.5, help="fraction of operations that are gets")
     p.add_argument("--bootstrap", default="127.0.0.1:4222", help="host:port of a dhtnode")
     p.add_argument("--expect-ports", type=parse_ports, default=[],
-                   help="dhtnode ports that must be in the routing table before measuring (4222-4237)")
+                   help="dhtnode ports that lookups must find before measuring (4222-4237)")
     p.add_argument("--network", type=int, default=0, help="OpenDHT network id (dhtnode -n)")
     p.add_argument("--processes", type=int, default=2, help="driver processes")
     p.add_argument("--runners", type=int, default=2, help="DhtRunner instances per driver process")
