@@ -6,7 +6,7 @@ SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test test-long check run bench bench-cluster spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
@@ -58,6 +58,11 @@ bench:
 ## bench-cluster: dhtctl bench on a fresh 16-node loopback cluster (64 clients, 1 kB, 50/50, 30 s); ARGS=... adds bench flags
 bench-cluster:
 	bash cmd/dhtctl/bench-cluster.sh $(ARGS)
+
+## bench-peer: the peer, Debian's OpenDHT C++ (dhtnode, python3-opendht), under the load shape of
+## `dhtctl bench` on a 16-node loopback cluster; see cmd/peerbench/README.md (needs root for apt)
+bench-peer:
+	bash cmd/peerbench/run.sh
 
 ## fuzz: longer fuzzing runs of every fuzz target in the module (FUZZTIME each)
 fuzz:
