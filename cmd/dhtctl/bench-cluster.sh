@@ -4,6 +4,9 @@
 #
 #   bash cmd/dhtctl/bench-cluster.sh [--nodes 16] [--base-port 7850] [dhtctl bench flags...]
 #
+# Before measuring it waits for the machine to be quiet (BENCH_QUIET_WAIT,
+# BENCH_QUIET_PCT below): other work on the two cores changes the figures.
+#
 # Defaults: 16 nodes (replica count 4, write acks 2), every node a gateway,
 # 64 clients, 1 kB values, 50/50 put/get, 30 s, XML-RPC. Extra flags go to
 # `dhtctl bench` (e.g. --protocol sunrpc --duration 60s).
@@ -30,6 +33,32 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 off=1
 [ "$proto" = sunrpc ] && off=2
+
+# busy_pct prints how busy the machine was over 3 seconds, in percent
+# (from /proc/stat: everything but idle and iowait).
+busy_pct() {
+	read -r _ u n s i w x y z _ </proc/stat
+	local b0=$((u + n + s + x + y + z)) t0=$((u + n + s + i + w + x + y + z))
+	sleep 3
+	read -r _ u n s i w x y z _ </proc/stat
+	local b1=$((u + n + s + x + y + z)) t1=$((u + n + s + i + w + x + y + z))
+	echo $((100 * (b1 - b0) / (t1 - t0 + 1)))
+}
+
+# The figures mean something only on an otherwise idle machine: wait up to
+# BENCH_QUIET_WAIT seconds (300; 0 skips) for it to be at most
+# BENCH_QUIET_PCT percent busy (15).
+wait_quiet() {
+	local limit=${BENCH_QUIET_WAIT:-300} pct=${BENCH_QUIET_PCT:-15} waited=0 busy
+	[ "$limit" = 0 ] && return
+	while busy=$(busy_pct) && [ "$busy" -gt "$pct" ]; do
+		waited=$((waited + 3))
+		if [ "$waited" -ge "$limit" ]; then
+			echo "bench-cluster: the machine is still ${busy}% busy after ${limit}s; measuring anyway" >&2
+			return
+		fi
+	done
+}
 
 mkdir -p bin
 go build -o bin/opendht ./cmd/opendht
@@ -69,6 +98,15 @@ for attempt in $(seq 1 60); do
 	sleep 1
 done
 sleep 3 # leaf sets settle
+wait_quiet
 
 echo "cluster: $nodes nodes of this project on loopback (replicas 4, write acks 2), $(nproc) cores"
-bin/dhtctl --gateway "$gws" bench --concurrency 64 --value-size 1024 --get-ratio 0.5 --duration 30s "${args[@]}"
+cpu() { awk '{print $14 + $15}' "/proc/$tb/stat"; } # the testbed's user+system ticks
+c0=$(cpu)
+out=$data/bench.txt
+bin/dhtctl --gateway "$gws" bench --concurrency 64 --value-size 1024 --get-ratio 0.5 --duration 30s "${args[@]}" | tee "$out"
+c1=$(cpu)
+calls=$(sed -n 's/^\(put\|get\) *ops=\([0-9]*\) .*/\2/p' "$out" | paste -sd+ | bc)
+loaded=$(sed -n 's/^loaded \([0-9]*\) keys.*/\1/p' "$out")
+echo "testbed CPU: $(((c1 - c0) / $(getconf CLK_TCK))) s for $((calls + ${loaded:-0})) calls (loading included):" \
+	"$(echo "scale=3; 1000 * ($c1 - $c0) / $(getconf CLK_TCK) / ($calls + ${loaded:-0})" | bc) ms per call" >&2
