@@ -100,12 +100,24 @@ func (g *globals) config() (client.Config, error) {
 	return cfg, nil
 }
 
-func (g *globals) client() (*client.Client, error) {
+// withClient runs f with a client of the configured gateways (adjusted by
+// tune, if given) and a context bounded by --timeout.
+func (g *globals) withClient(cmd *cobra.Command, tune func(*client.Config), f func(context.Context, *client.Client) error) error {
 	cfg, err := g.config()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return client.New(cfg)
+	if tune != nil {
+		tune(&cfg)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	defer cancel()
+	return f(ctx, c)
 }
 
 func (g *globals) key(s string) (dht.Key, error) {
@@ -195,7 +207,7 @@ func putCmd(g *globals) *cobra.Command {
 		Short: "Store VALUE under KEY (VALUE - reads standard input)",
 		Example: `  dhtctl put mykey "hello world"
   dhtctl put --secret s3cret --ttl 10m mykey "removable value"
-  echo -n data | dhtctl put --raw-key 0a1b2c mykey -`,
+  echo -n data | dhtctl put --raw-key 0a1b2c -`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.key(args[0])
@@ -206,19 +218,15 @@ func putCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
-			defer cancel()
-			if secret != "" {
-				err = c.PutRemovable(ctx, key, val, []byte(secret), ttl.d)
-			} else {
-				err = c.Put(ctx, key, val, ttl.d)
-			}
-			return g.writeResult("put", key, err)
+			return g.withClient(cmd, nil, func(ctx context.Context, c *client.Client) error {
+				var err error
+				if secret != "" {
+					err = c.PutRemovable(ctx, key, val, []byte(secret), ttl.d)
+				} else {
+					err = c.Put(ctx, key, val, ttl.d)
+				}
+				return g.writeResult("put", key, err)
+			})
 		},
 	}
 	c.Flags().Var(&ttl, "ttl", "time to live: seconds or a duration (clamped by the gateway to a week)")
@@ -269,30 +277,24 @@ func getCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := g.config()
-			if err != nil {
-				return err
-			}
 			if pageSize < 1 || maxTotal < 0 {
 				return usageError{errors.New("--maxvals must be positive and --max not negative")}
 			}
-			cfg.PageSize = pageSize
-			c, err := client.New(cfg)
+			var vals []client.Value
+			err = g.withClient(cmd, func(cfg *client.Config) { cfg.PageSize = pageSize }, func(ctx context.Context, c *client.Client) error {
+				for v, err := range c.Values(ctx, key) {
+					if err != nil {
+						return err
+					}
+					vals = append(vals, v)
+					if maxTotal > 0 && len(vals) == maxTotal {
+						break
+					}
+				}
+				return nil
+			})
 			if err != nil {
 				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
-			defer cancel()
-			var vals []client.Value
-			for v, err := range c.Values(ctx, key) {
-				if err != nil {
-					return err
-				}
-				vals = append(vals, v)
-				if maxTotal > 0 && len(vals) == maxTotal {
-					break
-				}
 			}
 			if g.jsonOut {
 				out := make([]jsonValue, 0, len(vals))
@@ -372,14 +374,9 @@ func rmCmd(g *globals) *cobra.Command {
 				}
 				vh = dht.SHA1(val)
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
-			defer cancel()
-			return g.writeResult("rm", key, c.RemoveHash(ctx, key, vh, []byte(secret), ttl.d))
+			return g.withClient(cmd, nil, func(ctx context.Context, c *client.Client) error {
+				return g.writeResult("rm", key, c.RemoveHash(ctx, key, vh, []byte(secret), ttl.d))
+			})
 		},
 	}
 	c.Flags().Var(&ttl, "ttl", "how long the removal is remembered: at least the value's remaining TTL")
@@ -394,14 +391,13 @@ func pingCmd(g *globals) *cobra.Command {
 		Short: "Check that each gateway answers, and how fast",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
+			var res []client.PingResult
+			if err := g.withClient(cmd, nil, func(ctx context.Context, c *client.Client) error {
+				res = c.Ping(ctx)
+				return nil
+			}); err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
-			defer cancel()
-			res := c.Ping(ctx)
 			failed := 0
 			var out []map[string]any
 			for _, r := range res {
