@@ -137,6 +137,14 @@ func (f *Fault) Error() string { return fmt.Sprintf("xmlrpc fault %d: %s", f.Cod
 // between elements, base64 with embedded newlines, <i4>, <i8> and <int>,
 // and a Latin-1 declared encoding.
 func ParseMethodCall(body []byte) (*MethodCall, error) {
+	if mc, ok := parseCanonicalCall(body); ok {
+		return mc, nil
+	}
+	return parseMethodCallXML(body)
+}
+
+// parseMethodCallXML is ParseMethodCall with the general XML decoder.
+func parseMethodCallXML(body []byte) (*MethodCall, error) {
 	p := newParser(body)
 	start, err := p.nextStart()
 	if err != nil {

@@ -1,0 +1,171 @@
+package xmlrpc
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// parseCanonicalCall reads the plain form of a <methodCall> that nearly
+// every client sends, without the general XML decoder (which spends about
+// 35 ns per byte of text, most of a put's cost at the gateway): ASCII
+// without entities, comments, CDATA, attributes or carriage returns, an
+// optional plain XML declaration, <params> of <param><value>s that are
+// <base64>, <int>, <i4>, <i8>, <string> or untyped text. Anything else,
+// including every malformed body, gives ok false and ParseMethodCall reads
+// it with the full parser; where both read a body they give the same call
+// (TestCanonicalCallAgrees, FuzzCanonicalCall).
+func parseCanonicalCall(body []byte) (mc *MethodCall, ok bool) {
+	for _, b := range body {
+		if b >= 0x80 || b == '&' || (b < 0x20 && b != '\t' && b != '\n') {
+			return nil, false
+		}
+	}
+	if bytes.Contains(body, []byte("<!")) || bytes.Contains(body, []byte("]]>")) {
+		return nil, false
+	}
+	s := scanner{b: body}
+	s.ws()
+	if s.has("<?") {
+		end := bytes.Index(s.b[s.i:], []byte("?>"))
+		if end < 0 {
+			return nil, false
+		}
+		switch string(s.b[s.i : s.i+end+2]) {
+		case `<?xml version="1.0"?>`, `<?xml version='1.0'?>`,
+			`<?xml version="1.0" encoding="UTF-8"?>`, `<?xml version="1.0" encoding="utf-8"?>`,
+			`<?xml version='1.0' encoding='UTF-8'?>`, `<?xml version='1.0' encoding='utf-8'?>`:
+		default:
+			return nil, false
+		}
+		s.i += end + 2
+		s.ws()
+	}
+	if !s.tag("<methodCall>") {
+		return nil, false
+	}
+	s.ws()
+	if !s.tag("<methodName>") {
+		return nil, false
+	}
+	name := s.text()
+	if len(name) > MaxMethodNameLen || !s.tag("</methodName>") {
+		return nil, false
+	}
+	mc = &MethodCall{Method: strings.TrimSpace(name)}
+	s.ws()
+	if s.tag("<params>") {
+		for {
+			s.ws()
+			if s.tag("</params>") {
+				break
+			}
+			if !s.tag("<param>") {
+				return nil, false
+			}
+			s.ws()
+			if !s.tag("<value>") {
+				return nil, false
+			}
+			v, ok := s.value()
+			if !ok || len(mc.Params) == MaxValues {
+				return nil, false
+			}
+			mc.Params = append(mc.Params, v)
+			s.ws()
+			if !s.tag("</param>") {
+				return nil, false
+			}
+		}
+		s.ws()
+	}
+	if !s.tag("</methodCall>") {
+		return nil, false
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return nil, false
+	}
+	return mc, true
+}
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n') {
+		s.i++
+	}
+}
+
+func (s *scanner) has(p string) bool { return bytes.HasPrefix(s.b[s.i:], []byte(p)) }
+
+// tag consumes p if it comes next.
+func (s *scanner) tag(p string) bool {
+	if !s.has(p) {
+		return false
+	}
+	s.i += len(p)
+	return true
+}
+
+// text consumes the text up to the next '<'.
+func (s *scanner) text() string {
+	j := bytes.IndexByte(s.b[s.i:], '<')
+	if j < 0 {
+		j = len(s.b) - s.i
+	}
+	t := string(s.b[s.i : s.i+j])
+	s.i += j
+	return t
+}
+
+// value reads what follows <value>, up to and including </value>.
+func (s *scanner) value() (Value, bool) {
+	t := s.text()
+	if s.tag("</value>") {
+		return Value{Kind: String, Str: t}, true // untyped: a string
+	}
+	if strings.Trim(t, " \t\n") != "" {
+		return Value{}, false
+	}
+	var v Value
+	switch {
+	case s.tag("<base64>"):
+		b, err := DecodeBase64(s.text())
+		if err != nil || !s.tag("</base64>") {
+			return Value{}, false
+		}
+		v = Value{Kind: Base64, Bytes: b}
+	case s.tag("<string>"):
+		v = Value{Kind: String, Str: s.text()}
+		if !s.tag("</string>") {
+			return Value{}, false
+		}
+	default:
+		var closing string
+		switch {
+		case s.tag("<int>"):
+			closing = "</int>"
+		case s.tag("<i4>"):
+			closing = "</i4>"
+		case s.tag("<i8>"):
+			closing = "</i8>"
+		default:
+			return Value{}, false
+		}
+		t := s.text()
+		if len(t) > 64 || !s.tag(closing) {
+			return Value{}, false
+		}
+		i, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimSpace(t), "+"), 10, 64)
+		if err != nil {
+			return Value{}, false
+		}
+		v = Value{Kind: Int, Int: i}
+	}
+	s.ws()
+	return v, s.tag("</value>")
+}
