@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -153,24 +152,7 @@ func loadCASITF(path string) (tr casITFTrace, err error) {
 }
 
 func loadCASITFTraces(t *testing.T) []casITFTrace {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(casITFDir, "*.itf.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatalf("no ITF traces in %s: run `make spec` to export them from spec/cas.qnt", casITFDir)
-	}
-	sort.Strings(paths)
-	var trs []casITFTrace
-	for _, p := range paths {
-		tr, err := loadCASITF(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trs = append(trs, tr)
-	}
-	return trs
+	return loadTraces(t, casITFDir, "spec/cas.qnt", loadCASITF)
 }
 
 // casErrNames are the spec's names of the validation errors (CAS-8).

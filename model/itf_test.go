@@ -341,18 +341,24 @@ func loadITF(path string) (tr itfTrace, err error) {
 
 // loadITFTraces reads every trace of itfDir.
 func loadITFTraces(t *testing.T) []itfTrace {
+	return loadTraces(t, itfDir, "spec/opendht.qnt", loadITF)
+}
+
+// loadTraces reads every *.itf.json file of dir with load, in name order;
+// there must be at least one (exported by `make spec` from spec).
+func loadTraces[T any](t *testing.T, dir, spec string, load func(string) (T, error)) []T {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(itfDir, "*.itf.json"))
+	paths, err := filepath.Glob(filepath.Join(dir, "*.itf.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		t.Fatalf("no ITF traces in %s: run `make spec` to export them from spec/opendht.qnt", itfDir)
+		t.Fatalf("no ITF traces in %s: run `make spec` to export them from %s", dir, spec)
 	}
 	sort.Strings(paths)
-	var trs []itfTrace
+	var trs []T
 	for _, p := range paths {
-		tr, err := loadITF(p)
+		tr, err := load(p)
 		if err != nil {
 			t.Fatal(err)
 		}
