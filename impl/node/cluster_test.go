@@ -52,6 +52,10 @@ type simNode struct {
 	timer   clock.Timer
 	alive   bool
 	pending map[uint64]int // request id -> index in the history
+	// holdSyncs keeps this node's fsync notifications in held instead of
+	// delivering them: a disk that does not finish its fsyncs.
+	holdSyncs bool
+	held      []func()
 }
 
 func newCluster(t fataler, seed uint64, n int, cfg Config) *cluster {
@@ -172,7 +176,7 @@ func (sn *simNode) flush() {
 			errs[i] = p.Wait()
 		}
 		syncs := r.Syncs
-		sn.clk.AfterFunc(time.Duration(sn.c.rng.IntN(3000))*time.Microsecond, func() {
+		tell := func() {
 			if !sn.alive || sn.n != n {
 				return // crashed meanwhile: nobody is told
 			}
@@ -181,7 +185,12 @@ func (sn *simNode) flush() {
 				sn.n.Synced(now, p, errs[i])
 			}
 			sn.flush()
-		})
+		}
+		if sn.holdSyncs {
+			sn.held = append(sn.held, tell)
+		} else {
+			sn.clk.AfterFunc(time.Duration(sn.c.rng.IntN(3000))*time.Microsecond, tell)
+		}
 	}
 	if sn.timer != nil {
 		sn.timer.Stop()
