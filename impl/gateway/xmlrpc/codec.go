@@ -197,6 +197,15 @@ func parseMethodCallXML(body []byte) (*MethodCall, error) {
 // as ParseMethodCall. A fault is returned in MethodResponse.Fault, not as
 // an error.
 func ParseMethodResponse(body []byte) (*MethodResponse, error) {
+	if mr, ok := parseCanonicalResponse(body); ok {
+		return mr, nil
+	}
+	return parseMethodResponseXML(body)
+}
+
+// parseMethodResponseXML is ParseMethodResponse with the general XML
+// decoder.
+func parseMethodResponseXML(body []byte) (*MethodResponse, error) {
 	p := newParser(body)
 	start, err := p.nextStart()
 	if err != nil {

@@ -11,37 +11,14 @@ import (
 // 35 ns per byte of text, most of a put's cost at the gateway): ASCII
 // without entities, comments, CDATA, attributes or carriage returns, an
 // optional plain XML declaration, <params> of <param><value>s that are
-// <base64>, <int>, <i4>, <i8>, <string> or untyped text. Anything else,
+// <base64>, <int>, <i4>, <i8>, <string>, untyped text or (shallow) arrays
+// of those. Anything else,
 // including every malformed body, gives ok false and ParseMethodCall reads
 // it with the full parser; where both read a body they give the same call
 // (TestCanonicalCallAgrees, FuzzCanonicalCall).
 func parseCanonicalCall(body []byte) (mc *MethodCall, ok bool) {
-	for _, b := range body {
-		if b >= 0x80 || b == '&' || (b < 0x20 && b != '\t' && b != '\n') {
-			return nil, false
-		}
-	}
-	if bytes.Contains(body, []byte("<!")) || bytes.Contains(body, []byte("]]>")) {
-		return nil, false
-	}
-	s := scanner{b: body}
-	s.ws()
-	if s.has("<?") {
-		end := bytes.Index(s.b[s.i:], []byte("?>"))
-		if end < 0 {
-			return nil, false
-		}
-		switch string(s.b[s.i : s.i+end+2]) {
-		case `<?xml version="1.0"?>`, `<?xml version='1.0'?>`,
-			`<?xml version="1.0" encoding="UTF-8"?>`, `<?xml version="1.0" encoding="utf-8"?>`,
-			`<?xml version='1.0' encoding='UTF-8'?>`, `<?xml version='1.0' encoding='utf-8'?>`:
-		default:
-			return nil, false
-		}
-		s.i += end + 2
-		s.ws()
-	}
-	if !s.tag("<methodCall>") {
+	s, ok := plainDocument(body)
+	if !ok || !s.tag("<methodCall>") {
 		return nil, false
 	}
 	s.ws()
@@ -89,9 +66,86 @@ func parseCanonicalCall(body []byte) (mc *MethodCall, ok bool) {
 	return mc, true
 }
 
+// parseCanonicalResponse is parseCanonicalCall for a <methodResponse>
+// with <params> (a fault goes to the full parser), whose values may also
+// be arrays of values.
+func parseCanonicalResponse(body []byte) (mr *MethodResponse, ok bool) {
+	s, ok := plainDocument(body)
+	if !ok || !s.tag("<methodResponse>") {
+		return nil, false
+	}
+	s.ws()
+	if !s.tag("<params>") {
+		return nil, false
+	}
+	mr = &MethodResponse{}
+	for {
+		s.ws()
+		if s.tag("</params>") {
+			break
+		}
+		if !s.tag("<param>") {
+			return nil, false
+		}
+		s.ws()
+		if !s.tag("<value>") {
+			return nil, false
+		}
+		v, ok := s.value()
+		if !ok {
+			return nil, false
+		}
+		mr.Params = append(mr.Params, v)
+		s.ws()
+		if !s.tag("</param>") {
+			return nil, false
+		}
+	}
+	s.ws()
+	if !s.tag("</methodResponse>") {
+		return nil, false
+	}
+	s.ws()
+	return mr, s.i == len(s.b) && s.values <= MaxValues
+}
+
+// plainDocument checks that body is plain (ASCII without entities,
+// comments, CDATA or carriage returns) and skips an optional plain XML
+// declaration.
+func plainDocument(body []byte) (*scanner, bool) {
+	for _, b := range body {
+		if b >= 0x80 || b == '&' || (b < 0x20 && b != '\t' && b != '\n') {
+			return nil, false
+		}
+	}
+	if bytes.Contains(body, []byte("<!")) || bytes.Contains(body, []byte("]]>")) {
+		return nil, false
+	}
+	s := &scanner{b: body}
+	s.ws()
+	if s.has("<?") {
+		end := bytes.Index(s.b[s.i:], []byte("?>"))
+		if end < 0 {
+			return nil, false
+		}
+		switch string(s.b[s.i : s.i+end+2]) {
+		case `<?xml version="1.0"?>`, `<?xml version='1.0'?>`,
+			`<?xml version="1.0" encoding="UTF-8"?>`, `<?xml version="1.0" encoding="utf-8"?>`,
+			`<?xml version='1.0' encoding='UTF-8'?>`, `<?xml version='1.0' encoding='utf-8'?>`:
+		default:
+			return nil, false
+		}
+		s.i += end + 2
+		s.ws()
+	}
+	return s, true
+}
+
 type scanner struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	depth  int // arrays open
+	values int // values read
 }
 
 func (s *scanner) ws() {
@@ -124,6 +178,10 @@ func (s *scanner) text() string {
 
 // value reads what follows <value>, up to and including </value>.
 func (s *scanner) value() (Value, bool) {
+	s.values++
+	if s.values > MaxValues {
+		return Value{}, false
+	}
 	t := s.text()
 	if s.tag("</value>") {
 		return Value{Kind: String, Str: t}, true // untyped: a string
@@ -139,6 +197,35 @@ func (s *scanner) value() (Value, bool) {
 			return Value{}, false
 		}
 		v = Value{Kind: Base64, Bytes: b}
+	case s.tag("<array>"):
+		s.depth++
+		if s.depth >= MaxDepth/2 {
+			return Value{}, false
+		}
+		s.ws()
+		if !s.tag("<data>") {
+			return Value{}, false
+		}
+		v = Value{Kind: Array, Array: []Value{}}
+		for {
+			s.ws()
+			if s.tag("</data>") {
+				break
+			}
+			if !s.tag("<value>") {
+				return Value{}, false
+			}
+			e, ok := s.value()
+			if !ok {
+				return Value{}, false
+			}
+			v.Array = append(v.Array, e)
+		}
+		s.ws()
+		if !s.tag("</array>") {
+			return Value{}, false
+		}
+		s.depth--
 	case s.tag("<string>"):
 		v = Value{Kind: String, Str: s.text()}
 		if !s.tag("</string>") {

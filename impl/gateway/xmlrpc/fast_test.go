@@ -48,7 +48,7 @@ func TestCanonicalCallAgrees(t *testing.T) {
 		`<!-- c --><methodCall><methodName>get</methodName></methodCall>`,
 		`<methodCall><methodName>get</methodName><param><value>x</value></param></methodCall>`,
 		"<methodCall><methodName>get</methodName>\r\n</methodCall>",
-		`<methodCall><methodName>get</methodName><params><param><value><array><data></data></array></value></param></params></methodCall>`,
+		`<methodCall><methodName>get</methodName><params><param><value><struct></struct></value></param></params></methodCall>`,
 		`<methodCall><methodName>get</methodName><params><param><value><int>12x</int></value></param></params></methodCall>`,
 		`<methodCall><methodName>get</methodName><params><param><value><base64>!!</base64></value></param></params></methodCall>`,
 		`<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>g` + "\xe9" + `</methodName></methodCall>`,
@@ -99,4 +99,67 @@ func BenchmarkParseMethodCall(b *testing.B) {
 			}
 		})
 	}
+}
+
+// canonicalResponses are replies as gateways send them.
+func canonicalResponses() []string {
+	details := EncodeResponse(ArrayValue(ArrayValue(
+		ArrayValue(Base64Value(make([]byte, 1024)), IntValue(3600), StringValue(""), Base64Value(nil)),
+		ArrayValue(Base64Value([]byte("v")), IntValue(7), StringValue("SHA"), Base64Value(make([]byte, 20)))),
+		Base64Value([]byte{1, 0, 0, 0, 0, 0, 0, 0, 9})))
+	return []string{
+		string(details),
+		string(EncodeResponse(IntValue(0))),
+		string(EncodeResponse(ArrayValue(ArrayValue(), Base64Value(nil)))),
+		"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><array><data>\n<value><base64>\nd29ybGQ=\n</base64></value>\n</data></array></value>\n<value><base64>\n</base64></value>\n</data></array></value>\n</param>\n</params>\n</methodResponse>\n",
+	}
+}
+
+// TestCanonicalResponseAgrees: plain replies take the fast path and read
+// as the full parser reads them; faults and other forms do not.
+func TestCanonicalResponseAgrees(t *testing.T) {
+	for i, body := range canonicalResponses() {
+		fast, ok := parseCanonicalResponse([]byte(body))
+		if !ok {
+			t.Errorf("reply %d does not take the fast path:\n%s", i, body)
+			continue
+		}
+		full, err := parseMethodResponseXML([]byte(body))
+		if err != nil {
+			t.Fatalf("reply %d: full parser: %v", i, err)
+		}
+		if d := cmp.Diff(full, fast); d != "" {
+			t.Errorf("reply %d: fast path differs (-full +fast):\n%s", i, d)
+		}
+	}
+	for _, body := range []string{
+		string(EncodeFault(&Fault{Code: FaultBadParams, String: "value is longer than 1024 bytes"})),
+		`<methodResponse><params><param><value><struct></struct></value></param></params></methodResponse>`,
+		`<methodResponse><params><param><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></param></params></methodResponse>`,
+	} {
+		if _, ok := parseCanonicalResponse([]byte(body)); ok {
+			t.Errorf("fast path took %q", body)
+		}
+	}
+}
+
+// FuzzCanonicalResponse: whatever the fast path reads, the full parser
+// reads the same way.
+func FuzzCanonicalResponse(f *testing.F) {
+	for _, b := range canonicalResponses() {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseCanonicalResponse(body)
+		if !ok {
+			return
+		}
+		full, err := parseMethodResponseXML(body)
+		if err != nil {
+			t.Fatalf("fast path read a reply the full parser refuses (%v):\n%q", err, body)
+		}
+		if d := cmp.Diff(full, fast); d != "" {
+			t.Fatalf("fast path differs (-full +fast):\n%s\nbody %q", d, body)
+		}
+	})
 }
