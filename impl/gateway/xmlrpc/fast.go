@@ -32,35 +32,11 @@ func parseCanonicalCall(body []byte) (mc *MethodCall, ok bool) {
 	mc = &MethodCall{Method: strings.TrimSpace(name)}
 	s.ws()
 	if s.tag("<params>") {
-		for {
-			s.ws()
-			if s.tag("</params>") {
-				break
-			}
-			if !s.tag("<param>") {
-				return nil, false
-			}
-			s.ws()
-			if !s.tag("<value>") {
-				return nil, false
-			}
-			v, ok := s.value()
-			if !ok || len(mc.Params) == MaxValues {
-				return nil, false
-			}
-			mc.Params = append(mc.Params, v)
-			s.ws()
-			if !s.tag("</param>") {
-				return nil, false
-			}
+		if mc.Params, ok = s.params(); !ok {
+			return nil, false
 		}
-		s.ws()
 	}
-	if !s.tag("</methodCall>") {
-		return nil, false
-	}
-	s.ws()
-	if s.i != len(s.b) {
+	if !s.end("</methodCall>") {
 		return nil, false
 	}
 	return mc, true
@@ -79,34 +55,10 @@ func parseCanonicalResponse(body []byte) (mr *MethodResponse, ok bool) {
 		return nil, false
 	}
 	mr = &MethodResponse{}
-	for {
-		s.ws()
-		if s.tag("</params>") {
-			break
-		}
-		if !s.tag("<param>") {
-			return nil, false
-		}
-		s.ws()
-		if !s.tag("<value>") {
-			return nil, false
-		}
-		v, ok := s.value()
-		if !ok {
-			return nil, false
-		}
-		mr.Params = append(mr.Params, v)
-		s.ws()
-		if !s.tag("</param>") {
-			return nil, false
-		}
-	}
-	s.ws()
-	if !s.tag("</methodResponse>") {
+	if mr.Params, ok = s.params(); !ok || !s.end("</methodResponse>") {
 		return nil, false
 	}
-	s.ws()
-	return mr, s.i == len(s.b) && s.values <= MaxValues
+	return mr, true
 }
 
 // plainDocument checks that body is plain (ASCII without entities,
@@ -174,6 +126,45 @@ func (s *scanner) text() string {
 	t := string(s.b[s.i : s.i+j])
 	s.i += j
 	return t
+}
+
+// params reads the <param><value>s that follow <params>, up to and
+// including </params>.
+func (s *scanner) params() ([]Value, bool) {
+	var out []Value
+	for {
+		s.ws()
+		if s.tag("</params>") {
+			return out, true
+		}
+		if !s.tag("<param>") {
+			return nil, false
+		}
+		s.ws()
+		if !s.tag("<value>") {
+			return nil, false
+		}
+		v, ok := s.value()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
+		s.ws()
+		if !s.tag("</param>") {
+			return nil, false
+		}
+	}
+}
+
+// end consumes the closing tag of the root element, then whitespace to
+// the end of the document.
+func (s *scanner) end(closing string) bool {
+	s.ws()
+	if !s.tag(closing) {
+		return false
+	}
+	s.ws()
+	return s.i == len(s.b)
 }
 
 // value reads what follows <value>, up to and including </value>.
