@@ -76,8 +76,10 @@ func errKind(err error) string {
 		return "invalid: " + err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, client.ErrUnavailable):
+		return "no gateway answered"
 	}
-	return joinErr(err)
+	return err.Error()
 }
 
 func benchCmd(g *globals) *cobra.Command {

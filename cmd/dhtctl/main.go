@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -424,13 +423,4 @@ func pingCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// joinErr shortens an error for the bench's error table.
-func joinErr(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, ": "); i > 0 && strings.HasPrefix(s, "no gateway answered") {
-		return "no gateway answered"
-	}
-	return s
 }

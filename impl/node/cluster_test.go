@@ -329,18 +329,25 @@ func TestClusterPutGetNoFaults(t *testing.T) {
 // Replicas live nodes closest to the key) holds the same live items and
 // tombstones: anti-entropy has repaired every replica. It returns the
 // keys that differ.
+// closestTo returns the nodes ordered by closeness to key, closest (the
+// root) first.
+func closestTo(key dht.Key, nodes []*simNode) []*simNode {
+	set := slices.Clone(nodes)
+	slices.SortFunc(set, func(a, b *simNode) int {
+		if overlay.Closer(key, a.n.self.ID, b.n.self.ID) {
+			return -1
+		}
+		return 1
+	})
+	return set
+}
+
 func (c *cluster) converged(keys int) []string {
 	var bad []string
 	live := c.live()
 	for k := range keys {
 		key := testKeyN(k)
-		set := slices.Clone(live)
-		slices.SortFunc(set, func(a, b *simNode) int {
-			if overlay.Closer(key, a.n.self.ID, b.n.self.ID) {
-				return -1
-			}
-			return 1
-		})
+		set := closestTo(key, live)
 		set = set[:min(len(set), c.cfg.Replicas)]
 		var want []string
 		// One reference time for every replica: entries expiring within

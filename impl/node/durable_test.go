@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
-	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -43,15 +42,7 @@ func noAckBeforeDurable(t *testing.T, stall string, bugAckEarly bool) string {
 	}
 	c.net.RunFor(20 * time.Second) // the ring forms
 	key := testKeyN(1)
-	set := c.live()
-	order := append([]*simNode(nil), set...)
-	for i := range order { // closest to the key first
-		for j := i + 1; j < len(order); j++ {
-			if overlay.Closer(key, order[j].n.self.ID, order[i].n.self.ID) {
-				order[i], order[j] = order[j], order[i]
-			}
-		}
-	}
+	order := closestTo(key, c.live())
 	var stalled []*simNode
 	if stall == "root" {
 		stalled = order[:1]
