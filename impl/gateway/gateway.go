@@ -28,6 +28,22 @@ type Backend interface {
 	Get(ctx context.Context, g dht.Get) (dht.GetReply, error)
 }
 
+// RegisterBackend executes the register operations of spec/SPEC.md
+// section 11 (compare-and-set on versioned registers, and linearizable
+// reads). *node.Server implements it; a gateway whose Backend does not
+// answers register calls with an error naming the missing capability.
+//
+// The error contract: nil and the answer; an error in RequestError's set
+// (or dht.ErrBadExpected) when the request was refused for its arguments,
+// and then nothing changed (CAS-8); an error reporting Timeout() == true
+// when the outcome is unknown: the cas may or may not have taken effect,
+// and the client must read before it tries again (CAS-11); any other error
+// is a failure of the node before the request was sent anywhere.
+type RegisterBackend interface {
+	CAS(ctx context.Context, c dht.CAS) (dht.CASResult, error)
+	ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, error)
+}
+
 // ClientOf returns the identity an HTTP request is charged to: the remote
 // IP address of its connection, without the port (FST-5). Headers such as
 // X-Forwarded-For are ignored: a client could write any address there and
@@ -45,7 +61,7 @@ func ClientOf(r *http.Request) dht.ClientID {
 var requestErrors = []error{
 	dht.ErrKeyTooLong, dht.ErrValueTooLong, dht.ErrSecretTooLong, dht.ErrUnknownHashAlg,
 	dht.ErrBadTTL, dht.ErrBadMaxVals, dht.ErrBadPlacemark, dht.ErrBadSecretHash,
-	dht.ErrBadValueHash, dht.ErrZeroSecretHash,
+	dht.ErrBadValueHash, dht.ErrZeroSecretHash, dht.ErrBadExpected,
 }
 
 // RequestError returns the dht error in err's chain that a client's

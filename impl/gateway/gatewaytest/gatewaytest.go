@@ -20,6 +20,7 @@ import (
 type Model struct {
 	mu      sync.Mutex
 	s       *model.State
+	regs    *model.Registers
 	now     dht.Time
 	nextID  uint64
 	clients []dht.ClientID // the client of every write, in order
@@ -27,7 +28,7 @@ type Model struct {
 
 // NewModel returns an empty model backend.
 func NewModel() *Model {
-	return &Model{s: model.New(model.DefaultConfig()), now: 1_000_000}
+	return &Model{s: model.New(model.DefaultConfig()), regs: model.NewRegisters(dht.MaxTTL), now: 1_000_000}
 }
 
 // Clients returns the client each write was charged to, in order.
@@ -73,6 +74,20 @@ func (m *Model) Get(_ context.Context, g dht.Get) (dht.GetReply, error) {
 	return res.Reply, res.Err
 }
 
+// CAS applies a compare-and-set to the model's registers (CAS-3).
+func (m *Model) CAS(_ context.Context, c dht.CAS) (dht.CASResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.regs.CAS(c, m.now)
+}
+
+// ReadRegister reads the model's register (CAS-7).
+func (m *Model) ReadRegister(_ context.Context, key dht.Key) (dht.Versioned, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.regs.Read(key, m.now), nil
+}
+
 // ErrDown is what Failing returns.
 var ErrDown = errors.New("node: shutting down")
 
@@ -82,3 +97,29 @@ type Failing struct{}
 func (Failing) Put(context.Context, dht.Put) (dht.Status, error)       { return 0, ErrDown }
 func (Failing) Remove(context.Context, dht.Remove) (dht.Status, error) { return 0, ErrDown }
 func (Failing) Get(context.Context, dht.Get) (dht.GetReply, error)     { return dht.GetReply{}, ErrDown }
+func (Failing) CAS(context.Context, dht.CAS) (dht.CASResult, error)    { return dht.CASResult{}, ErrDown }
+func (Failing) ReadRegister(context.Context, dht.Key) (dht.Versioned, error) {
+	return dht.Versioned{}, ErrDown
+}
+
+// Unknown answers every register call with an unknown outcome, as a node
+// whose proposer timed out does (its error reports Timeout() == true).
+type Unknown struct{ Model }
+
+// ErrUnknownOutcome is what Unknown returns.
+var ErrUnknownOutcome error = unknownError{}
+
+type unknownError struct{}
+
+func (unknownError) Error() string { return "node: outcome unknown, read before trying again" }
+func (unknownError) Timeout() bool { return true }
+
+// CAS reports an unknown outcome.
+func (*Unknown) CAS(context.Context, dht.CAS) (dht.CASResult, error) {
+	return dht.CASResult{}, ErrUnknownOutcome
+}
+
+// ReadRegister reports an unknown outcome.
+func (*Unknown) ReadRegister(context.Context, dht.Key) (dht.Versioned, error) {
+	return dht.Versioned{}, ErrUnknownOutcome
+}
