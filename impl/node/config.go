@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/overlay"
+	"github.com/opendht-go/opendht/impl/rmw"
 )
 
 // Config holds a node's parameters.
@@ -30,6 +31,16 @@ type Config struct {
 	ReadWait time.Duration
 	// AntiEntropyPeriod is the mean period of anti-entropy rounds.
 	AntiEntropyPeriod time.Duration
+	// RMW names the read-modify-write protocol of the node's registers
+	// (impl/rmw: "caspaxos", "naive", ...). Every node of a ring must run
+	// the same one.
+	RMW string
+	// MemberHold is how long a node keeps a peer in the membership its
+	// register replica sets are computed from after the peer left its leaf
+	// set (failed, partitioned away, or displaced by closer nodes). Peers
+	// join it as soon as they are in the leaf set. Partitions and restarts
+	// shorter than MemberHold do not change a register's replica set.
+	MemberHold time.Duration
 }
 
 // DefaultConfig returns the parameters of a small deployment.
@@ -51,6 +62,8 @@ func DefaultConfig() Config {
 		ReadWait:       time.Second,
 		// OpenDHT compared Merkle trees with a random neighbour every 1-2 s.
 		AntiEntropyPeriod: 2 * time.Second,
+		RMW:               rmw.Default,
+		MemberHold:        5 * time.Minute,
 	}
 }
 
@@ -68,6 +81,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: read quorum must be in [1, replicas = %d], got %d", c.Replicas, c.ReadQuorum)
 	case c.RequestTimeout <= 0 || c.ReplicaTimeout <= 0 || c.ReadWait <= 0 || c.AntiEntropyPeriod <= 0:
 		return fmt.Errorf("node: timeouts must be positive")
+	case !rmw.Known(c.RMW):
+		return fmt.Errorf("node: unknown read-modify-write protocol %q (known: %v)", c.RMW, rmw.Names())
+	case c.MemberHold <= 0:
+		return fmt.Errorf("node: member hold must be positive")
 	case c.Attempts < 1:
 		return fmt.Errorf("node: attempts must be at least 1, got %d", c.Attempts)
 	}

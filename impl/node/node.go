@@ -12,6 +12,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/overlay"
+	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/wire"
 )
@@ -23,7 +24,11 @@ type Completion struct {
 	Status    dht.Status  // writes
 	Values    []dht.Value // gets
 	Placemark []byte      // gets
-	Err       error       // a request the node refused outright
+	// Register answers a cas or a register read (which reports OK true).
+	Register dht.CASResult
+	// Err: a request the node refused outright; for a register operation
+	// also rmw.ErrUnknown (the outcome is unknown, Timeout() is true).
+	Err error
 }
 
 // Ready is what a step produced.
@@ -115,12 +120,29 @@ type Node struct {
 	// TestNoAckBeforeDurable: acknowledge without waiting for the root's
 	// fsync. Never set outside tests.
 	bugAckEarly bool
+
+	// The registers' read-modify-write protocol (impl/rmw), the requests
+	// it made in the put/get namespace, its messages to this node waiting
+	// for delivery, and the membership its replica sets come from.
+	proto     rmw.Protocol
+	protoReqs map[uint64]bool
+	selfMsgs  [][]byte
+	members   map[dht.Key]member
+	now       time.Time
+	inCollect bool
+}
+
+type member struct {
+	p    wire.Peer
+	seen time.Time
 }
 
 type durableStep struct {
 	p         *store.Pending // nil: nothing of its own to sync
 	synced    bool
 	completed []dht.Completion
+	// after runs once the step is durable (err nil) or failed.
+	after func(now time.Time, err error)
 }
 
 func (n *Node) rngIntN(k int) int { return n.rng.IntN(k) }
@@ -134,7 +156,7 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Overlay.Seed, 0xae))
-	return &Node{
+	n := &Node{
 		cfg: cfg, self: self, st: st, log: log,
 		// Request ids start at a random point so that a late reply meant
 		// for a previous incarnation of this node (same ID, same address)
@@ -149,7 +171,16 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 		syncs:    map[uint64]*syncSession{},
 		served:   map[served]*syncSession{},
 		rng:      rng,
+
+		protoReqs: map[uint64]bool{},
+		members:   map[dht.Key]member{},
 	}
+	proto, err := rmw.New(cfg.RMW, host{n})
+	if err != nil {
+		panic(err) // Validate checked the name
+	}
+	n.proto = proto
+	return n
 }
 
 // Overlay exposes the overlay core for inspection (tests, metrics).
@@ -186,6 +217,7 @@ func (n *Node) NextWake() time.Time {
 	// The store admits queued writes and reclaims expired ones by the
 	// second.
 	t = earliest(t, n.nextSync)
+	t = earliest(t, n.proto.NextWake())
 	return earliest(t, n.lastTick.Add(time.Second))
 }
 
@@ -214,11 +246,20 @@ func (n *Node) send(now time.Time, to wire.Peer, m wire.Message) {
 
 // collect moves the overlay's outputs into the node's and handles the
 // application messages that reached this node as root.
+//
+// It also delivers the protocol's messages to this node and the answers to
+// the protocol's put/get requests, until none is left: the protocol is
+// never called back from inside one of its own calls.
 func (n *Node) collect(now time.Time) {
+	if n.inCollect {
+		return
+	}
+	n.inCollect = true
+	defer func() { n.inCollect = false }()
 	for {
 		r := n.ov.Ready()
 		n.out.Sends = append(n.out.Sends, r.Sends...)
-		if len(r.Delivered) == 0 {
+		if len(r.Delivered) == 0 && !n.protoWork(now) {
 			return
 		}
 		for _, d := range r.Delivered {
@@ -240,7 +281,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, payload []byte) {
 		return
 	}
 	switch env.Msg.(type) {
-	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp, *wire.SyncDigest, *wire.SyncList, *wire.SyncWant:
+	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp, *wire.SyncDigest, *wire.SyncList, *wire.SyncWant, *wire.Proto:
 		n.handle(now, wire.Peer{ID: env.From.ID, Addr: from}, env.Msg)
 	default:
 		n.ov.Receive(now, from, env)
@@ -249,7 +290,10 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, payload []byte) {
 }
 
 func (n *Node) handle(now time.Time, from wire.Peer, m wire.Message) {
+	n.now = later(n.now, now)
 	switch m := m.(type) {
+	case *wire.Proto:
+		n.proto.Receive(now, from, m.Payload)
 	case *wire.Write:
 		if m.Replica {
 			n.replicaWrite(now, from, m)
@@ -414,16 +458,30 @@ func (n *Node) Synced(now time.Time, p *store.Pending, err error) {
 			if err != nil {
 				n.log.Error("store sync failed", "err", err)
 				d.completed = nil
+				if d.after != nil {
+					d.after(now, err)
+					d.after = nil
+				}
 			}
 			break
 		}
 	}
+	n.dispatchDurable(now)
+	n.collect(now)
+}
+
+// dispatchDurable reports the steps at the head of the queue that are
+// durable, in order.
+func (n *Node) dispatchDurable(now time.Time) {
 	for len(n.durable) > 0 && n.durable[0].synced {
 		d := n.durable[0]
 		n.durable[0] = nil
 		n.durable = n.durable[1:]
 		for _, c := range d.completed {
 			n.completed(now, c)
+		}
+		if d.after != nil {
+			d.after(now, nil)
 		}
 	}
 }
@@ -555,18 +613,35 @@ func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
 func (n *Node) read(now time.Time, m *wire.Read) {
 	n.stats.Reads++
 	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark}
-	rep, err := n.st.Get(g, secs(now))
 	resp := &wire.ReadResp{ReqID: m.ReqID}
-	if err == nil {
+	if !m.Replica {
+		resp.Replicas = n.replicaSet(m.Key)
+	}
+	// The reply must fit in a datagram: the store caps the value bytes
+	// (GET-3), but many small values carry more overhead than bytes. Ask
+	// for fewer values until it fits; the placemark pages on (GET-4).
+	for {
+		rep, err := n.st.Get(g, secs(now))
+		resp.Values, resp.Placemark = resp.Values[:0], nil
+		if err != nil {
+			if !errors.Is(err, dht.ErrBadPlacemark) {
+				n.log.Error("read failed", "err", err)
+			}
+			break
+		}
 		resp.Placemark = rep.Placemark
 		for _, v := range rep.Values {
 			resp.Values = append(resp.Values, wire.ReadValue{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash})
 		}
-	} else if !errors.Is(err, dht.ErrBadPlacemark) {
-		n.log.Error("read failed", "err", err)
+		if len(resp.Values) <= 1 {
+			break
+		}
+		if _, err := wire.Encode(nil, wire.Envelope{From: n.self, Msg: resp}); err == nil {
+			break
+		}
+		g.MaxVals = len(resp.Values) * 3 / 4
 	}
 	if !m.Replica {
-		resp.Replicas = n.replicaSet(m.Key)
 		// The root asks the other replicas to answer the gateway directly,
 		// in parallel with its own answer: a get takes one round of
 		// messages after the route, not two. A follow-up page is read at
@@ -648,7 +723,10 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 // and the request timeouts.
 func (n *Node) Tick(now time.Time) {
 	n.lastTick = now
+	n.now = later(n.now, now)
 	n.ov.Tick(now)
+	n.updateMembers(now)
+	n.proto.Tick(now)
 	if n.ov.Joined() && !now.Before(n.nextSync) {
 		if !n.nextSync.IsZero() {
 			n.antiEntropy(now)

@@ -372,3 +372,16 @@ func (s *Server) Close() error {
 	})
 	return err
 }
+
+// CAS executes a compare-and-set on a register as this node's gateway
+// (gateway.RegisterBackend).
+func (s *Server) CAS(ctx context.Context, c dht.CAS) (dht.CASResult, error) {
+	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.CAS(now, c) })
+	return d.Register, err
+}
+
+// ReadRegister reads a register, linearizably, as this node's gateway.
+func (s *Server) ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, error) {
+	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.ReadRegister(now, key) })
+	return d.Register.Versioned, err
+}

@@ -210,6 +210,8 @@ func newMessage(t Type) Message {
 		return &SyncList{}
 	case TSyncWant:
 		return &SyncWant{}
+	case TProto:
+		return &Proto{}
 	}
 	return nil
 }

@@ -42,7 +42,9 @@ func genMessage() *rapid.Generator[Message] {
 		copy(h1[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "h1"))
 		copy(h2[:], rapid.SliceOfN(rapid.Byte(), 20, 20).Draw(t, "h2"))
 		u64s := rapid.SliceOfN(rapid.Uint64(), 0, 20)
-		switch rapid.IntRange(1, 16).Draw(t, "type") {
+		switch rapid.IntRange(1, 17).Draw(t, "type") {
+		case 17:
+			return &Proto{Payload: rapid.SliceOfN(rapid.Byte(), 0, 1000).Draw(t, "payload")}
 		case 14:
 			var m SyncDigest
 			m.Nonce = n

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/overlay"
+	"github.com/opendht-go/opendht/impl/rmw"
+	"github.com/opendht-go/opendht/impl/wire"
+)
+
+// The versioned registers (spec/SPEC.md section 11): the node hands cas
+// and register reads to its read-modify-write protocol (impl/rmw) and
+// offers it the network, the put/get namespace, durable state and a
+// membership (host).
+
+// CAS executes a compare-and-set as the gateway (CAS-3). Its answer is a
+// Completion with Register set, or Err: a refusal (CAS-8, or the protocol
+// found no quorum before it sent anything) or rmw.ErrUnknown.
+func (n *Node) CAS(now time.Time, c dht.CAS) uint64 {
+	return n.startRMW(now, rmw.Op{Key: c.Key, CAS: c}, c.Validate())
+}
+
+// ReadRegister executes a linearizable read of key's register as the
+// gateway (CAS-7). The Completion's Register has OK true.
+func (n *Node) ReadRegister(now time.Time, key dht.Key) uint64 {
+	return n.startRMW(now, rmw.Op{Read: true, Key: key}, nil)
+}
+
+func (n *Node) startRMW(now time.Time, op rmw.Op, verr error) uint64 {
+	id := n.id()
+	if verr != nil {
+		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: verr})
+		return id
+	}
+	n.now = later(n.now, now)
+	n.proto.Start(now, id, op)
+	n.collect(now)
+	return id
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// updateMembers adds the leaf set to the membership and drops the peers
+// not seen in it for MemberHold.
+func (n *Node) updateMembers(now time.Time) {
+	for _, p := range n.ov.Leaves() {
+		n.members[p.ID] = member{p: p, seen: now}
+	}
+	for id, m := range n.members {
+		if now.Sub(m.seen) > n.cfg.MemberHold {
+			delete(n.members, id)
+		}
+	}
+}
+
+// registerSet is key's replica set for the registers: the Replicas nodes
+// closest to key among this node and its membership.
+func (n *Node) registerSet(key dht.Key) []wire.Peer {
+	cands := make([]wire.Peer, 0, len(n.members)+1)
+	cands = append(cands, n.self)
+	for _, m := range n.members {
+		cands = append(cands, m.p)
+	}
+	if len(cands) <= 16 {
+		return slices.Clone(closest(key, cands, n.cfg.Replicas))
+	}
+	slices.SortFunc(cands, func(a, b wire.Peer) int {
+		if c := overlay.Compare(overlay.Distance(key, a.ID), overlay.Distance(key, b.ID)); c != 0 {
+			return c
+		}
+		return overlay.Compare(a.ID, b.ID)
+	})
+	return cands[:min(n.cfg.Replicas, len(cands))]
+}
+
+// protoWork delivers the protocol's messages to this node and the answers
+// to its put/get requests; it reports whether there were any.
+func (n *Node) protoWork(now time.Time) bool {
+	did := false
+	for len(n.selfMsgs) > 0 {
+		m := n.selfMsgs[0]
+		n.selfMsgs = n.selfMsgs[1:]
+		n.proto.Receive(now, n.self, m)
+		did = true
+	}
+	if len(n.protoReqs) == 0 {
+		return did
+	}
+	var mine []Completion
+	kept := n.out.Done[:0]
+	for _, c := range n.out.Done {
+		if n.protoReqs[c.ReqID] {
+			delete(n.protoReqs, c.ReqID)
+			mine = append(mine, c)
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	n.out.Done = kept
+	for _, c := range mine {
+		n.proto.DHTDone(now, c.ReqID, rmw.DHTResult{Status: c.Status, Values: c.Values, Err: c.Err})
+		did = true
+	}
+	return did
+}
+
+// host is what the node offers its protocol (rmw.Host).
+type host struct{ n *Node }
+
+func (h host) Self() wire.Peer { return h.n.self }
+
+func (h host) Send(now time.Time, to wire.Peer, msg []byte) {
+	if len(msg) > wire.MaxProtoPayload {
+		h.n.log.Error("rmw: message too large, dropped", "bytes", len(msg))
+		return
+	}
+	if to.ID == h.n.self.ID {
+		h.n.selfMsgs = append(h.n.selfMsgs, msg)
+		return
+	}
+	h.n.out.Sends = append(h.n.out.Sends, overlay.Send{To: to.Addr, Env: wire.Envelope{From: h.n.self, Msg: &wire.Proto{Payload: msg}}})
+}
+
+func (h host) Route(now time.Time, key dht.Key, msg []byte) {
+	payload, err := wire.Encode(nil, wire.Envelope{From: h.n.self, Msg: &wire.Proto{Payload: msg}})
+	if err != nil {
+		h.n.log.Error("rmw: message too large to route, dropped", "err", err)
+		return
+	}
+	h.n.ov.Route(now, key, payload)
+}
+
+func (h host) ReplicaSet(key dht.Key) []wire.Peer { return h.n.registerSet(key) }
+func (h host) Replicas() int                      { return h.n.cfg.Replicas }
+
+func (h host) Put(now time.Time, p dht.Put) uint64 {
+	return h.track(h.n.write(now, wire.Item{Kind: wire.ItemPut, Key: p.Key, Value: p.Value, SecretHash: p.SecretHash, TTL: p.TTL, Client: string(p.Client)}, p.Validate()))
+}
+
+func (h host) Remove(now time.Time, r dht.Remove) uint64 {
+	return h.track(h.n.write(now, wire.Item{Kind: wire.ItemRemove, Key: r.Key, ValueHash: r.ValueHash, Secret: r.Secret, TTL: r.TTL, Client: string(r.Client)}, r.Validate()))
+}
+
+func (h host) Get(now time.Time, g dht.Get) uint64 { return h.track(h.n.Get(now, g)) }
+
+func (h host) track(id uint64) uint64 {
+	h.n.protoReqs[id] = true
+	return id
+}
+
+func (h host) LoadState(key dht.Key) ([]byte, error) { return h.n.st.LoadState(h.n.cfg.RMW, key) }
+
+func (h host) SaveState(now time.Time, key dht.Key, val []byte, then func(time.Time, error)) {
+	p, err := h.n.st.SaveState(h.n.cfg.RMW, key, val)
+	if err != nil {
+		h.n.log.Error("rmw: save state", "err", err)
+		then(now, err)
+		return
+	}
+	// In the durable queue behind every earlier step: the answer that
+	// depends on this state leaves once it and all before it are on disk.
+	h.n.durable = append(h.n.durable, &durableStep{p: p, after: then})
+	h.n.out.Syncs = append(h.n.out.Syncs, p)
+}
+
+func (h host) ScanState(fn func(dht.Key, []byte) bool) error {
+	return h.n.st.ScanState(h.n.cfg.RMW, fn)
+}
+
+func (h host) Done(id uint64, r rmw.Result) {
+	h.n.out.Done = append(h.n.out.Done, Completion{ReqID: id, Register: r.Reg, Err: r.Err})
+}
+
+func (h host) Timeout() time.Duration {
+	return h.n.cfg.RequestTimeout * time.Duration(h.n.cfg.Attempts)
+}
+func (h host) SyncPeriod() time.Duration { return h.n.cfg.AntiEntropyPeriod }
+func (h host) Rand() *rand.Rand          { return h.n.rng }
+func (h host) Log() *slog.Logger         { return h.n.log }
