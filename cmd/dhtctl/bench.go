@@ -22,6 +22,7 @@ import (
 )
 
 type benchFlags struct {
+	op          string
 	valueSize   int
 	getRatio    float64
 	concurrency int
@@ -35,8 +36,9 @@ type benchFlags struct {
 
 // opStats collects the latencies and errors of one kind of operation.
 type opStats struct {
-	lat    []time.Duration
-	errors map[string]int
+	lat       []time.Duration
+	errors    map[string]int
+	conflicts int // cas that completed and did not take effect (their latency is in lat)
 }
 
 func (s *opStats) add(o *opStats) {
@@ -44,6 +46,7 @@ func (s *opStats) add(o *opStats) {
 	for k, v := range o.errors {
 		s.errors[k] += v
 	}
+	s.conflicts += o.conflicts
 }
 
 func (s *opStats) nerrors() int {
@@ -74,6 +77,10 @@ func errKind(err error) string {
 		return "try again (status 2)"
 	case errors.Is(err, client.ErrInvalid):
 		return "invalid: " + err.Error()
+	case errors.Is(err, client.ErrUnknownOutcome):
+		return "outcome unknown"
+	case errors.Is(err, client.ErrNotSupported):
+		return "not supported: " + err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, client.ErrUnavailable):
@@ -86,42 +93,62 @@ func benchCmd(g *globals) *cobra.Command {
 	f := &benchFlags{ttl: ttlFlag{time.Hour}}
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Closed-loop load: puts and gets through the gateways, with latency percentiles",
+		Short: "Closed-loop load: puts and gets, or read-modify-write on registers, with latency percentiles",
 		Long: `bench runs --concurrency clients, each doing one call at a time and starting
-the next when it returns, for --duration or --ops calls in all. A call is a get
-with probability --get-ratio, else a put of a random --value-size value under
-one of --keys keys (text keys "bench-<seed>-<i>" hashed with SHA-1). Before the
-measured run every key gets one value, so that gets have something to read; a
-get that finds no value counts as an error ("miss"). A get asks for one page of
-up to 10 values (the original default maxvals) and does not follow placemarks.
-Calls are spread over the gateways round-robin and are not retried, so every
-status 1 or 2 shows as an error.
+the next when it returns, for --duration or --ops calls in all.
 
-With --protocol xmlrpc or sunrpc it drives any gateway that speaks the original
-OpenDHT client API.
+With --op put (the default) a call is a get with probability --get-ratio, else
+a put of a random --value-size value under one of --keys keys (text keys
+"bench-<seed>-<i>" hashed with SHA-1). Before the measured run every key gets
+one value, so that gets have something to read; a get that finds no value
+counts as an error ("miss"). A get asks for one page of up to 10 values (the
+original default maxvals) and does not follow placemarks. Calls are spread over
+the gateways round-robin and are not retried, so every status 1 or 2 shows as
+an error. With --protocol xmlrpc or sunrpc it drives any gateway that speaks
+the original OpenDHT client API.
+
+With --op cas each client runs read-modify-write loops on the registers of
+--keys keys (--keys 1: every client contends for one register): it reads a
+random key's register, then writes a random --value-size value with a cas that
+expects the version read; when the cas fails because another client wrote
+first (a "conflict") it tries again with the version the failed cas returned,
+until one succeeds. Reads and cas calls each count as one call. A conflict is a
+completed call, counted apart from errors; after an error (an unknown outcome
+included) the loop starts again with a read. It needs --protocol xmlrpc or
+http.
 
 It prints ops/s and latency p50/p99/p999 per operation and ends with one line:
-  ops/s=N p50_ms=N p99_ms=N errors=N`,
+  ops/s=N p50_ms=N p99_ms=N errors=N
+or, with --op cas,
+  ops/s=N p50_ms=N p99_ms=N conflicts=N errors=N`,
 		Example: `  dhtctl bench --gateway 127.0.0.1:5851,127.0.0.1:5861 --concurrency 64 --duration 30s
-  dhtctl bench --protocol sunrpc --gateway 127.0.0.1:5852 --ops 10000 --get-ratio 0.9`,
+  dhtctl bench --protocol sunrpc --gateway 127.0.0.1:5852 --ops 10000 --get-ratio 0.9
+  dhtctl bench --op cas --keys 1 --concurrency 8 --value-size 100 --duration 10s`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), g, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), g, f, cmd.Flags().Changed("get-ratio"))
+		},
 	}
 	fl := c.Flags()
-	fl.IntVar(&f.valueSize, "value-size", 1024, "bytes per put value (at most 1024)")
-	fl.Float64Var(&f.getRatio, "get-ratio", 0.5, "share of calls that are gets, 0..1")
+	fl.StringVar(&f.op, "op", "put", "workload: put (puts and gets) or cas (read-modify-write on registers)")
+	fl.IntVar(&f.valueSize, "value-size", 1024, "bytes per put or cas value (at most 1024)")
+	fl.Float64Var(&f.getRatio, "get-ratio", 0.5, "share of calls that are gets, 0..1 (--op put)")
 	fl.IntVarP(&f.concurrency, "concurrency", "c", 64, "clients, each with one call in flight")
 	fl.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run (unless --ops is given)")
 	fl.Int64Var(&f.ops, "ops", 0, "run this many calls in all instead of for --duration")
 	fl.IntVar(&f.keys, "keys", 1000, "number of distinct keys")
-	fl.Var(&f.ttl, "ttl", "TTL of the values put")
+	fl.Var(&f.ttl, "ttl", "TTL of the values put and the registers written")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the value and key choices (0: from the clock)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (this process) to this file")
 	return c
 }
 
-func runBench(ctx context.Context, g *globals, f *benchFlags) error {
+func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) error {
 	switch {
+	case f.op != "put" && f.op != "cas":
+		return usageError{fmt.Errorf("--op must be put or cas, got %q", f.op)}
+	case f.op == "cas" && getRatioSet:
+		return usageError{errors.New("--get-ratio is for --op put: --op cas reads before every write")}
 	case f.valueSize < 0 || f.valueSize > dht.MaxValueLen:
 		return usageError{fmt.Errorf("--value-size must be 0..%d, got %d", dht.MaxValueLen, f.valueSize)}
 	case f.getRatio < 0 || f.getRatio > 1 || math.IsNaN(f.getRatio):
@@ -140,6 +167,9 @@ func runBench(ctx context.Context, g *globals, f *benchFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.op == "cas" && cfg.Protocol == client.SunRPC {
+		return usageError{errors.New("--op cas needs --protocol xmlrpc or http: the Sun RPC interface has no registers")}
+	}
 	cfg.MaxAttempts = 1
 	cfg.Conns = f.concurrency
 	cfg.DownFor = 0
@@ -152,10 +182,14 @@ func runBench(ctx context.Context, g *globals, f *benchFlags) error {
 	for i := range keys {
 		keys[i] = client.TextKey(fmt.Sprintf("bench-%d-%d", f.seed, i))
 	}
-	fmt.Fprintf(g.out, "bench: %s via %s, %d clients, %d keys, %d-byte values, get ratio %.2f, seed %d\n",
-		cfg.Protocol, strings.Join(cfg.Gateways, ","), f.concurrency, f.keys, f.valueSize, f.getRatio, f.seed)
+	workload := fmt.Sprintf("get ratio %.2f", f.getRatio)
+	if f.op == "cas" {
+		workload = "read-modify-write (cas)"
+	}
+	fmt.Fprintf(g.out, "bench: %s via %s, %d clients, %d keys, %d-byte values, %s, seed %d\n",
+		cfg.Protocol, strings.Join(cfg.Gateways, ","), f.concurrency, f.keys, f.valueSize, workload, f.seed)
 
-	if f.getRatio > 0 {
+	if f.op == "put" && f.getRatio > 0 {
 		start := time.Now()
 		var next atomic.Int64
 		var failed atomic.Int64
@@ -196,68 +230,56 @@ func runBench(ctx context.Context, g *globals, f *benchFlags) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	puts, gets := newStats(), newStats()
+	// The two kinds of operation: puts and gets, or cas and reads.
+	first, second := newStats(), newStats()
+	names := [2]string{"put", "get"}
+	if f.op == "cas" {
+		names = [2]string{"cas", "read"}
+	}
 	var mu sync.Mutex
 	var issued atomic.Int64
 	deadline := time.Now().Add(f.duration)
+	// next reports whether another call may start.
+	next := func() bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if f.ops > 0 {
+			return issued.Add(1) <= f.ops
+		}
+		return time.Now().Before(deadline)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range f.concurrency {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(f.seed, uint64(w)+2<<32))
-			val := make([]byte, f.valueSize)
-			p, gt := newStats(), newStats()
-			for ctx.Err() == nil {
-				if f.ops > 0 {
-					if issued.Add(1) > f.ops {
-						break
-					}
-				} else if !time.Now().Before(deadline) {
-					break
-				}
-				key := keys[rnd.IntN(len(keys))]
-				cctx, cancel := context.WithTimeout(ctx, g.timeout)
-				if rnd.Float64() < f.getRatio {
-					t0 := time.Now()
-					page, err := c.GetPage(cctx, key, 10, nil)
-					d := time.Since(t0)
-					switch {
-					case err != nil:
-						gt.errors[errKind(err)]++
-					case len(page.Values) == 0:
-						gt.errors["miss (no value)"]++
-					default:
-						gt.lat = append(gt.lat, d)
-					}
-				} else {
-					fill(rnd, val)
-					t0 := time.Now()
-					err := c.Put(cctx, key, val, f.ttl.d)
-					d := time.Since(t0)
-					if err != nil {
-						p.errors[errKind(err)]++
-					} else {
-						p.lat = append(p.lat, d)
-					}
-				}
-				cancel()
+			a, b := newStats(), newStats()
+			if f.op == "cas" {
+				benchCAS(ctx, c, rnd, keys, f, g.timeout, next, a, b)
+			} else {
+				benchPut(ctx, c, rnd, keys, f, g.timeout, next, a, b)
 			}
 			mu.Lock()
-			puts.add(p)
-			gets.add(gt)
+			first.add(a)
+			second.add(b)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	all := newStats()
-	all.add(puts)
-	all.add(gets)
+	all.add(first)
+	all.add(second)
 	report := func(name string, s *opStats) {
 		slices.Sort(s.lat)
 		n := len(s.lat) + s.nerrors()
-		fmt.Fprintf(g.out, "%-4s ops=%d ops/s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%d\n", name, n,
-			float64(n)/elapsed.Seconds(), quantile(s.lat, 0.5), quantile(s.lat, 0.99), quantile(s.lat, 0.999), s.nerrors())
+		conflicts := ""
+		if name == "cas" {
+			conflicts = fmt.Sprintf(" conflicts=%d", s.conflicts)
+		}
+		fmt.Fprintf(g.out, "%-4s ops=%d ops/s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f%s errors=%d\n", name, n,
+			float64(n)/elapsed.Seconds(), quantile(s.lat, 0.5), quantile(s.lat, 0.99), quantile(s.lat, 0.999), conflicts, s.nerrors())
 		kinds := make([]string, 0, len(s.errors))
 		for k := range s.errors {
 			kinds = append(kinds, k)
@@ -268,13 +290,93 @@ func runBench(ctx context.Context, g *globals, f *benchFlags) error {
 		}
 	}
 	fmt.Fprintf(g.out, "ran %v\n", elapsed.Round(time.Millisecond))
-	report("put", puts)
-	report("get", gets)
+	report(names[0], first)
+	report(names[1], second)
 	slices.Sort(all.lat)
 	n := len(all.lat) + all.nerrors()
-	fmt.Fprintf(g.out, "ops/s=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d\n", float64(n)/elapsed.Seconds(),
-		quantile(all.lat, 0.5), quantile(all.lat, 0.99), all.nerrors())
+	conflicts := ""
+	if f.op == "cas" {
+		conflicts = fmt.Sprintf(" conflicts=%d", all.conflicts)
+	}
+	fmt.Fprintf(g.out, "ops/s=%.0f p50_ms=%.3f p99_ms=%.3f%s errors=%d\n", float64(n)/elapsed.Seconds(),
+		quantile(all.lat, 0.5), quantile(all.lat, 0.99), conflicts, all.nerrors())
 	return nil
+}
+
+// benchPut is one client of --op put: a get with probability --get-ratio,
+// else a put, as long as next allows.
+func benchPut(ctx context.Context, c *client.Client, rnd *rand.Rand, keys []dht.Key, f *benchFlags, timeout time.Duration,
+	next func() bool, p, gt *opStats) {
+	val := make([]byte, f.valueSize)
+	for next() {
+		key := keys[rnd.IntN(len(keys))]
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		if rnd.Float64() < f.getRatio {
+			t0 := time.Now()
+			page, err := c.GetPage(cctx, key, 10, nil)
+			d := time.Since(t0)
+			switch {
+			case err != nil:
+				gt.errors[errKind(err)]++
+			case len(page.Values) == 0:
+				gt.errors["miss (no value)"]++
+			default:
+				gt.lat = append(gt.lat, d)
+			}
+		} else {
+			fill(rnd, val)
+			t0 := time.Now()
+			err := c.Put(cctx, key, val, f.ttl.d)
+			d := time.Since(t0)
+			if err != nil {
+				p.errors[errKind(err)]++
+			} else {
+				p.lat = append(p.lat, d)
+			}
+		}
+		cancel()
+	}
+}
+
+// benchCAS is one client of --op cas: read-modify-write loops, each a read
+// of a random key's register and cas calls until one takes effect, as long
+// as next allows. A failed cas (a conflict) hands the loop the current
+// version to try again with; an error starts a new loop with a read.
+func benchCAS(ctx context.Context, c *client.Client, rnd *rand.Rand, keys []dht.Key, f *benchFlags, timeout time.Duration,
+	next func() bool, cs, rd *opStats) {
+	val := make([]byte, f.valueSize)
+	for next() {
+		key := keys[rnd.IntN(len(keys))]
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		t0 := time.Now()
+		cur, err := c.Read(cctx, key)
+		d := time.Since(t0)
+		cancel()
+		if err != nil {
+			rd.errors[errKind(err)]++
+			continue
+		}
+		rd.lat = append(rd.lat, d)
+		version := cur.Version
+		for next() {
+			fill(rnd, val)
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			t0 := time.Now()
+			res, err := c.CAS(cctx, key, version, val, f.ttl.d)
+			d := time.Since(t0)
+			cancel()
+			if err != nil {
+				cs.errors[errKind(err)]++
+				break
+			}
+			cs.lat = append(cs.lat, d)
+			if res.OK {
+				break
+			}
+			cs.conflicts++
+			version = res.Version
+		}
+	}
 }
 
 func fill(rnd *rand.Rand, b []byte) {

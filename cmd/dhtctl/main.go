@@ -1,11 +1,13 @@
 // Command dhtctl is the command-line client of the OpenDHT gateways: put,
 // get, rm and ping through any gateway (XML-RPC, Sun RPC or the JSON API),
-// and bench, a closed-loop load generator.
+// cas and read on versioned registers (XML-RPC or the JSON API), and
+// bench, a closed-loop load generator.
 //
 // Text keys are hashed with SHA-1 as the original client scripts did;
 // --raw-key takes the key as hex. Output is for people by default and JSON
 // with --json. The exit status is 0 on success, 1 on a failed call
-// (including status 1 and 2) and 2 on bad usage.
+// (including status 1 and 2, and a cas that did not take effect) and 2 on
+// bad usage.
 package main
 
 import (
@@ -57,7 +59,7 @@ func rootCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	g := &globals{stdin: stdin, out: stdout}
 	root := &cobra.Command{
 		Use:   "dhtctl",
-		Short: "Client of OpenDHT gateways: put, get, rm, ping, bench",
+		Short: "Client of OpenDHT gateways: put, get, rm, cas, read, ping, bench",
 		Long: `dhtctl talks to OpenDHT gateways: this project's nodes (XML-RPC and the JSON
 API on node port + 1, Sun RPC on node port + 2) or any gateway that speaks the
 original OpenDHT client API.
@@ -76,7 +78,7 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench: of each call)")
 	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
-	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), pingCmd(g), benchCmd(g))
+	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g))
 	return root
 }
 
@@ -242,6 +244,15 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
+// showValue prints a value for people: the text if it is printable, else
+// base64.
+func showValue(b []byte) string {
+	if printable(b) {
+		return string(b)
+	}
+	return "base64:" + base64.StdEncoding.EncodeToString(b)
+}
+
 // jsonValue is a value in --json output.
 type jsonValue struct {
 	Value      []byte `json:"value"`
@@ -310,10 +321,7 @@ func getCmd(g *globals) *cobra.Command {
 				return g.printJSON(map[string]any{"key": key.String(), "values": out})
 			}
 			for _, v := range vals {
-				s := string(v.Data)
-				if !printable(v.Data) {
-					s = "base64:" + base64.StdEncoding.EncodeToString(v.Data)
-				}
+				s := showValue(v.Data)
 				if details {
 					removable := "not removable"
 					if v.Removable() {

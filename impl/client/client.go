@@ -4,7 +4,9 @@
 // protocols: the original XML-RPC (node port + 1) and Sun RPC (node port +
 // 2) interfaces, or the HTTP/JSON API (node port + 1, under /api/v1/).
 // With XMLRPC or SunRPC it talks to any gateway that speaks the original
-// OpenDHT client API, not only this project's.
+// OpenDHT client API, not only this project's. It also does compare-and-set
+// and reads on this project's versioned registers (spec/SPEC.md section
+// 11) over XMLRPC and HTTP.
 //
 // Calls are context-aware. A call that ends with status 2 ("try again":
 // the write waited too long in a storage node's queue) is retried with
@@ -15,6 +17,16 @@
 // same item the same tombstone, and gets do not change anything. Status 1
 // (over capacity) and rejected arguments are returned at once: retrying
 // them cannot succeed.
+//
+// A cas is not idempotent: repeated after it took effect, it fails (the
+// version moved) or, worse, succeeds again on a later version. So CAS
+// retries nothing. It moves on to the next gateway only when the request
+// surely never left the client (the connection could not be made), and
+// returns every other failure at once. When the request was sent but no
+// answer came back (a timeout, a lost connection, a gateway reporting an
+// unknown outcome) it returns ErrUnknownOutcome: the cas may or may not
+// have taken effect, and the caller must Read the register before it
+// decides what to do. Read is retried and fails over like a get.
 package client
 
 import (
@@ -23,12 +35,14 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway"
 )
 
 // Protocol names a gateway protocol.
@@ -158,7 +172,67 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrUnavailable: no gateway gave an answer.
 	ErrUnavailable = errors.New("no gateway answered")
+	// ErrUnknownOutcome: a cas was sent but its answer never came (or
+	// came unreadable): it may or may not have taken effect (CAS-11). Read
+	// the register before trying again. It is never retried.
+	ErrUnknownOutcome = errors.New("cas outcome unknown: read the register before trying again")
+	// ErrNotSupported: the protocol or the gateway does not offer the
+	// operation (registers over Sun RPC, or on a gateway of the original
+	// API). It is not retried.
+	ErrNotSupported = errors.New("not supported")
 )
+
+// unknownOutcomeError is a cas whose outcome is unknown; err says why.
+type unknownOutcomeError struct{ err error }
+
+func (e *unknownOutcomeError) Error() string {
+	return fmt.Sprintf("%v: %v", ErrUnknownOutcome, e.err)
+}
+
+// trimOutcome drops gateway.UnknownOutcomeText from a gateway's text, so
+// that an error does not say it twice: what remains says why.
+func trimOutcome(s string) string {
+	rest, ok := strings.CutPrefix(s, gateway.UnknownOutcomeText)
+	if !ok {
+		return s
+	}
+	rest = strings.TrimSpace(rest)
+	if strings.HasPrefix(rest, "(") && strings.HasSuffix(rest, ")") {
+		rest = rest[1 : len(rest)-1]
+	}
+	return rest
+}
+func (e *unknownOutcomeError) Is(target error) bool { return target == ErrUnknownOutcome }
+func (e *unknownOutcomeError) Unwrap() error        { return e.err }
+
+// failedError is a gateway's answer that a call failed for a reason of the
+// DHT, not of the arguments. For a cas it means that the cas was not sent
+// to any replica (gateway.RegisterBackend): nothing changed.
+type failedError struct{ msg string }
+
+func (e *failedError) Error() string { return e.msg }
+
+// notSent reports whether err shows that a call never left the client: the
+// connection to the gateway could not be made, so the gateway received
+// nothing. (Go's HTTP client resends a request on a reused connection only
+// when it wrote none of it.)
+func notSent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// casOutcome classifies the error of one attempt at a cas. A refusal, an
+// unsupported call, a request never sent and a failure the gateway
+// reports keep their meaning; anything else (no answer, an unreadable
+// one) leaves the outcome unknown.
+func casOutcome(err error) error {
+	var fe *failedError
+	if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotSupported) || errors.Is(err, ErrUnknownOutcome) ||
+		notSent(err) || errors.As(err, &fe) {
+		return err
+	}
+	return &unknownOutcomeError{err}
+}
 
 // invalidError carries the gateway's own text for a rejected request.
 type invalidError struct{ msg string }
@@ -200,6 +274,9 @@ type transport interface {
 	put(ctx context.Context, p dht.Put) (dht.Status, error)
 	remove(ctx context.Context, r dht.Remove) (dht.Status, error)
 	get(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error)
+	// cas returns errors classified by casOutcome.
+	cas(ctx context.Context, c dht.CAS) (dht.CASResult, error)
+	readRegister(ctx context.Context, key dht.Key) (dht.Versioned, error)
 	ping(ctx context.Context) error
 	close() error
 }
@@ -336,6 +413,71 @@ func (c *Client) Get(ctx context.Context, key dht.Key) ([]Value, error) {
 	return out, nil
 }
 
+// CAS is a compare-and-set on the register of key (spec/SPEC.md section
+// 11, CAS-3): if the register's version is expected (0: absent), it
+// becomes expected+1 with value, live for ttl (rounded down to seconds, at
+// least one; a successful cas renews the ttl). The result says whether it
+// took effect, and carries the new version and value, or the current ones
+// when it did not. An empty value deletes: the register becomes a
+// tombstone that keeps counting versions for ttl (CAS-6).
+//
+// A read-modify-write loop reads, computes, and calls CAS with the
+// version read; on a result that is not OK it computes again from the
+// result's current version and value. The errors: ErrInvalid for a
+// refused request (nothing changed; "expected version is out of range"
+// for math.MaxUint64), ErrUnknownOutcome when the cas may or may not have
+// taken effect (Read before deciding), ErrNotSupported over Sun RPC, and
+// others when it surely did not take effect. A cas is never repeated (see
+// the package comment).
+func (c *Client) CAS(ctx context.Context, key dht.Key, expected uint64, value []byte, ttl time.Duration) (dht.CASResult, error) {
+	req := dht.CAS{Key: key, Expected: expected, Value: value, TTL: seconds(ttl)}
+	var last error
+	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return dht.CASResult{}, errors.Join(err, last)
+		}
+		g, up := c.pick()
+		if attempt > 0 && !up {
+			if err := c.sleep(ctx, attempt); err != nil {
+				return dht.CASResult{}, errors.Join(err, last)
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		res, err := g.t.cas(actx, req)
+		cancel()
+		switch {
+		case err == nil:
+			g.downUntil.Store(0)
+			return res, nil
+		case notSent(err) && ctx.Err() != nil:
+			return dht.CASResult{}, errors.Join(ctx.Err(), err)
+		case notSent(err):
+			// The gateway received nothing: another one may run the cas.
+			g.downUntil.Store(time.Now().Add(c.cfg.DownFor).UnixNano())
+			last = fmt.Errorf("%w: gateway %s: %w", ErrUnavailable, g.addr, err)
+		case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotSupported):
+			return dht.CASResult{}, err
+		default:
+			return dht.CASResult{}, fmt.Errorf("gateway %s: %w", g.addr, err)
+		}
+	}
+	return dht.CASResult{}, last
+}
+
+// Read returns the register of key: its version and value, version 0 and
+// no value when it is absent (CAS-7). The read is linearizable: it sees
+// every cas that completed before it began. It changes nothing, so it is
+// retried and fails over like a get.
+func (c *Client) Read(ctx context.Context, key dht.Key) (dht.Versioned, error) {
+	var v dht.Versioned
+	err := c.call(ctx, func(ctx context.Context, t transport) (dht.Status, error) {
+		var err error
+		v, err = t.readRegister(ctx, key)
+		return dht.StatusOK, err
+	})
+	return v, err
+}
+
 // PingResult is the answer of one gateway to Ping.
 type PingResult struct {
 	Gateway string
@@ -392,7 +534,7 @@ func (c *Client) call(ctx context.Context, op func(context.Context, transport) (
 			last = ErrTryAgain
 		case err == nil:
 			return fmt.Errorf("gateway %s: unknown status %d", g.addr, st)
-		case errors.Is(err, ErrInvalid):
+		case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotSupported):
 			return err
 		case ctx.Err() != nil:
 			return errors.Join(ctx.Err(), err)

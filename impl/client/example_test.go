@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/opendht-go/opendht/impl/client"
@@ -111,6 +113,58 @@ func ExampleClient_Values() {
 	// entry 0
 	// entry 24
 	// 25 values
+}
+
+// A read-modify-write loop: a counter that concurrent clients increment
+// without losing an update. Read, compute, CAS with the version read; when
+// the CAS fails, someone else wrote first: compute again from the current
+// register the CAS returns.
+func ExampleClient_CAS() {
+	c, err := client.New(client.DefaultConfig(exampleGateway()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	key := client.TextKey("my-app/counter")
+	increment := func() error {
+		cur, err := c.Read(ctx, key) // version 0 and no value while absent
+		if err != nil {
+			return err
+		}
+		for {
+			n, _ := strconv.ParseUint(string(cur.Value), 10, 64)
+			res, err := c.CAS(ctx, key, cur.Version, []byte(strconv.FormatUint(n+1, 10)), 24*time.Hour)
+			if err != nil {
+				// After client.ErrUnknownOutcome the increment may or may
+				// not have happened, and the register alone cannot tell
+				// (a value that names its writer would): never repeat the
+				// CAS blindly.
+				return err
+			}
+			if res.OK {
+				return nil
+			}
+			cur = res.Versioned
+		}
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				if err := increment(); err != nil {
+					log.Fatal(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	v, err := c.Read(ctx, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("counter %s at version %d\n", v.Value, v.Version)
+	// Output: counter 40 at version 40
 }
 
 func ExampleTextKey() {

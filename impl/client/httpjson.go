@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -157,6 +158,119 @@ func (h *httpTransport) get(ctx context.Context, key dht.Key, maxvals int, place
 		p.Placemark = pm
 	}
 	return p, nil
+}
+
+// registerReply is every field a /registers/ reply may carry; absent
+// fields stay nil, so that a reply missing one is malformed. Versions are
+// read into a uint64: exact up to 2^64-1.
+type registerReply struct {
+	OK      *bool   `json:"ok"`
+	Version *uint64 `json:"version"`
+	Value   *string `json:"value"`
+	Error   string  `json:"error"`
+	Outcome string  `json:"outcome"`
+}
+
+// doRegister sends a request to a register and decodes the reply. A 4xx
+// is a refused request (nothing changed), a 501 a node without registers,
+// a 500 with an error the gateway's report of a failure (a cas that
+// failed so was not sent anywhere); the rest is an error that casOutcome
+// turns into an unknown outcome.
+func (h *httpTransport) doRegister(ctx context.Context, method, path string, body any) (registerReply, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return registerReply{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.base+path, rd)
+	if err != nil {
+		return registerReply{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		return registerReply{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return registerReply{}, err
+	}
+	if len(data) > maxResponseBytes {
+		return registerReply{}, fmt.Errorf("%s %s: reply larger than %d bytes", method, path, maxResponseBytes)
+	}
+	var r registerReply
+	jerr := json.Unmarshal(data, &r)
+	msg := r.Error
+	if jerr != nil || msg == "" {
+		msg = firstLine(data)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK && jerr == nil:
+		return r, nil
+	case resp.StatusCode == http.StatusNotImplemented:
+		return registerReply{}, fmt.Errorf("%s %s: %w by the gateway: %s", method, path, ErrNotSupported, msg)
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+		return registerReply{}, invalid("%s", msg)
+	case resp.StatusCode == http.StatusInternalServerError && jerr == nil && r.Error != "":
+		return registerReply{}, &failedError{fmt.Sprintf("%s %s: HTTP %s: %s", method, path, resp.Status, msg)}
+	case jerr != nil && resp.StatusCode == http.StatusOK:
+		return registerReply{}, fmt.Errorf("%s %s: HTTP %s: %w", method, path, resp.Status, jerr)
+	case r.Outcome == "unknown":
+		return registerReply{}, &unknownOutcomeError{fmt.Errorf("HTTP %s: %s", resp.Status, trimOutcome(msg))}
+	}
+	return registerReply{}, fmt.Errorf("%s %s: HTTP %s: %s", method, path, resp.Status, msg)
+}
+
+func registerPath(k dht.Key) string { return "/registers/" + hex.EncodeToString(k[:]) }
+
+// versioned reads the version and value of a register reply.
+func (r registerReply) versioned() (dht.Versioned, error) {
+	if r.Version == nil || r.Value == nil {
+		return dht.Versioned{}, errors.New("malformed reply: no version or value")
+	}
+	v := dht.Versioned{Version: *r.Version}
+	if *r.Value != "" {
+		b, err := decodeB64(*r.Value)
+		if err != nil {
+			return dht.Versioned{}, fmt.Errorf("malformed reply: value %w", err)
+		}
+		v.Value = b
+	}
+	return v, nil
+}
+
+func (h *httpTransport) cas(ctx context.Context, c dht.CAS) (dht.CASResult, error) {
+	body := map[string]any{"expected": c.Expected, "value": c.Value, "ttl": c.TTL, "application": h.app}
+	r, err := h.doRegister(ctx, http.MethodPost, registerPath(c.Key), body)
+	if err != nil {
+		return dht.CASResult{}, casOutcome(err)
+	}
+	v, err := r.versioned()
+	if err == nil && r.OK == nil {
+		err = errors.New("malformed reply: no ok")
+	}
+	if err != nil {
+		return dht.CASResult{}, casOutcome(fmt.Errorf("cas: %w", err))
+	}
+	return dht.CASResult{OK: *r.OK, Versioned: v}, nil
+}
+
+func (h *httpTransport) readRegister(ctx context.Context, key dht.Key) (dht.Versioned, error) {
+	r, err := h.doRegister(ctx, http.MethodGet, registerPath(key), nil)
+	if err != nil {
+		return dht.Versioned{}, err
+	}
+	v, err := r.versioned()
+	if err != nil {
+		return dht.Versioned{}, fmt.Errorf("read: %w", err)
+	}
+	return v, nil
 }
 
 func (h *httpTransport) ping(ctx context.Context) error {

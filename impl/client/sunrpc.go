@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
@@ -109,6 +110,18 @@ func (t *sunrpcTransport) get(ctx context.Context, key dht.Key, maxvals int, pla
 		p.Values = append(p.Values, val)
 	}
 	return p, nil
+}
+
+// errRegistersOverSunRPC: the Sun RPC interface is the original one, with
+// no register procedures.
+var errRegistersOverSunRPC = fmt.Errorf("registers (cas, read) over sunrpc: %w (use xmlrpc or http)", ErrNotSupported)
+
+func (t *sunrpcTransport) cas(context.Context, dht.CAS) (dht.CASResult, error) {
+	return dht.CASResult{}, errRegistersOverSunRPC
+}
+
+func (t *sunrpcTransport) readRegister(context.Context, dht.Key) (dht.Versioned, error) {
+	return dht.Versioned{}, errRegistersOverSunRPC
 }
 
 func (t *sunrpcTransport) ping(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -75,8 +76,13 @@ func (x *xmlrpcTransport) invoke(ctx context.Context, method string, params ...x
 		return xmlrpc.Value{}, fmt.Errorf("%s: %w", method, err)
 	}
 	if f := mr.Fault; f != nil {
-		if f.Code == xmlrpc.FaultInternal {
-			return xmlrpc.Value{}, fmt.Errorf("%s: gateway fault %d: %s", method, f.Code, f.String)
+		switch f.Code {
+		case xmlrpc.FaultInternal:
+			return xmlrpc.Value{}, &failedError{fmt.Sprintf("%s: gateway fault %d: %s", method, f.Code, f.String)}
+		case xmlrpc.FaultOutcomeUnknown:
+			return xmlrpc.Value{}, &unknownOutcomeError{fmt.Errorf("gateway fault %d: %s", f.Code, trimOutcome(f.String))}
+		case xmlrpc.FaultUnknownMethod:
+			return xmlrpc.Value{}, fmt.Errorf("%s: %w by the gateway: %s", method, ErrNotSupported, f.String)
 		}
 		return xmlrpc.Value{}, invalid("%s", f.String)
 	}
@@ -129,6 +135,99 @@ func (x *xmlrpcTransport) get(ctx context.Context, key dht.Key, maxvals int, pla
 		return Page{}, err
 	}
 	return parseDetails(v)
+}
+
+func (x *xmlrpcTransport) cas(ctx context.Context, c dht.CAS) (dht.CASResult, error) {
+	// An expected version beyond 32 bits goes as a decimal string, which
+	// the gateway reads like an int (an <i8> is not in every XML-RPC).
+	expected := xmlrpc.IntValue(int64(c.Expected))
+	if c.Expected > math.MaxInt32 {
+		expected = xmlrpc.StringValue(strconv.FormatUint(c.Expected, 10))
+	}
+	v, err := x.invoke(ctx, "cas", xmlrpc.Base64Value(c.Key[:]), expected, xmlrpc.Base64Value(c.Value),
+		xmlrpc.IntValue(clampInt32(c.TTL)), xmlrpc.StringValue(x.app))
+	if err != nil {
+		return dht.CASResult{}, casOutcome(err)
+	}
+	m, err := members(v, "ok", "version", "value")
+	if err != nil {
+		return dht.CASResult{}, casOutcome(fmt.Errorf("cas: malformed reply: %w", err))
+	}
+	if m[0].Kind != xmlrpc.Bool {
+		return dht.CASResult{}, casOutcome(errors.New("cas: malformed reply: ok is not a boolean"))
+	}
+	reg, err := versioned(m[1], m[2])
+	if err != nil {
+		return dht.CASResult{}, casOutcome(fmt.Errorf("cas: malformed reply: %w", err))
+	}
+	return dht.CASResult{OK: m[0].Bool, Versioned: reg}, nil
+}
+
+func (x *xmlrpcTransport) readRegister(ctx context.Context, key dht.Key) (dht.Versioned, error) {
+	v, err := x.invoke(ctx, "read", xmlrpc.Base64Value(key[:]), xmlrpc.StringValue(x.app))
+	if err != nil {
+		return dht.Versioned{}, err
+	}
+	m, err := members(v, "version", "value")
+	if err != nil {
+		return dht.Versioned{}, fmt.Errorf("read: malformed reply: %w", err)
+	}
+	reg, err := versioned(m[0], m[1])
+	if err != nil {
+		return dht.Versioned{}, fmt.Errorf("read: malformed reply: %w", err)
+	}
+	return reg, nil
+}
+
+// members returns the members of struct v with the given names, in their
+// order; each must be there.
+func members(v xmlrpc.Value, names ...string) ([]xmlrpc.Value, error) {
+	if v.Kind != xmlrpc.Struct {
+		return nil, fmt.Errorf("want a struct, got %v", v.Kind)
+	}
+	out := make([]xmlrpc.Value, len(names))
+	for i, name := range names {
+		found := false
+		for _, m := range v.Members {
+			if m.Name == name {
+				out[i], found = m.Value, true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no member %q", name)
+		}
+	}
+	return out, nil
+}
+
+// versioned reads a register's version (an int, or a decimal string
+// beyond 63 bits) and value.
+func versioned(version, value xmlrpc.Value) (dht.Versioned, error) {
+	var r dht.Versioned
+	switch version.Kind {
+	case xmlrpc.Int:
+		if version.Int < 0 {
+			return r, fmt.Errorf("negative version %d", version.Int)
+		}
+		r.Version = uint64(version.Int)
+	case xmlrpc.String:
+		n, err := strconv.ParseUint(version.Str, 10, 64)
+		if err != nil {
+			return r, fmt.Errorf("version %q", version.Str)
+		}
+		r.Version = n
+	default:
+		return r, fmt.Errorf("version is a %v", version.Kind)
+	}
+	b, err := xmlBytes(value)
+	if err != nil {
+		return r, fmt.Errorf("value: %w", err)
+	}
+	if len(b) > 0 {
+		r.Value = b
+	}
+	return r, nil
 }
 
 // ping gets one value under the zero key: the original API has no ping.

@@ -44,6 +44,33 @@ type RegisterBackend interface {
 	ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, error)
 }
 
+// ErrNoRegisters answers a register call on a gateway whose Backend is not
+// a RegisterBackend.
+var ErrNoRegisters = errors.New("registers (cas, read) are not supported by this gateway's node")
+
+// Registers returns b as a RegisterBackend, or ErrNoRegisters.
+func Registers(b Backend) (RegisterBackend, error) {
+	rb, ok := b.(RegisterBackend)
+	if !ok {
+		return nil, ErrNoRegisters
+	}
+	return rb, nil
+}
+
+// UnknownOutcomeText starts every gateway's answer to a cas whose outcome
+// is unknown (CAS-11): the cas may or may not have taken effect, and only
+// a read tells.
+const UnknownOutcomeText = "outcome unknown: read the register before trying again"
+
+// IsTimeout reports whether err says that the DHT did not answer in time:
+// it reports Timeout() == true, or is context.DeadlineExceeded. For a put
+// or a get the client may simply try again; for a cas the outcome is
+// unknown.
+func IsTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) && te.Timeout()
+}
+
 // ClientOf returns the identity an HTTP request is charged to: the remote
 // IP address of its connection, without the port (FST-5). Headers such as
 // X-Forwarded-For are ignored: a client could write any address there and

@@ -135,9 +135,33 @@ type Value struct {
 	SecretHash string `json:"secret_hash"`
 }
 
+// CASResponse is the body of a cas that reached the DHT (POST to a
+// register), whether it succeeded or failed (CAS-3).
+type CASResponse struct {
+	// OK reports whether the cas took effect.
+	OK bool `json:"ok"`
+	// Version is the register's version after a successful cas (expected
+	// + 1), or its current version after a failed one: 0 for an absent
+	// register. It is an unsigned 64-bit integer.
+	Version uint64 `json:"version"`
+	// Value is the register's value, in base64, as Version.
+	Value string `json:"value"`
+}
+
+// RegisterResponse is the body of a read of a register (CAS-7).
+type RegisterResponse struct {
+	// Version is the register's version, 0 when it is absent.
+	Version uint64 `json:"version"`
+	// Value is its value in base64, "" when it is absent.
+	Value string `json:"value"`
+}
+
 // ErrorResponse is the body of every error.
 type ErrorResponse struct {
 	Error string `json:"error"`
+	// Outcome is "unknown" on the answer (504) to a cas that may or may
+	// not have taken effect: read the register before trying again.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // Handler serves the API on a gateway.Backend.
@@ -188,8 +212,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case http.MethodDelete:
 			h.remove(w, r, key)
 		}
+	case strings.HasPrefix(rest, "registers/") && !strings.Contains(rest[len("registers/"):], "/"):
+		if !h.allow(w, r, "GET, HEAD, POST", http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		rb, err := gateway.Registers(h.b)
+		if err != nil {
+			h.fail(w, r, http.StatusNotImplemented, err.Error())
+			return
+		}
+		key, err := parseKey(rest[len("registers/"):])
+		if err != nil {
+			h.fail(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		if r.Method == http.MethodPost {
+			h.cas(w, r, rb, key)
+		} else {
+			h.read(w, r, rb, key)
+		}
 	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key} and %sstatus", quotePath(r.URL.Path), Prefix, Prefix))
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %sregisters/{key} and %sstatus",
+			quotePath(r.URL.Path), Prefix, Prefix, Prefix))
 	}
 }
 
@@ -309,11 +353,56 @@ func (h *Handler) failed(w http.ResponseWriter, r *http.Request, op string, err 
 		return
 	}
 	code := http.StatusInternalServerError
-	var te interface{ Timeout() bool }
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) && te.Timeout() {
+	if gateway.IsTimeout(err) {
 		code = http.StatusGatewayTimeout
 	}
 	h.fail(w, r, code, fmt.Sprintf("%s failed: %v", op, err))
+}
+
+// cas serves POST /api/v1/registers/{key} (CAS-3, CAS-8, CAS-11).
+func (h *Handler) cas(w http.ResponseWriter, r *http.Request, rb gateway.RegisterBackend, key dht.Key) {
+	if !h.noQuery(w, r) {
+		return
+	}
+	body, ok := h.body(w, r)
+	if !ok {
+		return
+	}
+	c, app, err := decodeCAS(key, body)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CallTimeout)
+	defer cancel()
+	res, err := rb.CAS(ctx, c)
+	h.log.Debug("httpapi: cas", "client", gateway.ClientOf(r), "key", key, "expected", c.Expected, "application", truncate(app), "result", res, "err", err)
+	switch {
+	case err == nil:
+		h.reply(w, http.StatusOK, CASResponse{OK: res.OK, Version: res.Version, Value: base64.StdEncoding.EncodeToString(res.Value)})
+	case gateway.RequestError(err) == nil && gateway.IsTimeout(err):
+		h.reply(w, http.StatusGatewayTimeout, ErrorResponse{
+			Error: fmt.Sprintf("%s (cas: %v)", gateway.UnknownOutcomeText, err), Outcome: "unknown"})
+	default:
+		h.failed(w, r, "cas", err)
+	}
+}
+
+// read serves GET /api/v1/registers/{key} (CAS-7). A read changes
+// nothing: one that times out is a 504 like a get's, and may be repeated.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, rb gateway.RegisterBackend, key dht.Key) {
+	if !h.noQuery(w, r) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CallTimeout)
+	defer cancel()
+	v, err := rb.ReadRegister(ctx, key)
+	h.log.Debug("httpapi: read", "client", gateway.ClientOf(r), "key", key, "register", v, "err", err)
+	if err != nil {
+		h.failed(w, r, "read", err)
+		return
+	}
+	h.reply(w, http.StatusOK, RegisterResponse{Version: v.Version, Value: base64.StdEncoding.EncodeToString(v.Value)})
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, key dht.Key) {

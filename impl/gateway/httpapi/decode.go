@@ -192,6 +192,75 @@ type removeRequest struct {
 	Application *string         `json:"application"`
 }
 
+// casRequest is the body of POST /api/v1/registers/{key}.
+type casRequest struct {
+	Expected    json.RawMessage `json:"expected"`
+	Value       valueText       `json:"value"`
+	TTL         json.RawMessage `json:"ttl"`
+	Application *string         `json:"application"`
+}
+
+// jsonVersion reads a register version: a JSON integer written as digits
+// (no fraction or exponent, which a float could have rounded), or a
+// decimal string, for clients whose numbers are doubles (JavaScript). A
+// negative integer or one beyond 2^64-1 is out of range (CAS-8). Absent or
+// null is an error: a cas must say what it expects.
+func jsonVersion(field string, raw json.RawMessage) (uint64, error) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return 0, badRequest("%s is required (0 for an absent register)", field)
+	}
+	text := s
+	if s[0] == '"' {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return 0, badRequest("%s must be a whole number, got %s", field, truncate(s))
+		}
+	}
+	digits := strings.TrimPrefix(text, "-")
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, badRequest("%s must be a whole number from 0 to 18446744073709551614, in digits, got %s", field, truncate(s))
+	}
+	if len(digits) != len(text) {
+		return 0, bad(dht.ErrBadExpected)
+	}
+	n, err := strconv.ParseUint(text, 10, 64)
+	if err != nil {
+		return 0, bad(dht.ErrBadExpected) // beyond 2^64-1: the digits were checked
+	}
+	return n, nil
+}
+
+const casFields = `"expected", "value", "ttl", "application"`
+
+// decodeCAS turns the body of a POST to a register into a cas, and
+// returns the application name the client gave.
+func decodeCAS(key dht.Key, body []byte) (dht.CAS, string, error) {
+	var req casRequest
+	if err := decodeBody(body, &req, casFields); err != nil {
+		return dht.CAS{}, "", err
+	}
+	expected, err := jsonVersion("expected", req.Expected)
+	if err != nil {
+		return dht.CAS{}, "", err
+	}
+	if !req.Value.set {
+		return dht.CAS{}, "", badRequest("value is required (\"\" to delete)")
+	}
+	val, err := decodeBase64("value", req.Value.text, dht.MaxValueLen, dht.ErrValueTooLong)
+	if err != nil {
+		return dht.CAS{}, "", err
+	}
+	t, err := ttl(req.TTL)
+	if err != nil {
+		return dht.CAS{}, "", err
+	}
+	c := dht.CAS{Key: key, Expected: expected, Value: val, TTL: t}
+	if err := c.Validate(); err != nil {
+		return dht.CAS{}, "", bad(err)
+	}
+	return c, deref(req.Application), nil
+}
+
 // decodeBody reads exactly one JSON object with only the fields of v.
 func decodeBody(body []byte, v any, fields string) error {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")

@@ -1,6 +1,8 @@
 // Package httpapi is the HTTP/JSON API of a node's gateway: the original
 // client operations (put, put_removable, get_details, rm; reference
-// OPENDHT.md §2) for new users, executed on a gateway.Backend. A node
+// OPENDHT.md §2) for new users, and compare-and-set and read on versioned
+// registers (spec/SPEC.md section 11), executed on a gateway.Backend (a
+// gateway.RegisterBackend for registers). A node
 // serves it on its XML-RPC port (node port + 1) under /api/: see
 // xmlrpc.Config.API. Its texts, limits and status codes are those of the
 // other gateways; only the encoding is new.
@@ -66,6 +68,37 @@
 //	1  507 {"status":1,"result":"over capacity","error":"over capacity"}
 //	2  503 {"status":2,"result":"try again","error":"try again"}, Retry-After: 1
 //
+// POST /api/v1/registers/{key} is a compare-and-set on the key's versioned
+// register (spec/SPEC.md section 11; registers are apart from the values
+// of /keys/, CAS-1): if the register's version is "expected" (0: absent),
+// it becomes expected + 1 with the value, live for ttl seconds.
+//
+//	{"expected": 0,                    // required: a whole number, or a decimal string
+//	 "value": "<base64, <= 1024 bytes, required>", // "" deletes (a tombstone, CAS-6)
+//	 "ttl": 3600,                      // seconds; optional, default 3600, > 0, clamped to 604800
+//	 "application": "<string>"}       // optional, only logged
+//
+//	200 {"ok": true,  "version": 1, "value": "<base64>"}   // the new version and value
+//	200 {"ok": false, "version": 7, "value": "<base64>"}   // it failed: the current ones
+//
+// GET /api/v1/registers/{key} reads the register (linearizable, CAS-7):
+//
+//	200 {"version": 7, "value": "<base64>"}   // {"version": 0, "value": ""} when absent
+//
+// A read-modify-write reads, then posts a cas with "expected" the version
+// read; when it fails ("ok": false) it starts again from the version and
+// value the answer carries.
+//
+// Versions are unsigned 64-bit integers, written as JSON numbers (up to
+// 18446744073709551615). Go reads them exactly into a uint64; JavaScript's
+// JSON.parse reads numbers as doubles, exact only up to 2^53: a JavaScript
+// client should parse versions with a BigInt-aware JSON parser and may
+// send "expected" as a decimal string ("expected": "9007199254740993").
+// (Each successful cas adds one, so no register comes near 2^53 in
+// practice.) "expected" must be written in digits: a fraction or an
+// exponent is refused, a negative number or 2^64-1 and beyond is "expected
+// version is out of range" (CAS-8).
+//
 // GET /api/v1/status describes the node (see Status): 200 {"version":"v1",
 // "node_id":..., "address":..., "joined":..., "leaf_set_peers":...,
 // "routing_table_peers":..., "uptime_seconds":..., "store":
@@ -82,16 +115,26 @@
 //	     than 1024 bytes", "secret is longer than 40 bytes", "ttl must be
 //	     positive", "maxvals must be positive", "placemark is malformed",
 //	     "secret hash must be 20 bytes", "value hash must be 20 bytes",
-//	     "secret hash of a removable put must not be all zero"), else it
-//	     names the field ("request body: unknown field \"tll\"")
+//	     "secret hash of a removable put must not be all zero", "expected
+//	     version is out of range"), else it names the field ("request
+//	     body: unknown field \"tll\"")
 //	404  no such endpoint
 //	405  a method the endpoint does not serve; the Allow header lists those it does
 //	413  the request body is larger than the limit
 //	500  the DHT failed ("put failed: ...")
-//	504  the DHT did not answer in time; the client may try again
+//	501  the node does not serve registers
+//	504  the DHT did not answer in time; the client may try again, except
+//	     after a cas (below)
 //
 // A request refused with a 4xx changed nothing (LIM-7). After a 5xx (and
-// after status 2) the outcome is not known: the write may have reached
-// some replicas. Repeating the same put or remove is safe: it names the
-// same item, which is stored once (PUT-1, PUT-5, PUT-6, RM-4).
+// after status 2) the outcome of a put or rm is not known: the write may
+// have reached some replicas. Repeating the same put or remove is safe: it
+// names the same item, which is stored once (PUT-1, PUT-5, PUT-6, RM-4).
+//
+// A cas is not idempotent, so its failures are told apart. A 500 means it
+// failed before it was sent to any replica: nothing changed. A 504 means
+// its outcome is unknown (CAS-11): it may or may not have taken effect.
+// Its body says so, {"error": "outcome unknown: read the register before
+// trying again (...)", "outcome": "unknown"}: read the register before
+// repeating it (a value that names its writer tells whether it did).
 package httpapi

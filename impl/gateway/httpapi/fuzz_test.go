@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,6 +34,10 @@ func seeds() (bodies, queries []string) {
 		`{"value":"` + v + `","secret":""}`,
 		`{"value":"` + strings.Repeat("A", 1368) + `"}`,
 		`{"tll":1}`, `{"value":1}`, `[]`, `null`, ``, `{"value":""}{}`, `{"ttl":1e999,"value":""}`,
+		`{"expected":0,"value":"` + v + `","ttl":600,"application":"x"}`,
+		`{"expected":"18446744073709551614","value":null}`,
+		`{"expected":18446744073709551615,"value":""}`, `{"expected":-0,"value":""}`, `{"expected":1e2,"value":""}`,
+		`{"expected":"","value":""}`, `{"expected":7}`,
 	}
 	queries = []string{"", "maxvals=3", "maxvals=0", "placemark=AQAAAAAAAAAF", "maxvals=1&placemark=", "maxval=1", "%zz", "maxvals=1&maxvals=2"}
 	return bodies, queries
@@ -97,6 +104,25 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 
+		c, _, err := decodeCAS(key, body)
+		if err != nil {
+			isClientError("cas", err)
+		} else {
+			if err := c.Validate(); err != nil || c.TTL > dht.MaxTTL || c.Expected > dht.MaxExpectedVersion {
+				t.Fatalf("accepted cas %+v: %v", c, err)
+			}
+			canon := map[string]any{"expected": c.Expected, "value": base64.StdEncoding.EncodeToString(c.Value), "ttl": c.TTL}
+			again, _, err := decodeCAS(key, mustJSON(t, canon))
+			if d := cmp.Diff(c, again, cmpopts.EquateEmpty()); err != nil || d != "" {
+				t.Fatalf("cas not stable (%v) (-first +again):\n%s", err, d)
+			}
+			canon["expected"] = strconv.FormatUint(c.Expected, 10)
+			again, _, err = decodeCAS(key, mustJSON(t, canon))
+			if d := cmp.Diff(c, again, cmpopts.EquateEmpty()); err != nil || d != "" {
+				t.Fatalf("cas with expected as a string differs (%v) (-first +again):\n%s", err, d)
+			}
+		}
+
 		g, err := decodeGet(key, query, 1000)
 		if err != nil {
 			isClientError("get", err)
@@ -121,23 +147,37 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
+// casCounter counts the cas calls that reach the model.
+type casCounter struct {
+	*gatewaytest.Model
+	n atomic.Int64
+}
+
+func (c *casCounter) CAS(ctx context.Context, x dht.CAS) (dht.CASResult, error) {
+	c.n.Add(1)
+	return c.Model.CAS(ctx, x)
+}
+
 // FuzzHandler sends arbitrary requests through the whole handler: every
 // answer is a JSON object with a status the API documents, and a request
-// answered with an error reaches no backend (LIM-7).
+// answered with an error reaches no backend (LIM-7, CAS-8).
 func FuzzHandler(f *testing.F) {
 	bodies, queries := seeds()
 	for i, b := range bodies {
 		f.Add(uint8(i), "keys/"+hexKey("k"), queries[i%len(queries)], []byte(b))
+		f.Add(uint8(i), "registers/"+hexKey("k"), "", []byte(b))
 	}
 	f.Add(uint8(0), "status", "", []byte(nil))
 	f.Add(uint8(5), "keys/00/x", "", []byte(nil))
+	f.Add(uint8(0), "registers/0a", "", []byte(nil))
+	f.Add(uint8(1), "registers/0a", "", []byte(`{"expected":0,"value":"eA"}`))
 	methods := []string{"GET", "POST", "DELETE", "HEAD", "PUT", "PATCH", "OPTIONS"}
-	b := gatewaytest.NewModel()
+	b := &casCounter{Model: gatewaytest.NewModel()}
 	h := New(b, DefaultConfig())
 	f.Fuzz(func(t *testing.T, m uint8, path, query string, body []byte) {
 		req := httptest.NewRequest(methods[int(m)%len(methods)], "/", bytes.NewReader(body))
 		req.URL.Path, req.URL.RawQuery = Prefix+path, query
-		before := len(b.Clients())
+		before, casBefore := len(b.Clients()), b.n.Load()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		switch rec.Code {
@@ -150,6 +190,9 @@ func FuzzHandler(f *testing.F) {
 		}
 		if writes := len(b.Clients()) - before; rec.Code != http.StatusOK && rec.Code != 507 && rec.Code != 503 && writes != 0 {
 			t.Fatalf("answer %d but %d writes reached the backend", rec.Code, writes)
+		}
+		if cas := b.n.Load() - casBefore; rec.Code != http.StatusOK && cas != 0 {
+			t.Fatalf("answer %d but %d cas reached the backend", rec.Code, cas)
 		}
 	})
 }

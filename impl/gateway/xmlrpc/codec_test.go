@@ -3,12 +3,14 @@ package xmlrpc
 import (
 	"bytes"
 	"errors"
-	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 )
 
 func TestParseMethodCallForms(t *testing.T) {
@@ -167,6 +169,10 @@ func FuzzParseMethodCall(f *testing.F) {
 	f.Add(EncodeMethodCall(&MethodCall{Method: "get_details", Params: []Value{b64(sha("k")), num(10), b64(nil), str("app")}}))
 	f.Add(EncodeMethodCall(&MethodCall{Method: "rm", Params: []Value{b64(sha("k")), b64(sha("v")), str("SHA"), b64([]byte("s")), num(3600), str("app")}}))
 	f.Add([]byte(`<methodCall><methodName>get</methodName><param><value>AAE=</value></param><param><value>10</value></param><param><value/></param><param><value>x</value></param></methodCall>`))
+	f.Add(EncodeMethodCall(&MethodCall{Method: "cas", Params: []Value{b64(sha("k")), num(0), b64([]byte("v")), num(3600), str("app")}}))
+	f.Add(EncodeMethodCall(&MethodCall{Method: "cas", Params: []Value{b64(sha("k")), str("18446744073709551615"), b64(nil), num(1), str("app")}}))
+	f.Add(EncodeMethodCall(&MethodCall{Method: "read", Params: []Value{b64(sha("k")), str("app")}}))
+	f.Add([]byte(`<methodCall><methodName>cas</methodName><param><value>AAE=</value></param><param><value>-1</value></param><param><value/></param><param><value><double>60</double></value></param><param><value>x</value></param></methodCall>`))
 	f.Add([]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>m</methodName><params><param><value><struct><member><name>a</name><value><array><data><value><nil/></value><value><double>1.5</double></value></data></array></value></member></struct></value></param></params></methodCall>`))
 	f.Add([]byte(`<methodCall><methodName>m</methodName><params><param><value><array><data><value><array><data>`))
 	f.Add([]byte(`<methodCall><methodName>&bogus;</methodName></methodCall>`))
@@ -189,6 +195,31 @@ func FuzzParseMethodCall(f *testing.F) {
 		if !bytes.Equal(EncodeMethodCall(mc2), enc) {
 			t.Fatalf("encoding is not stable")
 		}
-		_, _ = Dispatch(t.Context(), gatewaytest.NewModel(), "192.0.2.1", mc)
+		// The model fails no call for its own reasons: a register call
+		// either answers or is refused, and a refused cas changes nothing
+		// (CAS-8).
+		m := gatewaytest.NewModel()
+		v, fault := Dispatch(t.Context(), m, "192.0.2.1", mc)
+		if mc.Method != "cas" && mc.Method != "read" {
+			return
+		}
+		if fault != nil && fault.Code != FaultBadParams {
+			t.Fatalf("%s: fault %d %q from the model", mc.Method, fault.Code, fault.String)
+		}
+		if fault != nil || mc.Method != "cas" {
+			for _, p := range mc.Params {
+				kb := p.Bytes
+				if p.Kind == String {
+					kb, _ = DecodeBase64(p.Str)
+				}
+				k, err := dht.ParseKey(kb)
+				if err != nil {
+					continue
+				}
+				if r, _ := m.ReadRegister(t.Context(), k); r.Version != 0 {
+					t.Fatalf("%s answered %+v %+v, yet the register of %x is %v", mc.Method, v, fault, k, r)
+				}
+			}
+		}
 	})
 }

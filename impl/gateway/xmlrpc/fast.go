@@ -11,8 +11,8 @@ import (
 // 35 ns per byte of text, most of a put's cost at the gateway): ASCII
 // without entities, comments, CDATA, attributes or carriage returns, an
 // optional plain XML declaration, <params> of <param><value>s that are
-// <base64>, <int>, <i4>, <i8>, <string>, untyped text or (shallow) arrays
-// of those. Anything else,
+// <base64>, <int>, <i4>, <i8>, <string>, <boolean> 0 or 1, untyped text,
+// or (shallow) arrays and structs of those. Anything else,
 // including every malformed body, gives ok false and ParseMethodCall reads
 // it with the full parser; where both read a body they give the same call
 // (TestCanonicalCallAgrees, FuzzCanonicalCall).
@@ -43,8 +43,7 @@ func parseCanonicalCall(body []byte) (mc *MethodCall, ok bool) {
 }
 
 // parseCanonicalResponse is parseCanonicalCall for a <methodResponse>
-// with <params> (a fault goes to the full parser), whose values may also
-// be arrays of values.
+// with <params> (a fault goes to the full parser).
 func parseCanonicalResponse(body []byte) (mr *MethodResponse, ok bool) {
 	s, ok := plainDocument(body)
 	if !ok || !s.tag("<methodResponse>") {
@@ -217,6 +216,55 @@ func (s *scanner) value() (Value, bool) {
 			return Value{}, false
 		}
 		s.depth--
+	case s.tag("<struct>"):
+		// A shallow struct, as in a cas or read reply: members of a name
+		// then a value.
+		s.depth++
+		if s.depth >= MaxDepth/2 {
+			return Value{}, false
+		}
+		v = Value{Kind: Struct, Members: []Member{}}
+		for {
+			s.ws()
+			if s.tag("</struct>") {
+				break
+			}
+			if !s.tag("<member>") {
+				return Value{}, false
+			}
+			s.ws()
+			if !s.tag("<name>") {
+				return Value{}, false
+			}
+			m := Member{Name: s.text()}
+			if !s.tag("</name>") {
+				return Value{}, false
+			}
+			s.ws()
+			if !s.tag("<value>") {
+				return Value{}, false
+			}
+			var ok bool
+			if m.Value, ok = s.value(); !ok {
+				return Value{}, false
+			}
+			s.ws()
+			if !s.tag("</member>") {
+				return Value{}, false
+			}
+			v.Members = append(v.Members, m)
+		}
+		s.depth--
+	case s.tag("<boolean>"):
+		switch t := strings.Trim(s.text(), " \t\n"); t {
+		case "0", "1":
+			v = Value{Kind: Bool, Bool: t == "1"}
+		default:
+			return Value{}, false
+		}
+		if !s.tag("</boolean>") {
+			return Value{}, false
+		}
 	case s.tag("<string>"):
 		v = Value{Kind: String, Str: s.text()}
 		if !s.tag("</string>") {

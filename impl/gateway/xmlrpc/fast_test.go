@@ -15,6 +15,9 @@ func canonicalBodies() []string {
 		Base64Value([]byte("0123456789abcdefghij")), Base64Value(make([]byte, 1024)), IntValue(3600), StringValue("app")}})
 	get := EncodeMethodCall(&MethodCall{Method: "get_details", Params: []Value{
 		Base64Value([]byte("k")), IntValue(10), Base64Value(nil), StringValue("")}})
+	cas := EncodeMethodCall(&MethodCall{Method: "cas", Params: []Value{
+		Base64Value([]byte("0123456789abcdefghij")), IntValue(1 << 40), Base64Value([]byte("v")), IntValue(3600), StringValue("app")}})
+	read := EncodeMethodCall(&MethodCall{Method: "read", Params: []Value{Base64Value([]byte("k")), StringValue("app")}})
 	return []string{
 		string(put),
 		string(get),
@@ -22,6 +25,10 @@ func canonicalBodies() []string {
 		`<methodCall><methodName> rm </methodName><params><param><value>untyped text</value></param><param><value> <i4> +42 </i4> </value></param><param><value><i8>-7</i8></value></param><param><value></value></param></params></methodCall>`,
 		`<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>get</methodName></methodCall>`,
 		`<methodCall><methodName>get</methodName><params></params></methodCall>`,
+		string(cas),
+		string(read),
+		"<?xml version='1.0'?>\n<methodCall>\n<methodName>cas</methodName>\n<params>\n<param>\n<value><base64>\nqvTGHdzF6KLavt4PO0gs2a6pQ00=\n</base64></value>\n</param>\n<param>\n<value><string>18446744073709551614</string></value>\n</param>\n<param>\n<value><base64>\nd29ybGQ=\n</base64></value>\n</param>\n<param>\n<value><int>3600</int></value>\n</param>\n<param>\n<value><string>demo</string></value>\n</param>\n</params>\n</methodCall>\n",
+		`<methodCall><methodName>m</methodName><params><param><value><struct> <member> <name>a b</name> <value><boolean> 1 </boolean></value> </member><member><name></name><value><struct></struct></value></member></struct></value></param></params></methodCall>`,
 	}
 }
 
@@ -48,7 +55,9 @@ func TestCanonicalCallAgrees(t *testing.T) {
 		`<!-- c --><methodCall><methodName>get</methodName></methodCall>`,
 		`<methodCall><methodName>get</methodName><param><value>x</value></param></methodCall>`,
 		"<methodCall><methodName>get</methodName>\r\n</methodCall>",
-		`<methodCall><methodName>get</methodName><params><param><value><struct></struct></value></param></params></methodCall>`,
+		`<methodCall><methodName>get</methodName><params><param><value><double>1</double></value></param></params></methodCall>`,
+		`<methodCall><methodName>cas</methodName><params><param><value><boolean>true</boolean></value></param></params></methodCall>`,
+		`<methodCall><methodName>m</methodName><params><param><value><struct><member><value>1</value><name>a</name></member></struct></value></param></params></methodCall>`,
 		`<methodCall><methodName>get</methodName><params><param><value><int>12x</int></value></param></params></methodCall>`,
 		`<methodCall><methodName>get</methodName><params><param><value><base64>!!</base64></value></param></params></methodCall>`,
 		`<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>g` + "\xe9" + `</methodName></methodCall>`,
@@ -111,6 +120,12 @@ func canonicalResponses() []string {
 		string(details),
 		string(EncodeResponse(IntValue(0))),
 		string(EncodeResponse(ArrayValue(ArrayValue(), Base64Value(nil)))),
+		string(EncodeResponse(Value{Kind: Struct, Members: []Member{{Name: "ok", Value: Value{Kind: Bool, Bool: true}},
+			{Name: "version", Value: VersionValue(1 << 40)}, {Name: "value", Value: Base64Value([]byte("v"))}}})),
+		string(EncodeResponse(Value{Kind: Struct, Members: []Member{{Name: "ok", Value: Value{Kind: Bool}},
+			{Name: "version", Value: VersionValue(1<<63 + 1)}, {Name: "value", Value: Base64Value(nil)}}})),
+		string(EncodeResponse(Value{Kind: Struct, Members: []Member{{Name: "version", Value: VersionValue(0)}, {Name: "value", Value: Base64Value(nil)}}})),
+		"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><struct>\n<member>\n<name>ok</name>\n<value><boolean>0</boolean></value>\n</member>\n<member>\n<name>version</name>\n<value><i8>4294967296</i8></value>\n</member>\n</struct></value>\n</param>\n</params>\n</methodResponse>\n",
 		"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><array><data>\n<value><base64>\nd29ybGQ=\n</base64></value>\n</data></array></value>\n<value><base64>\n</base64></value>\n</data></array></value>\n</param>\n</params>\n</methodResponse>\n",
 	}
 }
@@ -134,7 +149,7 @@ func TestCanonicalResponseAgrees(t *testing.T) {
 	}
 	for _, body := range []string{
 		string(EncodeFault(&Fault{Code: FaultBadParams, String: "value is longer than 1024 bytes"})),
-		`<methodResponse><params><param><value><struct></struct></value></param></params></methodResponse>`,
+		`<methodResponse><params><param><value><nil/></value></param></params></methodResponse>`,
 		`<methodResponse><params><param><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data><value><array><data></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></data></array></value></param></params></methodResponse>`,
 	} {
 		if _, ok := parseCanonicalResponse([]byte(body)); ok {

@@ -25,8 +25,15 @@ const (
 	// bytes").
 	FaultBadParams = -32602
 	// FaultInternal: the backend failed for a reason not caused by the
-	// arguments (shutdown, timeout).
+	// arguments (shutdown, timeout). A cas that fails so did not take
+	// effect (gateway.RegisterBackend).
 	FaultInternal = -32603
+	// FaultOutcomeUnknown: a cas got no answer in time; it may or may not
+	// have taken effect (CAS-11). Its text starts with
+	// gateway.UnknownOutcomeText: the client must read the register before
+	// it tries again. In the range the interoperability specification
+	// leaves to servers.
+	FaultOutcomeUnknown = -32000
 )
 
 // method is one entry of the method table: its argument names (for arity
@@ -62,6 +69,16 @@ var methods = map[string]method{
 	"rm": {
 		args: []string{"key", "value_hash", "hash_alg", "secret", "ttl_sec", "application"},
 		call: callRm,
+	},
+	// The versioned registers (spec/SPEC.md section 11): not in the
+	// original API.
+	"cas": {
+		args: []string{"key", "expected", "value", "ttl_sec", "application"},
+		call: callCAS,
+	},
+	"read": {
+		args: []string{"key", "application"},
+		call: callRead,
 	},
 }
 
@@ -113,6 +130,49 @@ func (a *args) int(i int) (int64, error) {
 		}
 	}
 	return 0, a.bad(i, "want int, got %v", v.Kind)
+}
+
+// version reads a register version (an unsigned 64-bit integer): an
+// integer, an integral <double> below 2^53, or a decimal string, which is
+// how a client whose integers stop at 32 bits (Python's xmlrpc.client)
+// sends a large one. A negative or too large number is out of range
+// (CAS-8).
+func (a *args) version(i int) (uint64, error) {
+	v := a.vals[i]
+	switch v.Kind {
+	case Int:
+		if v.Int < 0 {
+			return 0, dht.ErrBadExpected
+		}
+		return uint64(v.Int), nil
+	case Double:
+		if v.Double == math.Trunc(v.Double) && math.Abs(v.Double) < 1<<53 {
+			if v.Double < 0 {
+				return 0, dht.ErrBadExpected
+			}
+			return uint64(v.Double), nil
+		}
+	case String:
+		s := strings.TrimPrefix(strings.TrimSpace(v.Str), "+")
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err == nil {
+			return n, nil
+		}
+		if errors.Is(err, strconv.ErrRange) || strings.HasPrefix(s, "-") && isDigits(s[1:]) {
+			return 0, dht.ErrBadExpected
+		}
+		return 0, a.bad(i, "want an int or a decimal string, got %q", truncate(v.Str))
+	}
+	return 0, a.bad(i, "want an int or a decimal string, got %v", v.Kind)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (a *args) string(i int) (string, error) {
@@ -250,6 +310,93 @@ func callRm(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args
 	return status(b.Remove(ctx, r))
 }
 
+// VersionValue encodes a register version: an <int> (i4) when it fits in
+// 32 bits, an <i8> when it fits in 63, else a decimal <string> (no
+// register gets there: a version counts successful cas, CAS-10).
+func VersionValue(v uint64) Value {
+	if v > math.MaxInt64 {
+		return StringValue(strconv.FormatUint(v, 10))
+	}
+	return IntValue(int64(v))
+}
+
+// callCAS serves cas(key, expected, value, ttl_sec, application) ->
+// {ok: boolean, version, value: base64} (CAS-3): on success the new
+// version and value, on failure the current ones.
+func callCAS(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+	rb, err := gateway.Registers(b)
+	if err != nil {
+		return Value{}, err
+	}
+	key, err := a.key(0)
+	if err != nil {
+		return Value{}, err
+	}
+	expected, err := a.version(1)
+	if err != nil {
+		return Value{}, err
+	}
+	val, err := a.bytes(2)
+	if err != nil {
+		return Value{}, err
+	}
+	ttl, err := a.int(3)
+	if err != nil {
+		return Value{}, err
+	}
+	if err := a.application(); err != nil {
+		return Value{}, err
+	}
+	c := dht.CAS{Key: key, Expected: expected, Value: val, TTL: ttl}
+	if err := c.Validate(); err != nil {
+		return Value{}, err
+	}
+	res, err := rb.CAS(ctx, c)
+	if err != nil {
+		if gateway.RequestError(err) == nil && gateway.IsTimeout(err) {
+			return Value{}, &unknownOutcome{err}
+		}
+		return Value{}, err
+	}
+	return Value{Kind: Struct, Members: []Member{
+		{Name: "ok", Value: Value{Kind: Bool, Bool: res.OK}},
+		{Name: "version", Value: VersionValue(res.Version)},
+		{Name: "value", Value: Base64Value(res.Value)},
+	}}, nil
+}
+
+// callRead serves read(key, application) -> {version, value: base64}
+// (CAS-7); version 0 and the empty value for an absent register. A read
+// changes nothing, so a read that times out is a plain failure: the client
+// may try again.
+func callRead(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+	rb, err := gateway.Registers(b)
+	if err != nil {
+		return Value{}, err
+	}
+	key, err := a.key(0)
+	if err != nil {
+		return Value{}, err
+	}
+	if err := a.application(); err != nil {
+		return Value{}, err
+	}
+	v, err := rb.ReadRegister(ctx, key)
+	if err != nil {
+		return Value{}, err
+	}
+	return Value{Kind: Struct, Members: []Member{
+		{Name: "version", Value: VersionValue(v.Version)},
+		{Name: "value", Value: Base64Value(v.Value)},
+	}}, nil
+}
+
+// unknownOutcome is a cas the backend did not answer in time: it becomes
+// a FaultOutcomeUnknown.
+type unknownOutcome struct{ err error }
+
+func (e *unknownOutcome) Error() string { return e.err.Error() }
+
 // callGet serves get and get_details: [[values], placemark] or
 // [[[value, ttl_remaining, hash_alg, secret_hash], ...], placemark]. An
 // unremovable value has hash_alg "" and an empty secret_hash, as in the
@@ -321,6 +468,13 @@ func Dispatch(ctx context.Context, b gateway.Backend, client dht.ClientID, mc *M
 	}
 	if re := gateway.RequestError(err); re != nil {
 		return Value{}, &Fault{Code: FaultBadParams, String: re.Error()}
+	}
+	var uo *unknownOutcome
+	if errors.As(err, &uo) {
+		return Value{}, &Fault{Code: FaultOutcomeUnknown, String: fmt.Sprintf("%s (%s: %v)", gateway.UnknownOutcomeText, mc.Method, uo.err)}
+	}
+	if errors.Is(err, gateway.ErrNoRegisters) {
+		return Value{}, &Fault{Code: FaultUnknownMethod, String: fmt.Sprintf("%s: %v", mc.Method, err)}
 	}
 	return Value{}, &Fault{Code: FaultInternal, String: fmt.Sprintf("%s failed: %v", mc.Method, err)}
 }

@@ -1,11 +1,13 @@
 package xmlrpc
 
 import (
-	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
 )
 
 // pythonClient is a user-guide style client: SHA-1 of a text key,
@@ -59,11 +61,48 @@ try:
     raise SystemExit("no fault for a long value")
 except xc.Fault as f:
     assert f.faultString == "value is longer than 1024 bytes", f.faultString
+
+# Registers (cas, read): a struct with ok, version and value.
+rkey = xc.Binary(hashlib.sha1(b"my register").digest())
+r = s.read(rkey, app)
+assert r["version"] == 0 and r["value"].data == b"", r
+r = s.cas(rkey, 0, xc.Binary(b"one"), 3600, app)
+assert r["ok"] is True and r["version"] == 1 and r["value"].data == b"one", r
+r = s.cas(rkey, 0, xc.Binary(b"two"), 3600, app)
+assert r["ok"] is False and r["version"] == 1 and r["value"].data == b"one", r
+# Python cannot send an int beyond 2^31-1: a decimal string carries any version.
+r = s.cas(rkey, str(r["version"]), xc.Binary(b"two"), 3600, app)
+assert r["ok"] is True and r["version"] == 2 and r["value"].data == b"two", r
+r = s.read(rkey, app)
+assert r["version"] == 2 and r["value"].data == b"two", r
+try:
+    s.cas(rkey, str(2**64 - 1), xc.Binary(b"x"), 3600, app)
+    raise SystemExit("no fault for expected 2^64-1")
+except xc.Fault as f:
+    assert f.faultString == "expected version is out of range", f.faultString
+assert s.read(rkey, app)["version"] == 2
+
+# Versions beyond 32 bits arrive as <i8>, read as int.
+big = xc.ServerProxy(sys.argv[2])
+r = big.read(rkey, app)
+assert r["version"] == 2**40 + 1, r
+r = big.cas(rkey, str(2**40), xc.Binary(b"x"), 3600, app)
+assert r["ok"] is True and r["version"] == 2**40 + 1, r
+
+# An unknown outcome is its own fault.
+unknown = xc.ServerProxy(sys.argv[3])
+try:
+    unknown.cas(rkey, 0, xc.Binary(b"x"), 3600, app)
+    raise SystemExit("no fault for an unknown outcome")
+except xc.Fault as f:
+    assert f.faultCode == -32000, f.faultCode
+    assert f.faultString.startswith("outcome unknown: read the register before trying again"), f.faultString
 print("ok")
 `
 
 // TestPythonClient runs Python's own xmlrpc.client against the gateway.
-// Reference: OPENDHT.md §2 (user-guide clients).
+// Reference: OPENDHT.md §2 (user-guide clients); spec/SPEC.md section 11
+// for cas and read.
 func TestPythonClient(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -72,7 +111,12 @@ func TestPythonClient(t *testing.T) {
 	b := gatewaytest.NewModel()
 	ts := httptest.NewServer(newTestServer(b).Handler())
 	defer ts.Close()
-	out, err := exec.CommandContext(t.Context(), py, "-c", pythonClient, ts.URL+"/RPC2").CombinedOutput()
+	big := dht.Versioned{Version: 1<<40 + 1, Value: []byte("x")}
+	bigTS := httptest.NewServer(newTestServer(&registers{res: dht.CASResult{OK: true, Versioned: big}, v: big}).Handler())
+	defer bigTS.Close()
+	unknownTS := httptest.NewServer(newTestServer(&gatewaytest.Unknown{}).Handler())
+	defer unknownTS.Close()
+	out, err := exec.CommandContext(t.Context(), py, "-c", pythonClient, ts.URL+"/RPC2", bigTS.URL, unknownTS.URL).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("python client: %v\n%s", err, out)
 	}

@@ -1,6 +1,7 @@
 // Package xmlrpc is the XML-RPC client gateway of a node (node port + 1):
 // the original OpenDHT methods put, put_removable, get, get_details and rm
-// over HTTP POST (reference OPENDHT.md §2), executed on a gateway.Backend.
+// over HTTP POST (reference OPENDHT.md §2), and cas and read on versioned
+// registers, executed on a gateway.Backend.
 //
 // It is deliberately liberal in what it accepts, as the deployed gateway
 // had to be: any request path, HTTP/1.0 and 1.1, values without a type
@@ -13,6 +14,26 @@
 // text ("value is longer than 1024 bytes", "key is longer than 20 bytes",
 // "unknown secret hash algorithm", ...). The client a write is charged to
 // (FST-5) is the remote IP address of the HTTP connection.
+//
+// Two methods beyond the original API serve the versioned registers of
+// spec/SPEC.md section 11, when the Backend is a gateway.RegisterBackend
+// (else they fault with FaultUnknownMethod):
+//
+//	cas(base64 key, expected, base64 value, int ttl_sec, string application)
+//	    -> struct {ok: boolean, version, value: base64}
+//	read(base64 key, string application) -> struct {version, value: base64}
+//
+// Versions are unsigned 64-bit integers. expected may come as <int>,
+// <i4>, <i8> or a decimal <string> (Python's xmlrpc.client cannot send an
+// int beyond 2^31-1; send str(n)); a version is answered as an <int> when
+// it fits in 32 bits, else an <i8> (Python reads both as int). A cas that
+// failed answers ok false with the current version and value; a refused
+// one a FaultBadParams with the original text ("expected version is out of
+// range" for 2^64-1, CAS-8), having changed nothing. A cas the DHT did not
+// answer in time answers FaultOutcomeUnknown, "outcome unknown: read the
+// register before trying again (...)": it may or may not have taken
+// effect, so the client reads before it retries. Any other failure is
+// FaultInternal, and then the cas did not take effect.
 //
 // The port is shared with the HTTP/JSON API (impl/gateway/httpapi): when
 // Config.API is set, requests whose path starts with APIPrefix go to it,
