@@ -6,7 +6,7 @@ SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test test-long check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long linearizability check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
@@ -20,6 +20,10 @@ test-long:
 	OPENDHT_KILL_SEEDS=1000 $(GO) test -count=1 -timeout 1h ./impl/node/ -run TestGatewayReachesEveryKeyAfterKillRestart -v
 	$(GO) test -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
 	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
+
+## linearizability: the judge: every read-modify-write protocol under 200 seeded simulator schedules and real-UDP runs, checked with porcupine (ARGS=... for cmd/rmwjudge flags)
+linearizability:
+	$(GO) run ./cmd/rmwjudge -out judge-out $(ARGS)
 
 ## check: what a contributor runs before pushing: format, vet, staticcheck, tidy, race, tests
 check: fmt vet staticcheck tidy race test

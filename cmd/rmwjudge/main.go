@@ -35,7 +35,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rmwjudge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	protocols := fs.String("protocols", strings.Join(rmw.Names(), ","), "protocols to judge, comma-separated")
+	protocols := fs.String("protocols", strings.Join(rmw.Names(), ","), "protocols to judge, comma-separated (the registered ones: impl/rmw)")
 	simRuns := fs.Int("sim-runs", 200, "simulator runs per protocol (seeds -seed, -seed+1, ...)")
 	udpRuns := fs.Int("udp-runs", 2, "real-UDP runs per protocol")
 	seed := fs.Uint64("seed", 1, "first seed")
@@ -45,10 +45,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mustPass := fs.String("must-pass", "caspaxos", "protocols that must be linearizable in every run (exit 1 otherwise)")
 	mustFail := fs.String("must-fail", "naive", "protocols the judge must catch at least once (exit 1 otherwise)")
 	rounds := fs.Int("rounds", 4, "fault rounds per run")
+	variants := fs.Bool("variants", true, "also judge the broken CASPaxos variants (negative controls; they must be caught)")
+	variantRuns := fs.Int("variant-runs", 30, "simulator runs per variant")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	judge.RegisterVariants()
 	names := strings.Split(*protocols, ",")
+	if *variants {
+		for _, v := range judge.Variants {
+			if !slices.Contains(names, v) {
+				names = append(names, v)
+			}
+		}
+		*mustFail += "," + strings.Join(judge.Variants, ",")
+	}
 	for _, n := range names {
 		if !rmw.Known(n) {
 			fmt.Fprintf(stderr, "rmwjudge: unknown protocol %q (known: %v)\n", n, rmw.Names())
@@ -66,10 +77,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var jobs []job
 	for _, p := range names {
-		for i := range *simRuns {
+		n, udp := *simRuns, *udpRuns
+		if slices.Contains(judge.Variants, p) && !strings.Contains(*protocols, p) {
+			n, udp = *variantRuns, 0
+		}
+		for i := range n {
 			jobs = append(jobs, job{p, *seed + uint64(i), false})
 		}
-		for i := range *udpRuns {
+		for i := range udp {
 			jobs = append(jobs, job{p, *seed + uint64(i), true})
 		}
 	}
@@ -79,36 +94,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 	done := 0
 	work := make(chan int)
 	var wg sync.WaitGroup
+	runJobs := func(work chan int) {
+		defer wg.Done()
+		for i := range work {
+			j := jobs[i]
+			cfg := judge.DefaultConfig(j.proto, j.seed)
+			cfg.OutDir, cfg.Rounds = *out, *rounds
+			if j.udp {
+				results[i], errs[i] = judge.RunUDP(judge.DefaultUDPConfig(j.proto, j.seed, *out))
+			} else {
+				results[i], errs[i] = judge.RunSim(cfg)
+			}
+			mu.Lock()
+			done++
+			r := results[i]
+			if errs[i] != nil {
+				fmt.Fprintf(stderr, "rmwjudge: %s %s seed %d: %v\n", j.proto, where(j.udp), j.seed, errs[i])
+			} else if *verbose || !r.Linearizable() {
+				fmt.Fprintf(stderr, "[%d/%d] %s %s seed=%d family=%s nodes=%d ops=%d ok=%d failed=%d unknown=%d refused=%d verdict=%s %s\n",
+					done, len(jobs), r.Protocol, r.Where, r.Seed, r.Family, r.Nodes, r.Ops, r.OK, r.Failed, r.Unknown, r.Refused, r.Verdict, r.VisualPath)
+			}
+			mu.Unlock()
+		}
+	}
 	for range *parallel {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				j := jobs[i]
-				cfg := judge.DefaultConfig(j.proto, j.seed)
-				cfg.OutDir, cfg.Rounds = *out, *rounds
-				if j.udp {
-					results[i], errs[i] = judge.RunUDP(judge.DefaultUDPConfig(j.proto, j.seed, *out))
-				} else {
-					results[i], errs[i] = judge.RunSim(cfg)
-				}
-				mu.Lock()
-				done++
-				r := results[i]
-				if errs[i] != nil {
-					fmt.Fprintf(stderr, "rmwjudge: %s %s seed %d: %v\n", j.proto, where(j.udp), j.seed, errs[i])
-				} else if *verbose || !r.Linearizable() {
-					fmt.Fprintf(stderr, "[%d/%d] %s %s seed=%d family=%s nodes=%d ops=%d ok=%d failed=%d unknown=%d refused=%d verdict=%s %s\n",
-						done, len(jobs), r.Protocol, r.Where, r.Seed, r.Family, r.Nodes, r.Ops, r.OK, r.Failed, r.Unknown, r.Refused, r.Verdict, r.VisualPath)
-				}
-				mu.Unlock()
-			}
-		}()
+		go runJobs(work)
 	}
+	// Simulator runs in parallel; real-UDP runs after them, one at a time:
+	// they run on the wall clock, and a loaded machine only slows them.
 	for i := range jobs {
-		work <- i
+		if !jobs[i].udp {
+			work <- i
+		}
 	}
 	close(work)
+	wg.Wait()
+	udpWork := make(chan int)
+	wg.Add(1)
+	go runJobs(udpWork)
+	for i := range jobs {
+		if jobs[i].udp {
+			udpWork <- i
+		}
+	}
+	close(udpWork)
 	wg.Wait()
 
 	// The table: one row per protocol, place and schedule family.
