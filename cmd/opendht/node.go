@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
 )
 
@@ -26,6 +27,7 @@ type nodeFlags struct {
 	xmlrpc, sunrpc                               string
 	capacity                                     int64
 	replicas, writeAcks                          int
+	rmw                                          string
 }
 
 func (f *nodeFlags) register(c *cobra.Command) {
@@ -36,6 +38,7 @@ func (f *nodeFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.capacity, "capacity", 1<<30, "storage capacity C in bytes")
 	c.Flags().IntVar(&f.replicas, "replicas", 4, "replica set size, root included")
 	c.Flags().IntVar(&f.writeAcks, "write-acks", 2, "replica acknowledgements before a write succeeds")
+	c.Flags().StringVar(&f.rmw, "rmw", rmw.Default, "read-modify-write protocol of the registers (cas, read): "+strings.Join(rmw.Names(), ", ")+"; every node of a ring must run the same")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&f.xmlrpc, "xmlrpc", "+1", "TCP address of the XML-RPC gateway, which also serves the HTTP/JSON API under /api/; +N means the node's port + N; empty: none")
 	c.Flags().StringVar(&f.sunrpc, "sunrpc", "+2", "TCP address of the Sun RPC gateway; +N means the node's port + N; empty: none")
@@ -86,7 +89,7 @@ func (f *nodeFlags) config(log *slog.Logger) (node.ServerConfig, error) {
 		return node.ServerConfig{}, err
 	}
 	nc := node.DefaultConfig()
-	nc.Replicas, nc.WriteAcks = f.replicas, f.writeAcks
+	nc.Replicas, nc.WriteAcks, nc.RMW = f.replicas, f.writeAcks, f.rmw
 	nc.ReadQuorum = min(nc.ReadQuorum, f.replicas)
 	sc := store.DefaultConfig(f.data)
 	sc.Capacity = f.capacity
@@ -140,7 +143,7 @@ func nodeCmd() *cobra.Command {
 
 func testbedCmd() *cobra.Command {
 	var n, basePort int
-	var dataDir, host, logLevel, pprofAddr string
+	var dataDir, host, logLevel, pprofAddr, rmwName string
 	var capacity int64
 	c := &cobra.Command{
 		Use:   "testbed",
@@ -171,7 +174,7 @@ func testbedCmd() *cobra.Command {
 			var boot string
 			for i := range n {
 				addr := fmt.Sprintf("%s:%d", host, basePort+10*i)
-				f := &nodeFlags{listen: addr, bootstrap: boot, data: filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity: capacity, replicas: 4, writeAcks: 2, xmlrpc: "+1", sunrpc: "+2"}
+				f := &nodeFlags{listen: addr, bootstrap: boot, data: filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity: capacity, replicas: 4, writeAcks: 2, rmw: rmwName, xmlrpc: "+1", sunrpc: "+2"}
 				cfg, err := f.config(log.With("node", i))
 				if err != nil {
 					return err
@@ -217,6 +220,7 @@ func testbedCmd() *cobra.Command {
 	c.Flags().StringVar(&dataDir, "data", "./data/testbed", "directory holding one data directory per node")
 	c.Flags().Int64Var(&capacity, "capacity", 1<<30, "storage capacity of each node in bytes")
 	c.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	c.Flags().StringVar(&rmwName, "rmw", rmw.Default, "read-modify-write protocol of the registers: "+strings.Join(rmw.Names(), ", "))
 	c.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this TCP address, e.g. 127.0.0.1:6060")
 	return c
 }

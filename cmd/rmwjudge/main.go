@@ -43,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	parallel := fs.Int("parallel", 2, "simulator runs at once")
 	verbose := fs.Bool("v", false, "print a line per run")
 	mustPass := fs.String("must-pass", "caspaxos", "protocols that must be linearizable in every run (exit 1 otherwise)")
-	mustFail := fs.String("must-fail", "naive", "protocols the judge must catch at least once (exit 1 otherwise)")
+	mustFail := fs.String("must-fail", "naive,root", "protocols the judge must catch at least once (exit 1 otherwise)")
 	rounds := fs.Int("rounds", 4, "fault rounds per run")
 	variants := fs.Bool("variants", true, "also judge the broken CASPaxos variants (negative controls; they must be caught)")
 	variantRuns := fs.Int("variant-runs", 30, "simulator runs per variant")

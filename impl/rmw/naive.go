@@ -28,7 +28,9 @@ type naiveOp struct {
 	stage int // 0: get, 1: remove, 2: put
 }
 
-func init() { Register("naive", func(h Host) Protocol { return &naive{h: h, ops: map[uint64]*naiveOp{}} }) }
+func init() {
+	Register("naive", func(h Host) Protocol { return &naive{h: h, ops: map[uint64]*naiveOp{}} })
+}
 
 // naiveSecret is the secret of every register value: only this protocol
 // removes them.

@@ -3,9 +3,9 @@ package judge
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
