@@ -45,14 +45,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mustPass := fs.String("must-pass", "caspaxos", "protocols that must be linearizable in every run (exit 1 otherwise)")
 	mustFail := fs.String("must-fail", "naive,root", "protocols the judge must catch at least once (exit 1 otherwise)")
 	rounds := fs.Int("rounds", 4, "fault rounds per run")
-	variants := fs.Bool("variants", true, "also judge the broken CASPaxos variants (negative controls; they must be caught)")
+	variants := fs.Bool("variants", true, "unless -protocols is given, also judge the broken CASPaxos variants (negative controls; they must be caught)")
 	variantRuns := fs.Int("variant-runs", 30, "simulator runs per variant")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	judge.RegisterVariants()
 	names := strings.Split(*protocols, ",")
-	if *variants {
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "protocols" })
+	if *variants && !explicit {
 		for _, v := range judge.Variants {
 			if !slices.Contains(names, v) {
 				names = append(names, v)
@@ -78,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var jobs []job
 	for _, p := range names {
 		n, udp := *simRuns, *udpRuns
-		if slices.Contains(judge.Variants, p) && !strings.Contains(*protocols, p) {
+		if slices.Contains(judge.Variants, p) && !explicit {
 			n, udp = *variantRuns, 0
 		}
 		for i := range n {

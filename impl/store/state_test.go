@@ -11,7 +11,8 @@ import (
 )
 
 // TestStateSaveLoadScan: protocol state survives a crash once its Pending
-// is durable, namespaces are apart, a delete removes, and limits refuse.
+// is durable, namespaces are apart from each other and from items (CAS-1,
+// RR-7), a delete removes, and limits refuse.
 func TestStateSaveLoadScan(t *testing.T) {
 	fs := vfs.NewCrashableMem()
 	cfg := DefaultConfig("db")

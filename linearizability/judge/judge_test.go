@@ -13,7 +13,10 @@ import (
 // failure replays exactly (the log names the command).
 
 // TestJudgeCASPaxos: caspaxos is linearizable under one seeded schedule
-// of every family in the simulator.
+// of every family in the simulator: the protocol (RR-1, RR-2), its
+// membership under partitions and churn (RR-3), acceptors restarted from
+// their disks (RR-4), expiry written back (RR-5), and unknown outcomes only
+// where the outcome is unknown (RR-6), judged by CAS-11.
 func TestJudgeCASPaxos(t *testing.T) {
 	for seed := uint64(1); seed <= uint64(len(Families)); seed++ {
 		cfg := DefaultConfig("caspaxos", seed)
