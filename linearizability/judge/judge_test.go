@@ -45,8 +45,8 @@ func TestJudgeCatches(t *testing.T) {
 	}{
 		{"naive", 1},
 		{"caspaxos-minority-quorum", 12},
-		{"caspaxos-no-read-writeback", 2},
-		{"caspaxos-no-expiry-writeback", 1},
+		{"caspaxos-no-read-writeback", 1},
+		{"caspaxos-no-expiry-writeback", 11},
 	} {
 		cfg := DefaultConfig(c.protocol, c.seed)
 		cfg.OutDir = outDir(t)

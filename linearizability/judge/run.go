@@ -115,12 +115,13 @@ type workload struct {
 	pending int
 }
 
-// clientOp is what a client does next.
+// clientState is one client's loop: the register it works on and the
+// version it last saw there.
 type clientState struct {
 	c       *linearizability.Client
-	version uint64
-	n       int
 	id      int
+	key     int
+	version uint64
 }
 
 func (r *Result) count(h linearizability.RegisterHistory) {
@@ -281,15 +282,13 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 		return
 	}
 	gw := live[w.rng.IntN(len(live))]
-	key := w.keys[w.rng.IntN(len(w.keys))]
-	if !read {
-		key = w.keys[cs.n%len(w.keys)]
+	if read { // a read picks the register the next cas works on
+		cs.key = w.rng.IntN(len(w.keys))
 	}
+	key := w.keys[cs.key]
 	called := c.net.Now()
 	w.pending++
 	if read {
-		cs.n = w.rng.IntN(len(w.keys))
-		key = w.keys[cs.n]
 		cs.c.CallRead(key)
 		gw.call(func(now time.Time) uint64 { return gw.n.ReadRegister(now, key) }, func(d node.Completion) {
 			w.pending--
@@ -305,11 +304,12 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 		})
 		return
 	}
-	// Mostly long-lived registers; sometimes a short ttl, so that
-	// registers expire and are created again during the run (CAS-4).
+	// Mostly long-lived registers; one cas in four with a ttl of 1-5 s, so
+	// that registers expire and are created again during the run (CAS-4)
+	// and expiry races with the operations around it.
 	ttl := int64(3600)
-	if w.rng.IntN(8) == 0 {
-		ttl = int64(2 + w.rng.IntN(10))
+	if w.rng.IntN(4) == 0 {
+		ttl = int64(1 + w.rng.IntN(5))
 	}
 	req := dht.CAS{Key: key, Expected: cs.version, Value: fmt.Appendf(nil, "c%d-%d", cs.id, w.rng.IntN(1_000_000)), TTL: ttl}
 	cs.c.CallCAS(req)

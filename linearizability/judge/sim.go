@@ -40,11 +40,9 @@ type simNode struct {
 	st    *store.Store
 	timer clock.Timer
 	alive bool
-	// done receives the node's completions for its gateway clients.
+	// done receives the node's completions for its gateway clients; a
+	// crash calls them with errGatewayCrashed.
 	done map[uint64]func(node.Completion)
-	// incarnation counts restarts: a client waiting on a crashed gateway
-	// hears of it through lost.
-	lost []func()
 }
 
 func newSimCluster(seed uint64, n int, cfg node.Config) (*simCluster, error) {
