@@ -177,7 +177,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case r.Verdict == linearizability.VerdictIllegal:
 				x.viol++
 				if x.firstVis == "" {
-					x.firstSeed, x.firstVis = r.Seed, cmp.Or(r.VisualPath, "(no -out)")
+					vis := r.VisualPath
+					if r.ShrunkPath != "" { // the violation alone reads better
+						vis = strings.TrimSuffix(r.ShrunkPath, ".json") + ".html"
+					}
+					x.firstSeed, x.firstVis = r.Seed, cmp.Or(vis, "(no -out)")
 				}
 			default:
 				x.undecided++

@@ -78,8 +78,10 @@ type Result struct {
 	// Operations by outcome; Failed counts cas answered "failed".
 	Ops, OK, Failed, Unknown, Refused int
 	Verdict                           linearizability.Verdict
-	// HistoryPath and VisualPath name the saved files ("" if none).
-	HistoryPath, VisualPath string
+	// HistoryPath and VisualPath name the saved files ("" if none);
+	// ShrunkPath the violation alone (linearizability.Shrink), whose
+	// visualization is beside it (.html).
+	HistoryPath, VisualPath, ShrunkPath string
 	// OpsPerSec counts answered operations per second of the workload
 	// (simulated seconds in the simulator); P50 and P99 are their
 	// latencies.
@@ -266,7 +268,24 @@ func judge(res *Result, h linearizability.RegisterHistory, cfg Config) error {
 		}
 		h.Expect = v
 		res.HistoryPath = base + ".json"
-		return h.Save(res.HistoryPath)
+		if err := h.Save(res.HistoryPath); err != nil {
+			return err
+		}
+	}
+	if base != "" && v == linearizability.VerdictIllegal {
+		// The violation alone, for a person to read: one key, cut just
+		// after it went wrong.
+		if s, ok := linearizability.Shrink(h, linearizability.CheckConfig{Timeout: cc.Timeout}); ok {
+			res.ShrunkPath = base + "-shrunk.json"
+			if err := s.Save(res.ShrunkPath); err != nil {
+				return err
+			}
+			sc := cc
+			sc.VisualizePath = base + "-shrunk.html"
+			if _, err := linearizability.Check(s, sc); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
