@@ -19,7 +19,7 @@ func TestTable(t *testing.T) {
 		`(?m)^protocol=caspaxos runs=2 linearizable=2 violations=0$`,
 		`(?m)^protocol=naive runs=2 linearizable=0 violations=2$`,
 		`(?m)^caspaxos\s+sim\s+one-way\s+1\s+1\s+0\s`,
-		`(?m)^naive\s+sim\s+loss\s+1\s+0\s+1\s.*naive-sim-2\.html$`,
+		`(?m)^naive\s+sim\s+loss\s+1\s+0\s+1\s.*naive-sim-2-shrunk\.html$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("output lacks %s:\n%s", want, out.String())
