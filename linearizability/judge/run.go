@@ -305,34 +305,18 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 		cs.key = w.rng.IntN(len(w.keys))
 	}
 	key := w.keys[cs.key]
-	called := c.net.Now()
-	w.pending++
+	var start func(now time.Time) uint64
 	if read {
 		cs.c.CallRead(key)
-		gw.call(func(now time.Time) uint64 { return gw.n.ReadRegister(now, key) }, func(d node.Completion) {
-			w.pending--
-			if d.Err != nil {
-				outcome(cs.c, d.Err)
-				w.later(c, cs, true)
-				return
-			}
-			w.lat = append(w.lat, c.net.Now().Sub(called))
-			cs.c.ReturnRead(d.Register.Versioned)
-			cs.version = d.Register.Version
-			w.later(c, cs, false)
-		})
-		return
+		start = func(now time.Time) uint64 { return gw.n.ReadRegister(now, key) }
+	} else {
+		req := dht.CAS{Key: key, Expected: cs.version, Value: fmt.Appendf(nil, "c%d-%d", cs.id, w.rng.IntN(1_000_000)), TTL: shortOrLong(w.rng)}
+		cs.c.CallCAS(req)
+		start = func(now time.Time) uint64 { return gw.n.CAS(now, req) }
 	}
-	// Mostly long-lived registers; one cas in four with a ttl of 1-5 s, so
-	// that registers expire and are created again during the run (CAS-4)
-	// and expiry races with the operations around it.
-	ttl := int64(3600)
-	if w.rng.IntN(4) == 0 {
-		ttl = int64(1 + w.rng.IntN(5))
-	}
-	req := dht.CAS{Key: key, Expected: cs.version, Value: fmt.Appendf(nil, "c%d-%d", cs.id, w.rng.IntN(1_000_000)), TTL: ttl}
-	cs.c.CallCAS(req)
-	gw.call(func(now time.Time) uint64 { return gw.n.CAS(now, req) }, func(d node.Completion) {
+	called := c.net.Now()
+	w.pending++
+	gw.call(start, func(d node.Completion) {
 		w.pending--
 		if d.Err != nil {
 			outcome(cs.c, d.Err)
@@ -340,6 +324,12 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 			return
 		}
 		w.lat = append(w.lat, c.net.Now().Sub(called))
+		if read {
+			cs.c.ReturnRead(d.Register.Versioned)
+			cs.version = d.Register.Version
+			w.later(c, cs, false)
+			return
+		}
 		cs.c.ReturnCAS(d.Register)
 		if d.Register.OK || w.rng.IntN(2) == 0 {
 			w.later(c, cs, true) // start over with a read
@@ -348,6 +338,16 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 		cs.version = d.Register.Version // retry at once on the current version
 		w.later(c, cs, false)
 	})
+}
+
+// shortOrLong draws a cas's ttl: mostly long-lived registers; one cas in
+// four with a ttl of 1-5 s, so that registers expire and are created again
+// during a run (CAS-4) and expiry races with the operations around it.
+func shortOrLong(rng *rand.Rand) int64 {
+	if rng.IntN(4) == 0 {
+		return int64(1 + rng.IntN(5))
+	}
+	return 3600
 }
 
 func (w *workload) later(c *simCluster, cs *clientState, read bool) {

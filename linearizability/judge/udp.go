@@ -227,11 +227,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 					c.ReturnRead(v)
 					version, read = v.Version, false
 				} else {
-					ttl := int64(3600)
-					if crng.IntN(8) == 0 {
-						ttl = int64(2 + crng.IntN(8))
-					}
-					req := dht.CAS{Key: keys[ki], Expected: version, Value: fmt.Appendf(nil, "c%d-%d", ci, crng.IntN(1_000_000)), TTL: ttl}
+					req := dht.CAS{Key: keys[ki], Expected: version, Value: fmt.Appendf(nil, "c%d-%d", ci, crng.IntN(1_000_000)), TTL: shortOrLong(crng)}
 					c.CallCAS(req)
 					r, err := s.CAS(opCtx, req)
 					done()
