@@ -216,6 +216,19 @@ func (n *fakeNet) runUntil(done func() bool) {
 	}
 }
 
+// settle advances the clock by d in steps of 100 ms, delivering every
+// message and fsyncing every disk after each step.
+func (n *fakeNet) settle(d time.Duration) {
+	for end := n.now.Add(d); n.now.Before(end); {
+		n.advance(100 * time.Millisecond)
+		n.fsyncAll()
+		for len(n.queue) > 0 {
+			n.deliver(0)
+			n.fsyncAll()
+		}
+	}
+}
+
 // start begins op at gateway h and returns its id.
 func (n *fakeNet) start(h *fakeHost, op Op) uint64 {
 	n.nextOp++

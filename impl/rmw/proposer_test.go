@@ -303,3 +303,42 @@ func TestCASPaxosAcceptCutOff(t *testing.T) {
 		wantReg(t, "read", net.call(p1, readOp), true, 2, "p2")
 	})
 }
+
+// TestCASPaxosSyncPushesAndForgets: background repair pushes an accepted
+// state to a member that missed it, and an acceptor forgets a register
+// cpGrace after its expiry, once its promise is older than the ballot
+// window (the Expiry paragraph of the type comment).
+func TestCASPaxosSyncPushesAndForgets(t *testing.T) {
+	net, gw := newProposerNet(t)
+	net.syncEach = time.Second
+	missed := net.members(regKey)[3]
+	net.cut = func(p packet) bool { return p.to == missed && kindOf(p) == cpAccept }
+	wantReg(t, "cas(0)", net.call(gw, casOp(0, "a", 1)), true, 1, "a")
+	written := net.now
+	if a := missed.acceptor(regKey); a.State.Version != 0 {
+		t.Fatalf("the member got the accept: %+v", a)
+	}
+	net.cut = nil
+	net.settle(3 * net.syncEach)
+	if a := missed.acceptor(regKey); a.State.Version != 1 || string(a.State.Value) != "a" {
+		t.Fatalf("not repaired after three sync periods: %+v", a)
+	}
+	for _, h := range net.members(regKey) {
+		if _, ok := h.disk[regKey]; !ok {
+			t.Fatalf("host %d forgot the register too early", h.i)
+		}
+	}
+	net.settle(written.Add(time.Second + cpGrace - net.syncEach).Sub(net.now))
+	for _, h := range net.members(regKey) {
+		if _, ok := h.disk[regKey]; !ok {
+			t.Fatalf("host %d forgot the register %v after it was written, before the grace period ended", h.i, net.now.Sub(written))
+		}
+	}
+	net.settle(written.Add(time.Second + cpGrace + 3*net.syncEach).Sub(net.now))
+	for _, h := range net.members(regKey) {
+		if _, ok := h.disk[regKey]; ok {
+			t.Errorf("host %d still holds the register %v after its expiry plus the grace period", h.i, net.now.Sub(written))
+		}
+	}
+	wantReg(t, "read after the forgetting", net.call(gw, readOp), true, 0, "")
+}
