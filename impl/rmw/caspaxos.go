@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -64,6 +65,8 @@ type caspaxos struct {
 	// pushed records, per key and member, the accepted ballot last pushed.
 	pushed    map[dht.Key]map[dht.Key]ballot
 	syncRound int
+	// inc is this instance's incarnation (see ballot).
+	inc uint64
 }
 
 func init() {
@@ -89,7 +92,7 @@ type CASPaxosOptions struct {
 
 // NewCASPaxos returns CASPaxos with options on h.
 func NewCASPaxos(h Host, opts CASPaxosOptions) Protocol {
-	return &caspaxos{h: h, opts: opts, ops: map[uint64]*cpOp{}, pushed: map[dht.Key]map[dht.Key]ballot{}}
+	return &caspaxos{h: h, opts: opts, ops: map[uint64]*cpOp{}, pushed: map[dht.Key]map[dht.Key]ballot{}, inc: h.Rand().Uint64()}
 }
 
 // Parameters of the protocol.
@@ -105,10 +108,15 @@ const (
 	cpRePush = 10
 )
 
-// ballot orders proposals: by counter, then by the proposer's ID.
+// ballot orders proposals: by counter, then by the proposer's ID, then
+// by its incarnation. The incarnation is drawn when the protocol starts:
+// a proposer that restarts before its clock passes the counter it last
+// used must not propose under the same ballot again (a ballot names one
+// state).
 type ballot struct {
-	N  uint64
-	ID dht.Key
+	N   uint64
+	ID  dht.Key
+	Inc uint64
 }
 
 func (b ballot) cmp(o ballot) int {
@@ -118,7 +126,16 @@ func (b ballot) cmp(o ballot) int {
 		}
 		return 1
 	}
-	return bytes.Compare(b.ID[:], o.ID[:])
+	if c := bytes.Compare(b.ID[:], o.ID[:]); c != 0 {
+		return c
+	}
+	switch {
+	case b.Inc < o.Inc:
+		return -1
+	case b.Inc > o.Inc:
+		return 1
+	}
+	return 0
 }
 
 func (b ballot) zero() bool { return b == ballot{} }
@@ -243,7 +260,8 @@ func (m *cpMsg) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(len(m.Peers)))
 	for _, p := range m.Peers {
 		b = append(b, p.ID[:]...)
-		a, _ := p.Addr.MarshalBinary()
+		// Zones are local to a host: they are not sent (nor accepted).
+		a, _ := netip.AddrPortFrom(p.Addr.Addr().WithZone(""), p.Addr.Port()).MarshalBinary()
 		b = append(b, byte(len(a)))
 		b = append(b, a...)
 	}
@@ -252,7 +270,8 @@ func (m *cpMsg) encode() []byte {
 
 func appendBallot(b []byte, x ballot) []byte {
 	b = binary.AppendUvarint(b, x.N)
-	return append(b, x.ID[:]...)
+	b = append(b, x.ID[:]...)
+	return binary.AppendUvarint(b, x.Inc)
 }
 
 type cpReader struct {
@@ -309,6 +328,7 @@ func (r *cpReader) ballot() ballot {
 	var x ballot
 	x.N = r.uv()
 	r.fixed(x.ID[:])
+	x.Inc = r.uv()
 	return x
 }
 
@@ -450,7 +470,7 @@ func (p *caspaxos) lookup(now time.Time, o *cpOp) {
 func (p *caspaxos) prepare(now time.Time, o *cpOp) {
 	o.rounds++
 	p.seen = max(p.seen+1, uint64(now.UnixMilli()))
-	o.ballot = ballot{N: p.seen, ID: p.h.Self().ID}
+	o.ballot = ballot{N: p.seen, ID: p.h.Self().ID, Inc: p.inc}
 	o.phase, o.until = phPrepare, now.Add(p.round())
 	o.promises = map[dht.Key]cpMsg{}
 	msg := (&cpMsg{Kind: cpPrepare, Op: o.id, Key: o.key, Ballot: o.ballot}).encode()
@@ -498,7 +518,11 @@ func (p *caspaxos) decide(now time.Time, o *cpOp) {
 	var high cpMsg
 	same := true
 	first := true
-	for _, m := range o.promises {
+	for _, a := range o.set { // in a fixed order: a run replays exactly
+		m, ok := o.promises[a.ID]
+		if !ok {
+			continue
+		}
 		if first {
 			high, first = m, false
 			continue
