@@ -46,7 +46,7 @@ func TestJudgeCatches(t *testing.T) {
 		{"naive", 1},
 		{"caspaxos-minority-quorum", 12},
 		{"caspaxos-no-read-writeback", 1},
-		{"caspaxos-no-expiry-writeback", 11},
+		{"caspaxos-no-expiry-writeback", 8},
 	} {
 		cfg := DefaultConfig(c.protocol, c.seed)
 		cfg.OutDir = outDir(t)
