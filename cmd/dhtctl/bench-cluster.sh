@@ -104,9 +104,17 @@ echo "cluster: $nodes nodes of this project on loopback (replicas 4, write acks 
 cpu() { awk '{print $14 + $15}' "/proc/$tb/stat"; } # the testbed's user+system ticks
 c0=$(cpu)
 out=$data/bench.txt
-bin/dhtctl --gateway "$gws" bench --concurrency 64 --value-size 1024 --get-ratio 0.5 --duration 30s "${args[@]}" | tee "$out"
+# --op cas reads before every cas: the put/get mix does not apply.
+mix=(--get-ratio 0.5)
+for ((i = 0; i < ${#args[@]}; i++)); do
+	case "${args[$i]}" in
+	--op) [ "${args[$((i + 1))]}" = cas ] && mix=() ;;
+	--op=cas) mix=() ;;
+	esac
+done
+bin/dhtctl --gateway "$gws" bench --concurrency 64 --value-size 1024 "${mix[@]}" --duration 30s "${args[@]}" | tee "$out"
 c1=$(cpu)
-calls=$(sed -n 's/^\(put\|get\) *ops=\([0-9]*\) .*/\2/p' "$out" | paste -sd+ | bc)
+calls=$(sed -n 's/^\(put\|get\|cas\|read\) *ops=\([0-9]*\) .*/\2/p' "$out" | paste -sd+ | bc)
 loaded=$(sed -n 's/^loaded \([0-9]*\) keys.*/\1/p' "$out")
 echo "testbed CPU: $(((c1 - c0) / $(getconf CLK_TCK))) s for $((calls + ${loaded:-0})) calls (loading included):" \
 	"$(echo "scale=3; 1000 * ($c1 - $c0) / $(getconf CLK_TCK) / ($calls + ${loaded:-0})" | bc) ms per call" >&2

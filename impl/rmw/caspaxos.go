@@ -150,9 +150,9 @@ type cpState struct {
 	// 1); an absent state written back after an expiry keeps the Life and
 	// Hist of the lifetime that ended.
 	Life tag
-	// Hist holds the last writes of the lifetime, oldest first: a
-	// proposer whose accept was preempted finds out from it whether its
-	// write was chosen.
+	// Hist holds the last writes of the lifetime (histRoom), oldest
+	// first: a proposer whose accept was preempted finds out from it
+	// whether its write was chosen.
 	Hist []histEntry
 }
 
@@ -164,8 +164,26 @@ type histEntry struct {
 	Tag     tag
 }
 
-// cpHist is how many writes a state remembers.
-const cpHist = 3
+// A state remembers as many of the last writes as its messages have room
+// for (histRoom): 3 with a value of 1024 bytes, cpHistMax with one of up
+// to 290. The longer the history, the longer a proposer whose accept was
+// preempted can still tell whether its write was chosen.
+const (
+	cpHistMax = 32
+	// cpFixed bounds the bytes of a message that carries a state, besides
+	// its value and history: kind, operation, key, three ballots, nack,
+	// version, value length, expiry, tag, life, history length and an
+	// empty peer list.
+	cpFixed = 1 + 10 + dht.KeyLen + 3*(10+dht.KeyLen+10) + 1 + 10 + 2 + 10 + 16 + 16 + 1 + 1
+	// cpHistEntry bounds one history entry: version and tag.
+	cpHistEntry = 10 + 16
+)
+
+// histRoom is how many history entries a state with a value of n bytes
+// keeps.
+func histRoom(n int) int {
+	return max(1, min(cpHistMax, (wire.MaxProtoPayload-cpFixed-n)/cpHistEntry))
+}
 
 // wrote returns the version of write t in s's lifetime, if s remembers it.
 func (s cpState) wrote(t tag) (uint64, bool) {
@@ -358,7 +376,7 @@ func decodeCP(b []byte) (cpMsg, error) {
 	r.fixed(m.State.Tag[:])
 	r.fixed(m.State.Life[:])
 	nh := r.u8()
-	if r.err == nil && nh > cpHist {
+	if r.err == nil && nh > cpHistMax {
 		return m, fmt.Errorf("%w: %d history entries", errCPMalformed, nh)
 	}
 	for range nh {
@@ -593,8 +611,8 @@ func (p *caspaxos) decide(now time.Time, o *cpOp) {
 		next.Hist = slices.Clone(st.Hist)
 	}
 	next.Hist = append(next.Hist, histEntry{Version: next.Version, Tag: o.tag})
-	if len(next.Hist) > cpHist {
-		next.Hist = next.Hist[len(next.Hist)-cpHist:]
+	if room := histRoom(len(next.Value)); len(next.Hist) > room {
+		next.Hist = next.Hist[len(next.Hist)-room:]
 	}
 	o.wrote, o.mine, o.base = true, next, st
 	p.accept(now, o, next, dht.CASResult{OK: true, Versioned: dht.Versioned{Version: next.Version, Value: slices.Clone(c.Value)}})

@@ -69,7 +69,7 @@ func genState() *rapid.Generator[cpState] {
 			Tag:     genTag().Draw(t, "tag"),
 			Life:    genTag().Draw(t, "life"),
 		}
-		for range rapid.IntRange(0, cpHist).Draw(t, "hist") {
+		for range rapid.IntRange(0, cpHistMax).Draw(t, "hist") {
 			s.Hist = append(s.Hist, histEntry{Version: rapid.Uint64().Draw(t, "hversion"), Tag: genTag().Draw(t, "htag")})
 		}
 		return s
@@ -133,7 +133,7 @@ func TestCodecFitsDatagram(t *testing.T) {
 				Expiry:  rapid.SampledFrom([]int64{-1 << 63, 1<<63 - 1}).Draw(t, "expiry"),
 			},
 		}
-		for range cpHist {
+		for range histRoom(dht.MaxValueLen) {
 			m.State.Hist = append(m.State.Hist, histEntry{Version: rapid.Uint64Range(1<<63, 1<<64-1).Draw(t, "hv"), Tag: genTag().Draw(t, "ht")})
 		}
 		if b := m.encode(); len(b) > wire.MaxProtoPayload {
@@ -155,7 +155,7 @@ func TestCodecRejects(t *testing.T) {
 	long := good
 	long.State.Value = make([]byte, dht.MaxValueLen+1)
 	hist := good
-	hist.State.Hist = make([]histEntry, cpHist+1)
+	hist.State.Hist = make([]histEntry, cpHistMax+1)
 	peers := cpMsg{Kind: cpLookupResp}
 	for range cpMaxPeers + 1 {
 		peers.Peers = append(peers.Peers, wire.Peer{Addr: netip.MustParseAddrPort("10.0.0.1:1")})
@@ -232,7 +232,7 @@ func FuzzDecodeCP(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(m.State.Value) > dht.MaxValueLen || len(m.State.Hist) > cpHist || len(m.Peers) > cpMaxPeers {
+		if len(m.State.Value) > dht.MaxValueLen || len(m.State.Hist) > cpHistMax || len(m.Peers) > cpMaxPeers {
 			t.Fatalf("decoded beyond the limits: value %d, history %d, peers %d", len(m.State.Value), len(m.State.Hist), len(m.Peers))
 		}
 		enc := m.encode()

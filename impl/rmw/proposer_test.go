@@ -239,9 +239,10 @@ func TestCASPaxosAcceptCutOff(t *testing.T) {
 		// p1's write is chosen at every acceptor, but p1 hears nothing
 		// back and is cut off; p2 then makes later writes. When p1 is back
 		// it answers success if the state still remembers its write (the
-		// last cpHist writes), and ErrUnknown once the evidence is older
+		// last histRoom writes), and ErrUnknown once the evidence is older
 		// than that: never a failure, since the write took effect.
-		for later := 0; later <= cpHist; later++ {
+		room := histRoom(len("p2-0"))
+		for later := 0; later <= room; later++ {
 			net, _ := newProposerNet(t)
 			p1, p2 := net.outsider(regKey), net.members(regKey)[0]
 			wantReg(t, "cas(0)", net.call(p1, casOp(0, "a", 3600)), true, 1, "a")
@@ -266,7 +267,7 @@ func TestCASPaxosAcceptCutOff(t *testing.T) {
 			net.cut = nil
 			net.runUntil(func() bool { _, ok := p1.results[id]; return ok })
 			r := p1.results[id]
-			if later < cpHist {
+			if later < room {
 				wantReg(t, fmt.Sprintf("p1's cas after %d later writes", later), r, true, 2, "p1")
 			} else if !errors.Is(r.Err, ErrUnknown) {
 				t.Fatalf("p1's cas after %d later writes: %v %v, want ErrUnknown", later, r.Reg, r.Err)
