@@ -23,13 +23,10 @@ import (
 	"github.com/opendht-go/opendht/linearizability"
 )
 
-// Config is one run.
-type Config struct {
+// Run is what every run of the judge has, in the simulator or over UDP.
+type Run struct {
 	Protocol string
 	Seed     uint64
-	// Nodes is the ring's size at the start (0: drawn from 12-20 by the
-	// seed).
-	Nodes int
 	// Rounds of the fault schedule: each injects one fault for FaultTime,
 	// then heals and runs QuietTime without faults.
 	Rounds               int
@@ -37,14 +34,22 @@ type Config struct {
 	// Clients run read-modify-write loops on Keys registers.
 	Clients, Keys int
 	// OutDir receives the history (JSON) and the porcupine visualization
-	// (HTML) of a run that is not linearizable; KeepAll keeps every
-	// history.
+	// (HTML) of a run that is not linearizable, and the same of the
+	// violation alone (Shrink); KeepAll keeps every history.
 	OutDir  string
 	KeepAll bool
 	// CheckTimeout bounds porcupine (0: 2 minutes).
 	CheckTimeout time.Duration
 	// NodeConfig adjusts the nodes' configuration (nil: defaults).
 	NodeConfig func(*node.Config)
+}
+
+// Config is a run in the simulator.
+type Config struct {
+	Run
+	// Nodes is the ring's size at the start (0: drawn from 12-20 by the
+	// seed).
+	Nodes int
 	// Family is the kind of fault every round injects (see Families);
 	// "" or "mixed" draws each round's kind from the seed.
 	Family string
@@ -59,11 +64,11 @@ func FamilyOf(seed uint64) string { return Families[seed%uint64(len(Families))] 
 
 // DefaultConfig is the run the judge makes for a protocol and seed.
 func DefaultConfig(protocol string, seed uint64) Config {
-	return Config{
-		Protocol: protocol, Seed: seed, Rounds: 4, Family: FamilyOf(seed),
+	return Config{Family: FamilyOf(seed), Run: Run{
+		Protocol: protocol, Seed: seed, Rounds: 4,
 		FaultTime: 15 * time.Second, QuietTime: 10 * time.Second,
 		Clients: 6, Keys: 2,
-	}
+	}}
 }
 
 // Result is what a run found.
@@ -236,13 +241,13 @@ func RunSim(cfg Config) (Result, error) {
 	res.count(h)
 	res.P50, res.P99 = percentiles(w.lat)
 	res.OpsPerSec = float64(len(w.lat)) / workEnd.Sub(workStart).Seconds()
-	err = judge(&res, h, cfg)
+	err = judge(&res, h, cfg.Run)
 	res.Wall = time.Since(start)
 	return res, err
 }
 
 // judge checks h and saves what cfg asks for.
-func judge(res *Result, h linearizability.RegisterHistory, cfg Config) error {
+func judge(res *Result, h linearizability.RegisterHistory, cfg Run) error {
 	base := ""
 	if cfg.OutDir != "" {
 		base = filepath.Join(cfg.OutDir, fmt.Sprintf("%s-%s-%d", res.Protocol, res.Where, res.Seed))

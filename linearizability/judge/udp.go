@@ -25,30 +25,19 @@ import (
 // sockets (partitions, loss) and by stopping a node and starting it again
 // from its data directory.
 type UDPConfig struct {
-	Protocol string
-	Seed     uint64
-	Nodes    int
-	// Rounds of faults, each FaultTime long and followed by QuietTime.
-	Rounds               int
-	FaultTime, QuietTime time.Duration
-	Clients, Keys        int
-	OutDir               string
-	KeepAll              bool
+	Run
+	Nodes int
 	// Dir holds the nodes' stores ("": a temporary directory, removed).
 	Dir string
-	// CheckTimeout bounds porcupine (0: 2 minutes).
-	CheckTimeout time.Duration
-	// NodeConfig adjusts the nodes' configuration (nil: defaults).
-	NodeConfig func(*node.Config)
 }
 
 // DefaultUDPConfig is the real-UDP run the judge makes.
 func DefaultUDPConfig(protocol string, seed uint64, out string) UDPConfig {
-	return UDPConfig{
-		Protocol: protocol, Seed: seed, Nodes: 8, Rounds: 3,
+	return UDPConfig{Nodes: 8, Run: Run{
+		Protocol: protocol, Seed: seed, Rounds: 3,
 		FaultTime: 8 * time.Second, QuietTime: 5 * time.Second,
 		Clients: 6, Keys: 2, OutDir: out,
-	}
+	}}
 }
 
 // netFaults decides which datagrams the nodes' sockets drop.
@@ -316,7 +305,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 	res.count(h)
 	res.P50, res.P99 = percentiles(lat)
 	res.OpsPerSec = float64(len(lat)) / workEnd.Sub(workStart).Seconds()
-	err = judge(&res, h, Config{OutDir: cfg.OutDir, KeepAll: cfg.KeepAll, CheckTimeout: cfg.CheckTimeout})
+	err = judge(&res, h, cfg.Run)
 	res.Wall = time.Since(start)
 	return res, err
 }
