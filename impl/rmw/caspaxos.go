@@ -18,8 +18,9 @@ import (
 // log. The key's replica set are the acceptors; the client's gateway is the
 // proposer. A proposer
 //
-//  1. asks the key's root (through the overlay) for the replica set, and
-//     needs a quorum Q = Replicas/2+1 of it;
+//  1. asks the key's root (through the overlay) for the replica set (or
+//     uses the one a root named within the last seconds), and needs a
+//     quorum Q = Replicas/2+1 of it;
 //  2. prepares a ballot higher than any it has seen at every acceptor; an
 //     acceptor promises (durably) to accept nothing lower and answers with
 //     the state it accepted last;
@@ -67,6 +68,8 @@ type caspaxos struct {
 	syncRound int
 	// inc is this instance's incarnation (see ballot).
 	inc uint64
+	// sets caches the replica sets of keys (cachedSet).
+	sets map[dht.Key]cachedSet
 }
 
 func init() {
@@ -92,7 +95,7 @@ type CASPaxosOptions struct {
 
 // NewCASPaxos returns CASPaxos with options on h.
 func NewCASPaxos(h Host, opts CASPaxosOptions) Protocol {
-	return &caspaxos{h: h, opts: opts, ops: map[uint64]*cpOp{}, pushed: map[dht.Key]map[dht.Key]ballot{}, inc: h.Rand().Uint64()}
+	return &caspaxos{h: h, opts: opts, ops: map[uint64]*cpOp{}, pushed: map[dht.Key]map[dht.Key]ballot{}, inc: h.Rand().Uint64(), sets: map[dht.Key]cachedSet{}}
 }
 
 // Parameters of the protocol.
@@ -477,10 +480,31 @@ func (p *caspaxos) Start(now time.Time, id uint64, op Op) {
 	o.tag[0] |= 1
 	binary.BigEndian.PutUint64(o.tag[8:], id)
 	p.ops[id] = o
+	if c, ok := p.sets[o.key]; ok && now.Before(c.until) {
+		o.set = c.peers
+		p.prepare(now, o)
+		return
+	}
 	p.lookup(now, o)
 }
 
+// cachedSet is a replica set a root named, kept for cpSetCache: a
+// proposer that works on a key again skips the routed lookup. A stale set
+// is safe (acceptors answer only for keys whose set includes them, and
+// two sets a change apart have intersecting quorums, RR-3); a round that
+// finds no quorum, or a refusal by a non-member, drops it.
+type cachedSet struct {
+	peers []wire.Peer
+	until time.Time
+}
+
+const (
+	cpSetCache    = 5 * time.Second
+	cpSetCacheMax = 4096
+)
+
 func (p *caspaxos) lookup(now time.Time, o *cpOp) {
+	delete(p.sets, o.key)
 	o.phase, o.until = phLookup, now.Add(p.round())
 	p.h.Route(now, o.key, (&cpMsg{Kind: cpLookup, Op: o.id, Key: o.key}).encode())
 }
@@ -650,6 +674,10 @@ func (p *caspaxos) onReply(now time.Time, from wire.Peer, m cpMsg) {
 			return // a ring too small for a quorum: the round times out
 		}
 		o.set = m.Peers
+		if len(p.sets) >= cpSetCacheMax {
+			clear(p.sets)
+		}
+		p.sets[o.key] = cachedSet{peers: m.Peers, until: now.Add(cpSetCache)}
 		p.prepare(now, o)
 	case cpPromise, cpAccepted:
 		if m.Ballot != o.ballot || !member(o.set, from.ID) {
@@ -661,6 +689,9 @@ func (p *caspaxos) onReply(now time.Time, from wire.Peer, m cpMsg) {
 			}
 			if m.Nack == nackHigher && (o.phase == phPrepare || o.phase == phAccept) {
 				p.backoff(now, o)
+			}
+			if m.Nack == nackNotMember {
+				delete(p.sets, o.key) // the set moved: the next operation asks
 			}
 			return // other refusals: the round fills up or times out
 		}

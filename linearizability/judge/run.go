@@ -127,6 +127,7 @@ type workload struct {
 type clientState struct {
 	c       *linearizability.Client
 	id      int
+	home    int // the index of its usual gateway
 	key     int
 	version uint64
 }
@@ -203,7 +204,7 @@ func RunSim(cfg Config) (Result, error) {
 	}
 	workStart := c.net.Now()
 	for i := range cfg.Clients {
-		cs := &clientState{c: rec.Client(), id: i}
+		cs := &clientState{c: rec.Client(), id: i, home: w.rng.IntN(n)}
 		c.net.After(time.Duration(w.rng.IntN(500))*time.Millisecond, func() { w.next(c, cs, true) })
 	}
 	next := n
@@ -305,7 +306,13 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 	if len(live) == 0 {
 		return
 	}
-	gw := live[w.rng.IntN(len(live))]
+	// A client mostly keeps to its own gateway, as real ones do (and a
+	// proposer then reuses what it knows of a key); one call in four goes
+	// to another.
+	gw := c.nodes[cs.home%len(c.nodes)]
+	if !gw.alive || w.rng.IntN(4) == 0 {
+		gw = live[w.rng.IntN(len(live))]
+	}
 	if read { // a read picks the register the next cas works on
 		cs.key = w.rng.IntN(len(w.keys))
 	}

@@ -22,8 +22,8 @@ import (
 // UDPConfig is a run over real UDP on loopback: node servers in this
 // process, each with its own socket and Pebble store on disk, clients
 // calling them as their gateways. Faults are injected at the receiving
-// sockets (partitions, loss) and by stopping a node and starting it again
-// from its data directory.
+// sockets (partitions, loss), by stopping a node and starting it again
+// from its data directory, and by a node that joins.
 type UDPConfig struct {
 	Run
 	Nodes int
@@ -133,7 +133,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	base, err := freePorts(rng, cfg.Nodes)
+	base, err := freePorts(rng, cfg.Nodes+1)
 	if err != nil {
 		return res, err
 	}
@@ -147,6 +147,9 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 	defer cancel()
 	nodes := make([]*udpNode, cfg.Nodes)
 	boot := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", base))
+	// One more node than the ring starts with: it joins in a "join" round
+	// (until then it is down, and clients pass it by).
+	nodes = append(nodes, nil)
 	for i := range nodes {
 		addr := fmt.Sprintf("127.0.0.1:%d", base+10*i)
 		sc := node.ServerConfig{Node: ncfg, Listen: addr, Store: store.DefaultConfig(fmt.Sprintf("%s/n%d", dir, i))}
@@ -158,10 +161,14 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 		}
 		sc.Drop = faults.dropper(netip.MustParseAddrPort(addr))
 		u := &udpNode{i: i, cfg: sc}
+		nodes[i] = u
+		if i == cfg.Nodes {
+			u.down = true
+			continue
+		}
 		if u.srv, err = node.Start(ctx, sc); err != nil {
 			return res, err
 		}
-		nodes[i] = u
 		time.Sleep(100 * time.Millisecond)
 	}
 	defer func() {
@@ -191,13 +198,17 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 			crng := rand.New(rand.NewPCG(cfg.Seed, uint64(ci)))
 			c := rec.Client()
 			read, version, ki := true, uint64(0), 0
+			home := crng.IntN(len(nodes))
 			for {
 				select {
 				case <-stop:
 					return
 				case <-time.After(time.Duration(crng.IntN(200)) * time.Millisecond):
 				}
-				u := nodes[crng.IntN(len(nodes))]
+				u := nodes[home] // mostly its own gateway, as in the simulator
+				if crng.IntN(4) == 0 {
+					u = nodes[crng.IntN(len(nodes))]
+				}
 				s := u.server()
 				if s == nil {
 					continue
@@ -236,7 +247,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 		}()
 	}
 	workStart := time.Now()
-	kinds := []string{"partition", "loss", "restart"}
+	kinds := []string{"partition", "loss", "restart", "join"}
 	for round := range cfg.Rounds {
 		kind := kinds[(int(cfg.Seed)+round)%len(kinds)]
 		detail := ""
@@ -263,6 +274,22 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 			faults.loss = 0.1 + rng.Float64()*0.1
 			detail = fmt.Sprintf("loss %.0f%% at every socket", faults.loss*100)
 			faults.mu.Unlock()
+		case "join":
+			u := nodes[cfg.Nodes]
+			if u.server() != nil {
+				kind = "none" // it joined already
+				break
+			}
+			s, err := node.Start(ctx, u.cfg)
+			if err != nil {
+				close(stop)
+				wg.Wait()
+				return res, err
+			}
+			u.mu.Lock()
+			u.srv, u.down = s, false
+			u.mu.Unlock()
+			detail = fmt.Sprintf("node %d joins", u.i)
 		case "restart":
 			u := nodes[1+rng.IntN(cfg.Nodes-1)]
 			u.mu.Lock()
