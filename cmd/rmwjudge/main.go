@@ -29,6 +29,7 @@ import (
 )
 
 func main() {
+	judge.RunChildIfAsked() // a node process of a real-UDP run
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

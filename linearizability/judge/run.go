@@ -6,6 +6,7 @@
 package judge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
@@ -163,10 +165,11 @@ func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
 func RegisterKey(i int) dht.Key { return dht.Key(dht.SHA1(fmt.Appendf(nil, "judge-register-%d", i))) }
 
 // outcome classifies a gateway's error (gateway.RegisterBackend's
-// contract): a timeout is an unknown outcome, anything else a refusal.
+// contract, and impl/client's): an unknown outcome or a timeout is an
+// unknown outcome, anything else a refusal (nothing happened).
 func outcome(c *linearizability.Client, err error) {
 	var t interface{ Timeout() bool }
-	if errors.As(err, &t) && t.Timeout() {
+	if errors.Is(err, client.ErrUnknownOutcome) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &t) && t.Timeout() {
 		c.Unknown(err)
 		return
 	}

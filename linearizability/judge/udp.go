@@ -2,16 +2,21 @@ package judge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
@@ -19,68 +24,167 @@ import (
 	"github.com/opendht-go/opendht/linearizability"
 )
 
-// UDPConfig is a run over real UDP on loopback: node servers in this
-// process, each with its own socket and Pebble store on disk, clients
-// calling them as their gateways. Faults are injected at the receiving
-// sockets (partitions, loss), by stopping a node and starting it again
-// from its data directory, and by a node that joins.
+// UDPConfig is a run over real UDP on loopback: node servers, each with
+// its own socket and Pebble store on disk, and clients calling them as
+// their gateways. Faults are injected at the receiving sockets
+// (partitions, loss), by crashing a node and starting it again from its
+// data directory, and by a node that joins.
 type UDPConfig struct {
 	Run
 	Nodes int
+	// Processes runs every node in its own process (this program again,
+	// see RunChildIfAsked), its clients calling its XML-RPC gateway with
+	// impl/client, and crashes are SIGKILL. Otherwise the nodes run in
+	// this process, clients call them directly, and a crash is a stop.
+	Processes bool
 	// Dir holds the nodes' stores ("": a temporary directory, removed).
 	Dir string
 }
 
 // DefaultUDPConfig is the real-UDP run the judge makes.
 func DefaultUDPConfig(protocol string, seed uint64, out string) UDPConfig {
-	return UDPConfig{Nodes: 8, Run: Run{
-		Protocol: protocol, Seed: seed, Rounds: 3,
+	return UDPConfig{Nodes: 8, Processes: true, Run: Run{
+		Protocol: protocol, Seed: seed, Rounds: 4,
 		FaultTime: 8 * time.Second, QuietTime: 5 * time.Second,
 		Clients: 6, Keys: 2, OutDir: out,
 	}}
 }
 
-// netFaults decides which datagrams the nodes' sockets drop.
+// gateway is what a client of a real-UDP run calls: a node.Server in this
+// process, or a client.Client of a node process's XML-RPC gateway.
+type gateway interface {
+	CAS(ctx context.Context, c dht.CAS) (dht.CASResult, error)
+	ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, error)
+}
+
+type clientGateway struct{ c *client.Client }
+
+func (g clientGateway) CAS(ctx context.Context, c dht.CAS) (dht.CASResult, error) {
+	return g.c.CAS(ctx, c.Key, c.Expected, c.Value, time.Duration(c.TTL)*time.Second)
+}
+
+func (g clientGateway) ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, error) {
+	return g.c.Read(ctx, key)
+}
+
+// netFaults holds the network's faults for the nodes of a run: read at
+// once by the sockets of nodes in this process, written to a file that
+// node processes follow.
 type netFaults struct {
-	mu    sync.Mutex
-	rng   *rand.Rand
-	loss  float64
-	cut   map[netip.AddrPort]int // the side of a partition, by node address
-	sides bool
+	mu   sync.Mutex
+	rng  *rand.Rand
+	cur  atomic.Pointer[faults]
+	path string
+}
+
+func (f *netFaults) set(x faults) error {
+	f.cur.Store(&x)
+	if f.path == "" {
+		return nil
+	}
+	return writeFaults(f.path, x)
 }
 
 func (f *netFaults) dropper(self netip.AddrPort) func(netip.AddrPort) bool {
 	return func(from netip.AddrPort) bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.sides && f.cut[from] != f.cut[self] {
-			return true
-		}
-		return f.loss > 0 && f.rng.Float64() < f.loss
+		return f.cur.Load().drops(self, from, func() float64 {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.rng.Float64()
+		})
 	}
 }
 
-func (f *netFaults) heal() {
-	f.mu.Lock()
-	f.loss, f.sides, f.cut = 0, false, nil
-	f.mu.Unlock()
-}
-
+// udpNode is one node of a real-UDP run.
 type udpNode struct {
 	i    int
-	cfg  node.ServerConfig
+	addr netip.AddrPort
+	cfg  node.ServerConfig // in this process
+	spec childSpec         // in its own process
+	log  string            // a node process's stderr
 	mu   sync.Mutex
-	srv  *node.Server
-	down bool
+	gw   gateway // nil while the node is down
+	kill func()
 }
 
-func (u *udpNode) server() *node.Server {
+func (u *udpNode) gateway() gateway {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.down {
+	return u.gw
+}
+
+// start runs the node, in this process or in its own.
+func (u *udpNode) start(ctx context.Context, processes bool) error {
+	if !processes {
+		s, err := node.Start(ctx, u.cfg)
+		if err != nil {
+			return err
+		}
+		u.mu.Lock()
+		u.gw, u.kill = s, func() { _ = s.Close() }
+		u.mu.Unlock()
 		return nil
 	}
-	return u.srv
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	spec, _ := json.Marshal(u.spec)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), ChildEnv+"="+string(spec))
+	logf, err := os.OpenFile(u.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return err
+	}
+	kill := func() {
+		_ = cmd.Process.Kill() // SIGKILL: what was not on disk is lost
+		_ = cmd.Wait()
+		_ = logf.Close()
+	}
+	gwAddr := netip.AddrPortFrom(u.addr.Addr(), u.addr.Port()+1).String()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", gwAddr)
+		if err == nil {
+			_ = c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			kill()
+			return fmt.Errorf("judge: node %d (%s) did not open its gateway in 10 s; its log: %s", u.i, gwAddr, u.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cc := client.DefaultConfig(gwAddr)
+	// One gateway, one attempt: a cas is never repeated anyway, and a
+	// read that fails is recorded as such.
+	cc.MaxAttempts, cc.CallTimeout = 1, 30*time.Second
+	cli, err := client.New(cc)
+	if err != nil {
+		kill()
+		return err
+	}
+	u.mu.Lock()
+	u.gw, u.kill = clientGateway{cli}, kill
+	u.mu.Unlock()
+	return nil
+}
+
+// crash stops the node: its clients in flight get an error (an unknown
+// outcome for a cas).
+func (u *udpNode) crash() {
+	u.mu.Lock()
+	kill := u.kill
+	u.gw, u.kill = nil, nil
+	u.mu.Unlock()
+	if kill != nil {
+		kill()
+	}
 }
 
 // freePorts finds n ports, 10 apart, whose node port and gateway ports are
@@ -137,7 +241,13 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	faults := &netFaults{rng: rand.New(rand.NewPCG(cfg.Seed, 0x1f))}
+	nf := &netFaults{rng: rand.New(rand.NewPCG(cfg.Seed, 0x1f))}
+	if cfg.Processes {
+		nf.path = filepath.Join(dir, "faults")
+	}
+	if err := nf.set(faults{}); err != nil {
+		return res, err
+	}
 	ncfg := node.DefaultConfig()
 	ncfg.RMW = cfg.Protocol
 	if cfg.NodeConfig != nil {
@@ -145,39 +255,35 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nodes := make([]*udpNode, cfg.Nodes)
-	boot := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", base))
 	// One more node than the ring starts with: it joins in a "join" round
 	// (until then it is down, and clients pass it by).
-	nodes = append(nodes, nil)
+	nodes := make([]*udpNode, cfg.Nodes+1)
+	boot := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", base))
 	for i := range nodes {
-		addr := fmt.Sprintf("127.0.0.1:%d", base+10*i)
-		sc := node.ServerConfig{Node: ncfg, Listen: addr, Store: store.DefaultConfig(fmt.Sprintf("%s/n%d", dir, i))}
-		sc.Store.Capacity = 64 << 20
-		sc.Store.CacheSize = 1 << 20
-		sc.Node.Overlay.Seed = cfg.Seed*1000 + uint64(i)
+		addr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", base+10*i))
+		u := &udpNode{i: i, addr: addr, log: filepath.Join(dir, fmt.Sprintf("n%d.log", i))}
+		u.cfg = node.ServerConfig{Node: ncfg, Listen: addr.String(), Store: store.DefaultConfig(filepath.Join(dir, fmt.Sprintf("n%d", i)))}
+		u.cfg.Store.Capacity = 64 << 20
+		u.cfg.Store.CacheSize = 1 << 20
+		u.cfg.Drop = nf.dropper(addr)
+		u.spec = childSpec{Listen: addr.String(), Dir: u.cfg.Store.Dir, Protocol: cfg.Protocol, Faults: nf.path}
 		if i > 0 {
-			sc.Bootstrap = []netip.AddrPort{boot}
+			u.cfg.Bootstrap = []netip.AddrPort{boot}
+			u.spec.Bootstrap = boot.String()
 		}
-		sc.Drop = faults.dropper(netip.MustParseAddrPort(addr))
-		u := &udpNode{i: i, cfg: sc}
 		nodes[i] = u
-		if i == cfg.Nodes {
-			u.down = true
-			continue
+	}
+	defer func() {
+		for _, u := range nodes {
+			u.crash()
 		}
-		if u.srv, err = node.Start(ctx, sc); err != nil {
+	}()
+	for _, u := range nodes[:cfg.Nodes] {
+		if err := u.start(ctx, cfg.Processes); err != nil {
 			return res, err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	defer func() {
-		for _, u := range nodes {
-			if s := u.server(); s != nil {
-				_ = s.Close()
-			}
-		}
-	}()
 	time.Sleep(5 * time.Second) // the ring settles
 
 	rec := linearizability.NewRecorder(nil)
@@ -209,8 +315,8 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 				if crng.IntN(4) == 0 {
 					u = nodes[crng.IntN(len(nodes))]
 				}
-				s := u.server()
-				if s == nil {
+				gw := u.gateway()
+				if gw == nil {
 					continue
 				}
 				opCtx, done := context.WithTimeout(ctx, 30*time.Second)
@@ -218,7 +324,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 				if read {
 					ki = crng.IntN(len(keys))
 					c.CallRead(keys[ki])
-					v, err := s.ReadRegister(opCtx, keys[ki])
+					v, err := gw.ReadRegister(opCtx, keys[ki])
 					done()
 					if err != nil {
 						outcome(c, err)
@@ -229,7 +335,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 				} else {
 					req := dht.CAS{Key: keys[ki], Expected: version, Value: fmt.Appendf(nil, "c%d-%d", ci, crng.IntN(1_000_000)), TTL: shortOrLong(crng)}
 					c.CallCAS(req)
-					r, err := s.CAS(opCtx, req)
+					r, err := gw.CAS(opCtx, req)
 					done()
 					if err != nil {
 						outcome(c, err)
@@ -246,78 +352,66 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 			}
 		}()
 	}
+	fail := func(err error) (Result, error) {
+		close(stop)
+		wg.Wait()
+		return res, err
+	}
+	crash := "stop"
+	if cfg.Processes {
+		crash = "kill -9"
+	}
 	workStart := time.Now()
-	kinds := []string{"partition", "loss", "restart", "join"}
+	kinds := []string{"partition", "loss", "crash", "join"}
 	for round := range cfg.Rounds {
 		kind := kinds[(int(cfg.Seed)+round)%len(kinds)]
 		detail := ""
-		var restart func() error
+		var restart *udpNode
 		switch kind {
 		case "partition":
 			k := 1 + rng.IntN(max(1, cfg.Nodes/3))
-			perm := rng.Perm(cfg.Nodes)
-			cut := map[netip.AddrPort]int{}
+			f := faults{sides: map[netip.AddrPort]int{}}
 			var names []string
-			for j, i := range perm {
-				a := netip.MustParseAddrPort(nodes[i].cfg.Listen)
+			for j, i := range rng.Perm(cfg.Nodes) {
 				if j < k {
-					cut[a] = 1
+					f.sides[nodes[i].addr] = 1
 					names = append(names, fmt.Sprint(i))
 				}
 			}
-			faults.mu.Lock()
-			faults.cut, faults.sides = cut, true
-			faults.mu.Unlock()
+			if err := nf.set(f); err != nil {
+				return fail(err)
+			}
 			detail = "nodes " + strings.Join(names, " ") + " | rest"
 		case "loss":
-			faults.mu.Lock()
-			faults.loss = 0.1 + rng.Float64()*0.1
-			detail = fmt.Sprintf("loss %.0f%% at every socket", faults.loss*100)
-			faults.mu.Unlock()
+			f := faults{loss: 0.1 + rng.Float64()*0.1}
+			if err := nf.set(f); err != nil {
+				return fail(err)
+			}
+			detail = fmt.Sprintf("loss %.0f%% at every socket", f.loss*100)
 		case "join":
 			u := nodes[cfg.Nodes]
-			if u.server() != nil {
+			if u.gateway() != nil {
 				kind = "none" // it joined already
 				break
 			}
-			s, err := node.Start(ctx, u.cfg)
-			if err != nil {
-				close(stop)
-				wg.Wait()
-				return res, err
+			if err := u.start(ctx, cfg.Processes); err != nil {
+				return fail(err)
 			}
-			u.mu.Lock()
-			u.srv, u.down = s, false
-			u.mu.Unlock()
 			detail = fmt.Sprintf("node %d joins", u.i)
-		case "restart":
-			u := nodes[1+rng.IntN(cfg.Nodes-1)]
-			u.mu.Lock()
-			u.down = true
-			srv := u.srv
-			u.mu.Unlock()
-			_ = srv.Close() // its clients in flight get an error: unknown outcome
-			detail = fmt.Sprintf("node %d stopped, restarted from its directory", u.i)
-			restart = func() error {
-				s, err := node.Start(ctx, u.cfg)
-				if err != nil {
-					return err
-				}
-				u.mu.Lock()
-				u.srv, u.down = s, false
-				u.mu.Unlock()
-				return nil
-			}
+		case "crash":
+			restart = nodes[1+rng.IntN(cfg.Nodes-1)]
+			restart.crash()
+			detail = fmt.Sprintf("node %d: %s, restarted from its directory", restart.i, crash)
 		}
 		res.Schedule = append(res.Schedule, kind)
 		h := rec.BeginFault(kind, detail, fmt.Sprintf("round %d", round))
 		time.Sleep(cfg.FaultTime)
-		faults.heal()
+		if err := nf.set(faults{}); err != nil {
+			return fail(err)
+		}
 		if restart != nil {
-			if err := restart(); err != nil {
-				close(stop)
-				wg.Wait()
-				return res, err
+			if err := restart.start(ctx, cfg.Processes); err != nil {
+				return fail(err)
 			}
 		}
 		rec.EndFault(h)
@@ -328,7 +422,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 	wg.Wait()
 	h := rec.History()
 	h.Protocol, h.Seed, h.Skew = cfg.Protocol, cfg.Seed, Skew
-	h.Meta = map[string]string{"where": "udp", "nodes": fmt.Sprint(cfg.Nodes), "schedule": strings.Join(res.Schedule, ","), "replay": res.Replay()}
+	h.Meta = map[string]string{"where": "udp", "nodes": fmt.Sprint(cfg.Nodes), "schedule": strings.Join(res.Schedule, ","), "crash": crash, "replay": res.Replay()}
 	res.count(h)
 	res.P50, res.P99 = percentiles(lat)
 	res.OpsPerSec = float64(len(lat)) / workEnd.Sub(workStart).Seconds()
