@@ -105,7 +105,7 @@ func wantNack(t *testing.T, m cpMsg, kind, why uint8, b, promised ballot) {
 }
 
 func state(v uint64, val string) cpState {
-	return cpState{Version: v, Value: []byte(val), Expiry: 1 << 50, Tag: tag{byte(v) | 1}, Life: tag{1}, Hist: []histEntry{{v, tag{byte(v) | 1}}}}
+	return cpState{Version: v, Value: []byte(val), Expiry: 1 << 50, Tag: tag{byte(v) | 1}, Life: tag{1}, Hist: []tag{{byte(v) | 1}}, HistTop: v}
 }
 
 // TestAcceptorNacksPrepareBelowPromise: a prepare below the promise is

@@ -153,46 +153,23 @@ type cpState struct {
 	// 1); an absent state written back after an expiry keeps the Life and
 	// Hist of the lifetime that ended.
 	Life tag
-	// Hist holds the last writes of the lifetime (histRoom), oldest
-	// first: a proposer whose accept was preempted finds out from it
-	// whether its write was chosen.
-	Hist []histEntry
+	// Hist holds the tags of the last writes of the lifetime
+	// (histRoom), oldest first, and HistTop the version the last of them
+	// wrote: versions within a lifetime are consecutive (CAS-10), so
+	// Hist[i] wrote HistTop-(len(Hist)-1-i). A proposer whose accept was
+	// preempted finds out from them whether its write was chosen.
+	Hist    []tag
+	HistTop uint64
 }
 
 // tag names one write: the proposer's ID prefix and its operation id.
 type tag [16]byte
 
-type histEntry struct {
-	Version uint64
-	Tag     tag
-}
-
-// A state remembers as many of the last writes as its messages have room
-// for (histRoom): 3 with a value of 1024 bytes, cpHistMax with one of up
-// to 290. The longer the history, the longer a proposer whose accept was
-// preempted can still tell whether its write was chosen.
-const (
-	cpHistMax = 32
-	// cpFixed bounds the bytes of a message that carries a state, besides
-	// its value and history: kind, operation, key, three ballots, nack,
-	// version, value length, expiry, tag, life, history length and an
-	// empty peer list.
-	cpFixed = 1 + 10 + dht.KeyLen + 3*(10+dht.KeyLen+10) + 1 + 10 + 2 + 10 + 16 + 16 + 1 + 1
-	// cpHistEntry bounds one history entry: version and tag.
-	cpHistEntry = 10 + 16
-)
-
-// histRoom is how many history entries a state with a value of n bytes
-// keeps.
-func histRoom(n int) int {
-	return max(1, min(cpHistMax, (wire.MaxProtoPayload-cpFixed-n)/cpHistEntry))
-}
-
 // wrote returns the version of write t in s's lifetime, if s remembers it.
 func (s cpState) wrote(t tag) (uint64, bool) {
-	for _, e := range s.Hist {
-		if e.Tag == t {
-			return e.Version, true
+	for i, e := range s.Hist {
+		if e == t {
+			return s.HistTop - uint64(len(s.Hist)-1-i), true
 		}
 	}
 	return 0, false
@@ -200,12 +177,31 @@ func (s cpState) wrote(t tag) (uint64, bool) {
 
 // writer returns the tag of the write that made version v, if remembered.
 func (s cpState) writer(v uint64) (tag, bool) {
-	for _, e := range s.Hist {
-		if e.Version == v {
-			return e.Tag, true
-		}
+	if v > s.HistTop || s.HistTop-v >= uint64(len(s.Hist)) {
+		return tag{}, false
 	}
-	return tag{}, false
+	return s.Hist[len(s.Hist)-1-int(s.HistTop-v)], true
+}
+
+// A state remembers as many of the last writes as its messages have room
+// for (histRoom): 6 with a value of 1024 bytes, cpHistMax with one of up
+// to 100. The longer the history, the longer a proposer whose accept was
+// preempted can still tell whether its write was chosen.
+const (
+	cpHistMax = 64
+	// cpFixed bounds the bytes of a message that carries a state, besides
+	// its value and history: kind, operation, key, three ballots, nack,
+	// version, value length, expiry, tag, life, history top and length,
+	// and an empty peer list.
+	cpFixed = 1 + 10 + dht.KeyLen + 3*(10+dht.KeyLen+10) + 1 + 10 + 2 + 10 + 16 + 16 + 10 + 1 + 1
+	// cpHistEntry is the size of one history entry: a tag.
+	cpHistEntry = 16
+)
+
+// histRoom is how many history entries a state with a value of n bytes
+// keeps.
+func histRoom(n int) int {
+	return max(1, min(cpHistMax, (wire.MaxProtoPayload-cpFixed-n)/cpHistEntry))
 }
 
 // at is what a proposer at nowMs reads: the state, or absent once expired.
@@ -273,10 +269,10 @@ func (m *cpMsg) encode() []byte {
 	b = binary.AppendVarint(b, m.State.Expiry)
 	b = append(b, m.State.Tag[:]...)
 	b = append(b, m.State.Life[:]...)
+	b = binary.AppendUvarint(b, m.State.HistTop)
 	b = append(b, byte(len(m.State.Hist)))
 	for _, e := range m.State.Hist {
-		b = binary.AppendUvarint(b, e.Version)
-		b = append(b, e.Tag[:]...)
+		b = append(b, e[:]...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Peers)))
 	for _, p := range m.Peers {
@@ -378,14 +374,14 @@ func decodeCP(b []byte) (cpMsg, error) {
 	m.State.Expiry = r.sv()
 	r.fixed(m.State.Tag[:])
 	r.fixed(m.State.Life[:])
+	m.State.HistTop = r.uv()
 	nh := r.u8()
 	if r.err == nil && nh > cpHistMax {
 		return m, fmt.Errorf("%w: %d history entries", errCPMalformed, nh)
 	}
 	for range nh {
-		var e histEntry
-		e.Version = r.uv()
-		r.fixed(e.Tag[:])
+		var e tag
+		r.fixed(e[:])
 		m.State.Hist = append(m.State.Hist, e)
 	}
 	np := r.uv()
@@ -583,7 +579,7 @@ func (p *caspaxos) decide(now time.Time, o *cpOp) {
 		// an absent state, so that a proposer whose clock is behind cannot
 		// see the register live after a client was told it is gone: every
 		// answer then follows the order of the ballots.
-		st = cpState{Life: st.Life, Hist: st.Hist}
+		st = cpState{Life: st.Life, Hist: st.Hist, HistTop: st.HistTop}
 		same = false
 	}
 	cur := st.at(nowMs)
@@ -634,7 +630,7 @@ func (p *caspaxos) decide(now time.Time, o *cpOp) {
 	} else {
 		next.Hist = slices.Clone(st.Hist)
 	}
-	next.Hist = append(next.Hist, histEntry{Version: next.Version, Tag: o.tag})
+	next.Hist, next.HistTop = append(next.Hist, o.tag), next.Version
 	if room := histRoom(len(next.Value)); len(next.Hist) > room {
 		next.Hist = next.Hist[len(next.Hist)-room:]
 	}

@@ -68,9 +68,10 @@ func genState() *rapid.Generator[cpState] {
 			Expiry:  rapid.Int64().Draw(t, "expiry"),
 			Tag:     genTag().Draw(t, "tag"),
 			Life:    genTag().Draw(t, "life"),
+			HistTop: rapid.Uint64().Draw(t, "histtop"),
 		}
 		for range rapid.IntRange(0, cpHistMax).Draw(t, "hist") {
-			s.Hist = append(s.Hist, histEntry{Version: rapid.Uint64().Draw(t, "hversion"), Tag: genTag().Draw(t, "htag")})
+			s.Hist = append(s.Hist, genTag().Draw(t, "htag"))
 		}
 		return s
 	})
@@ -131,10 +132,11 @@ func TestCodecFitsDatagram(t *testing.T) {
 				Version: rapid.Uint64Range(1<<63, 1<<64-1).Draw(t, "version"),
 				Value:   rapid.SliceOfN(rapid.Byte(), dht.MaxValueLen, dht.MaxValueLen).Draw(t, "value"),
 				Expiry:  rapid.SampledFrom([]int64{-1 << 63, 1<<63 - 1}).Draw(t, "expiry"),
+				HistTop: 1<<64 - 1,
 			},
 		}
 		for range histRoom(dht.MaxValueLen) {
-			m.State.Hist = append(m.State.Hist, histEntry{Version: rapid.Uint64Range(1<<63, 1<<64-1).Draw(t, "hv"), Tag: genTag().Draw(t, "ht")})
+			m.State.Hist = append(m.State.Hist, genTag().Draw(t, "ht"))
 		}
 		if b := m.encode(); len(b) > wire.MaxProtoPayload {
 			t.Fatalf("kind %d with a full state: %d bytes > %d", m.Kind, len(b), wire.MaxProtoPayload)
@@ -155,7 +157,7 @@ func TestCodecRejects(t *testing.T) {
 	long := good
 	long.State.Value = make([]byte, dht.MaxValueLen+1)
 	hist := good
-	hist.State.Hist = make([]histEntry, cpHistMax+1)
+	hist.State.Hist = make([]tag, cpHistMax+1)
 	peers := cpMsg{Kind: cpLookupResp}
 	for range cpMaxPeers + 1 {
 		peers.Peers = append(peers.Peers, wire.Peer{Addr: netip.MustParseAddrPort("10.0.0.1:1")})
@@ -216,7 +218,7 @@ func FuzzDecodeCP(f *testing.F) {
 			{ID: dht.Key{4}, Addr: netip.MustParseAddrPort("[::ffff:10.0.0.2]:1")},
 		}},
 		{Kind: cpPrepare, Op: 2, Ballot: ballot{N: 1_700_000_000_000, ID: dht.Key{5}}},
-		{Kind: cpPromise, Op: 2, Ballot: ballot{N: 9}, Accepted: ballot{N: 8}, State: cpState{Version: 3, Value: []byte("v"), Expiry: 1 << 40, Tag: tag{1}, Life: tag{2}, Hist: []histEntry{{1, tag{2}}, {2, tag{3}}, {3, tag{1}}}}},
+		{Kind: cpPromise, Op: 2, Ballot: ballot{N: 9}, Accepted: ballot{N: 8}, State: cpState{Version: 3, Value: []byte("v"), Expiry: 1 << 40, Tag: tag{1}, Life: tag{2}, Hist: []tag{{2}, {3}, {1}}, HistTop: 3}},
 		{Kind: cpPromise, Nack: nackHigher, Promised: ballot{N: 1<<64 - 1}},
 		{Kind: cpAccept, State: cpState{Value: bytes.Repeat([]byte{0xff}, dht.MaxValueLen), Expiry: -1}},
 		{Kind: cpAccepted, Nack: nackStale},
