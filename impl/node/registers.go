@@ -70,16 +70,7 @@ func (n *Node) registerSet(key dht.Key) []wire.Peer {
 	for _, m := range n.members {
 		cands = append(cands, m.p)
 	}
-	if len(cands) <= 16 {
-		return slices.Clone(closest(key, cands, n.cfg.Replicas))
-	}
-	slices.SortFunc(cands, func(a, b wire.Peer) int {
-		if c := overlay.Compare(overlay.Distance(key, a.ID), overlay.Distance(key, b.ID)); c != 0 {
-			return c
-		}
-		return overlay.Compare(a.ID, b.ID)
-	})
-	return cands[:min(n.cfg.Replicas, len(cands))]
+	return slices.Clip(closest(key, cands, n.cfg.Replicas))
 }
 
 // protoWork delivers the protocol's messages to this node and the answers
@@ -142,13 +133,10 @@ func (h host) Route(now time.Time, key dht.Key, msg []byte) {
 func (h host) ReplicaSet(key dht.Key) []wire.Peer { return h.n.registerSet(key) }
 func (h host) Replicas() int                      { return h.n.cfg.Replicas }
 
-func (h host) Put(now time.Time, p dht.Put) uint64 {
-	return h.track(h.n.write(now, wire.Item{Kind: wire.ItemPut, Key: p.Key, Value: p.Value, SecretHash: p.SecretHash, TTL: p.TTL, Client: string(p.Client)}, p.Validate()))
-}
-
-func (h host) Remove(now time.Time, r dht.Remove) uint64 {
-	return h.track(h.n.write(now, wire.Item{Kind: wire.ItemRemove, Key: r.Key, ValueHash: r.ValueHash, Secret: r.Secret, TTL: r.TTL, Client: string(r.Client)}, r.Validate()))
-}
+// The node's own gateway calls: their collect is a no-op inside the
+// protocol's call, and the outer collect delivers the answers.
+func (h host) Put(now time.Time, p dht.Put) uint64       { return h.track(h.n.Put(now, p)) }
+func (h host) Remove(now time.Time, r dht.Remove) uint64 { return h.track(h.n.Remove(now, r)) }
 
 func (h host) Get(now time.Time, g dht.Get) uint64 { return h.track(h.n.Get(now, g)) }
 

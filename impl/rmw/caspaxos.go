@@ -2,6 +2,7 @@ package rmw
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -123,22 +124,7 @@ type ballot struct {
 }
 
 func (b ballot) cmp(o ballot) int {
-	if b.N != o.N {
-		if b.N < o.N {
-			return -1
-		}
-		return 1
-	}
-	if c := bytes.Compare(b.ID[:], o.ID[:]); c != 0 {
-		return c
-	}
-	switch {
-	case b.Inc < o.Inc:
-		return -1
-	case b.Inc > o.Inc:
-		return 1
-	}
-	return 0
+	return cmp.Or(cmp.Compare(b.N, o.N), bytes.Compare(b.ID[:], o.ID[:]), cmp.Compare(b.Inc, o.Inc))
 }
 
 func (b ballot) zero() bool { return b == ballot{} }
@@ -443,14 +429,13 @@ type cpOp struct {
 	promises map[dht.Key]cpMsg
 	accepts  map[dht.Key]bool
 	rounds   int
-	// next is the state sent in the accept; answer what the client gets
-	// once it is chosen.
-	next   cpState
+	// answer is what the client gets once the state sent in the accept
+	// is chosen.
 	answer dht.CASResult
 	// wrote: an accept carrying this operation's own write was sent, so
-	// the write may have been chosen.
+	// the write may have been chosen; mine is the version it writes.
 	wrote bool
-	mine  cpState // that write
+	mine  uint64
 	tag   tag
 	// base is the state the write was computed from.
 	base cpState
@@ -518,7 +503,7 @@ func (p *caspaxos) prepare(now time.Time, o *cpOp) {
 }
 
 func (p *caspaxos) accept(now time.Time, o *cpOp, next cpState, answer dht.CASResult) {
-	o.next, o.answer = next, answer
+	o.answer = answer
 	o.phase, o.until = phAccept, now.Add(p.round())
 	o.accepts = map[dht.Key]bool{}
 	msg := (&cpMsg{Kind: cpAccept, Op: o.id, Key: o.key, Ballot: o.ballot, State: next}).encode()
@@ -634,7 +619,7 @@ func (p *caspaxos) decide(now time.Time, o *cpOp) {
 	if room := histRoom(len(next.Value)); len(next.Hist) > room {
 		next.Hist = next.Hist[len(next.Hist)-room:]
 	}
-	o.wrote, o.mine, o.base = true, next, st
+	o.wrote, o.mine, o.base = true, next.Version, st
 	p.accept(now, o, next, dht.CASResult{OK: true, Versioned: dht.Versioned{Version: next.Version, Value: slices.Clone(c.Value)}})
 }
 
@@ -650,7 +635,7 @@ func (p *caspaxos) lost(o *cpOp, st cpState) bool {
 	if o.op.CAS.Expected == 0 {
 		return st.Version == 0 && st.Life == (tag{}) && len(st.Hist) == 0
 	}
-	if t, ok := st.writer(o.mine.Version); ok && st.Life == base.Life {
+	if t, ok := st.writer(o.mine); ok && st.Life == base.Life {
 		return t != o.tag
 	}
 	return st.Version == base.Version && st.Tag == base.Tag && st.Life == base.Life

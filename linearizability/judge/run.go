@@ -116,7 +116,6 @@ const Skew = time.Second
 // workload drives the clients: read-modify-write loops, each operation at
 // a gateway node the client picks at random for it.
 type workload struct {
-	rec     *linearizability.Recorder
 	rng     *rand.Rand
 	keys    []dht.Key
 	stopped bool
@@ -201,7 +200,7 @@ func RunSim(cfg Config) (Result, error) {
 	defer c.close()
 	c.net.RunFor(30 * time.Second) // the ring settles
 	rec := linearizability.NewRecorder(c.net.Now)
-	w := &workload{rec: rec, rng: rand.New(rand.NewPCG(cfg.Seed, 0x3c))}
+	w := &workload{rng: rand.New(rand.NewPCG(cfg.Seed, 0x3c))}
 	for i := range cfg.Keys {
 		w.keys = append(w.keys, RegisterKey(i))
 	}
