@@ -128,7 +128,6 @@ type Node struct {
 	protoReqs map[uint64]bool
 	selfMsgs  [][]byte
 	members   map[dht.Key]member
-	now       time.Time
 	inCollect bool
 }
 
@@ -290,7 +289,6 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, payload []byte) {
 }
 
 func (n *Node) handle(now time.Time, from wire.Peer, m wire.Message) {
-	n.now = later(n.now, now)
 	switch m := m.(type) {
 	case *wire.Proto:
 		n.proto.Receive(now, from, m.Payload)
@@ -723,7 +721,6 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 // and the request timeouts.
 func (n *Node) Tick(now time.Time) {
 	n.lastTick = now
-	n.now = later(n.now, now)
 	n.ov.Tick(now)
 	n.updateMembers(now)
 	n.proto.Tick(now)

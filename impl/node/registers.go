@@ -36,17 +36,9 @@ func (n *Node) startRMW(now time.Time, op rmw.Op, verr error) uint64 {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: verr})
 		return id
 	}
-	n.now = later(n.now, now)
 	n.proto.Start(now, id, op)
 	n.collect(now)
 	return id
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // updateMembers adds the leaf set to the membership and drops the peers

@@ -123,14 +123,47 @@ type workload struct {
 	pending int
 }
 
-// clientState is one client's loop: the register it works on and the
-// version it last saw there.
+// clientState is one client's loop, the same in the simulator and over
+// UDP: read a register, cas it with the version read; after a failed cas,
+// either cas again on the version it returned or start over (a coin);
+// after an error, start over.
 type clientState struct {
 	c       *linearizability.Client
 	id      int
 	home    int // the index of its usual gateway
-	key     int
+	read    bool
+	key     int // the register it works on
 	version uint64
+}
+
+// request records the client's next operation as called and returns it:
+// a read (req nil) of key, or the cas req.
+func (cs *clientState) request(rng *rand.Rand, keys []dht.Key) (key dht.Key, req *dht.CAS) {
+	if cs.read { // a read picks the register the next cas works on
+		cs.key = rng.IntN(len(keys))
+		cs.c.CallRead(keys[cs.key])
+		return keys[cs.key], nil
+	}
+	r := dht.CAS{Key: keys[cs.key], Expected: cs.version, Value: fmt.Appendf(nil, "c%d-%d", cs.id, rng.IntN(1_000_000)), TTL: shortOrLong(rng)}
+	cs.c.CallCAS(r)
+	return r.Key, &r
+}
+
+// answered records the answer to the operation in flight (err: none came,
+// or a refusal) and decides what comes next.
+func (cs *clientState) answered(rng *rand.Rand, reg dht.CASResult, err error) {
+	switch {
+	case err != nil:
+		outcome(cs.c, err)
+		cs.read = true
+	case cs.read:
+		cs.c.ReturnRead(reg.Versioned)
+		cs.version, cs.read = reg.Version, false
+	default:
+		cs.c.ReturnCAS(reg)
+		cs.version = reg.Version
+		cs.read = reg.OK || rng.IntN(2) == 0
+	}
 }
 
 func (r *Result) count(h linearizability.RegisterHistory) {
@@ -206,8 +239,8 @@ func RunSim(cfg Config) (Result, error) {
 	}
 	workStart := c.net.Now()
 	for i := range cfg.Clients {
-		cs := &clientState{c: rec.Client(), id: i, home: w.rng.IntN(n)}
-		c.net.After(time.Duration(w.rng.IntN(500))*time.Millisecond, func() { w.next(c, cs, true) })
+		cs := &clientState{c: rec.Client(), id: i, home: w.rng.IntN(n), read: true}
+		c.net.After(time.Duration(w.rng.IntN(500))*time.Millisecond, func() { w.next(c, cs) })
 	}
 	next := n
 	departed := 0
@@ -298,9 +331,8 @@ func judge(res *Result, h linearizability.RegisterHistory, cfg Run) error {
 	return nil
 }
 
-// next issues the client's next operation: a read, then a cas with the
-// version read (or the current version a failed cas returned).
-func (w *workload) next(c *simCluster, cs *clientState, read bool) {
+// next issues the client's next operation at a gateway.
+func (w *workload) next(c *simCluster, cs *clientState) {
 	if w.stopped {
 		return
 	}
@@ -315,42 +347,20 @@ func (w *workload) next(c *simCluster, cs *clientState, read bool) {
 	if !gw.alive || w.rng.IntN(4) == 0 {
 		gw = live[w.rng.IntN(len(live))]
 	}
-	if read { // a read picks the register the next cas works on
-		cs.key = w.rng.IntN(len(w.keys))
-	}
-	key := w.keys[cs.key]
-	var start func(now time.Time) uint64
-	if read {
-		cs.c.CallRead(key)
-		start = func(now time.Time) uint64 { return gw.n.ReadRegister(now, key) }
-	} else {
-		req := dht.CAS{Key: key, Expected: cs.version, Value: fmt.Appendf(nil, "c%d-%d", cs.id, w.rng.IntN(1_000_000)), TTL: shortOrLong(w.rng)}
-		cs.c.CallCAS(req)
-		start = func(now time.Time) uint64 { return gw.n.CAS(now, req) }
+	key, req := cs.request(w.rng, w.keys)
+	start := func(now time.Time) uint64 { return gw.n.ReadRegister(now, key) }
+	if req != nil {
+		start = func(now time.Time) uint64 { return gw.n.CAS(now, *req) }
 	}
 	called := c.net.Now()
 	w.pending++
 	gw.call(start, func(d node.Completion) {
 		w.pending--
-		if d.Err != nil {
-			outcome(cs.c, d.Err)
-			w.later(c, cs, true)
-			return
+		if d.Err == nil {
+			w.lat = append(w.lat, c.net.Now().Sub(called))
 		}
-		w.lat = append(w.lat, c.net.Now().Sub(called))
-		if read {
-			cs.c.ReturnRead(d.Register.Versioned)
-			cs.version = d.Register.Version
-			w.later(c, cs, false)
-			return
-		}
-		cs.c.ReturnCAS(d.Register)
-		if d.Register.OK || w.rng.IntN(2) == 0 {
-			w.later(c, cs, true) // start over with a read
-			return
-		}
-		cs.version = d.Register.Version // retry at once on the current version
-		w.later(c, cs, false)
+		cs.answered(w.rng, d.Register, d.Err)
+		c.net.After(time.Duration(w.rng.IntN(300))*time.Millisecond, func() { w.next(c, cs) })
 	})
 }
 
@@ -364,9 +374,6 @@ func shortOrLong(rng *rand.Rand) int64 {
 	return 3600
 }
 
-func (w *workload) later(c *simCluster, cs *clientState, read bool) {
-	c.net.After(time.Duration(w.rng.IntN(300))*time.Millisecond, func() { w.next(c, cs, read) })
-}
 
 // inject starts one fault drawn from rng and returns its kind, what it
 // hit, and how to end it (healing the network is done by the caller).

@@ -302,16 +302,15 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 		go func() {
 			defer wg.Done()
 			crng := rand.New(rand.NewPCG(cfg.Seed, uint64(ci)))
-			c := rec.Client()
-			read, version, ki := true, uint64(0), 0
-			home := crng.IntN(len(nodes))
+			cs := &clientState{c: rec.Client(), id: ci, read: true}
+			cs.home = crng.IntN(len(nodes))
 			for {
 				select {
 				case <-stop:
 					return
 				case <-time.After(time.Duration(crng.IntN(200)) * time.Millisecond):
 				}
-				u := nodes[home] // mostly its own gateway, as in the simulator
+				u := nodes[cs.home] // mostly its own gateway, as in the simulator
 				if crng.IntN(4) == 0 {
 					u = nodes[crng.IntN(len(nodes))]
 				}
@@ -321,34 +320,21 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 				}
 				opCtx, done := context.WithTimeout(ctx, 30*time.Second)
 				t0 := time.Now()
-				if read {
-					ki = crng.IntN(len(keys))
-					c.CallRead(keys[ki])
-					v, err := gw.ReadRegister(opCtx, keys[ki])
-					done()
-					if err != nil {
-						outcome(c, err)
-						continue
-					}
-					c.ReturnRead(v)
-					version, read = v.Version, false
+				key, req := cs.request(crng, keys)
+				var reg dht.CASResult
+				var err error
+				if req == nil {
+					reg.Versioned, err = gw.ReadRegister(opCtx, key)
 				} else {
-					req := dht.CAS{Key: keys[ki], Expected: version, Value: fmt.Appendf(nil, "c%d-%d", ci, crng.IntN(1_000_000)), TTL: shortOrLong(crng)}
-					c.CallCAS(req)
-					r, err := gw.CAS(opCtx, req)
-					done()
-					if err != nil {
-						outcome(c, err)
-						read = true
-						continue
-					}
-					c.ReturnCAS(r)
-					read = r.OK || crng.IntN(2) == 0
-					version = r.Version
+					reg, err = gw.CAS(opCtx, *req)
 				}
-				latMu.Lock()
-				lat = append(lat, time.Since(t0))
-				latMu.Unlock()
+				done()
+				if err == nil {
+					latMu.Lock()
+					lat = append(lat, time.Since(t0))
+					latMu.Unlock()
+				}
+				cs.answered(crng, reg, err)
 			}
 		}()
 	}
