@@ -374,7 +374,6 @@ func shortOrLong(rng *rand.Rand) int64 {
 	return 3600
 }
 
-
 // inject starts one fault drawn from rng and returns its kind, what it
 // hit, and how to end it (healing the network is done by the caller).
 // Faults stay within the replication bound: one at a time, at most one
