@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -108,42 +107,21 @@ func decodeCASNode(v any) casITFNode {
 }
 
 // loadCASITF reads one trace file.
-func loadCASITF(path string) (tr casITFTrace, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			fe, ok := r.(itfFormatError)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("%s: malformed ITF: %s", path, fe.msg)
-		}
-	}()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return tr, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc struct {
-		States []map[string]any `json:"states"`
-	}
-	if err := dec.Decode(&doc); err != nil {
-		return tr, fmt.Errorf("%s: %w", path, err)
-	}
-	tr.File = path
-	for _, s := range doc.States {
+func loadCASITF(path string) (casITFTrace, error) {
+	tr := casITFTrace{File: path}
+	err := readITF(path, func(s map[string]any, events []string) {
 		o := itfRec(s["lastOp"], "kind", "key", "expected", "vid", "ttl", "now")
 		r := itfRec(s["lastRes"], "err", "ok", "version", "vid")
-		st := casITFState{
+		tr.States = append(tr.States, casITFState{
 			Op: casITFOp{Kind: itfStr(o["kind"]), Key: itfInt(o["key"]), Expected: itfUint(o["expected"]),
 				Vid: itfInt(o["vid"]), TTL: itfInt(o["ttl"]), Now: itfInt(o["now"])},
-			Res:  casITFResult{Err: itfStr(r["err"]), OK: itfBool(r["ok"]), Version: itfUint(r["version"]), Vid: itfInt(r["vid"])},
-			Node: decodeCASNode(s["st"]),
-		}
-		for _, e := range itfTagged(s["events"], "#set") {
-			st.Events = append(st.Events, itfStr(e))
-		}
-		tr.States = append(tr.States, st)
+			Res:    casITFResult{Err: itfStr(r["err"]), OK: itfBool(r["ok"]), Version: itfUint(r["version"]), Vid: itfInt(r["vid"])},
+			Node:   decodeCASNode(s["st"]),
+			Events: events,
+		})
+	})
+	if err != nil {
+		return tr, err
 	}
 	if len(tr.States) == 0 || tr.States[0].Op.Kind != "init" {
 		return tr, fmt.Errorf("%s: a trace must start with the initial state", path)

@@ -302,8 +302,11 @@ func decodeNode(v any) itfNode {
 	return n
 }
 
-// loadITF reads one trace file.
-func loadITF(path string) (tr itfTrace, err error) {
+// readITF reads one ITF trace file and calls state for each of its
+// states, in order, with the state's events (the "#set" of "events"). A
+// malformed trace (an itfFormatError panic of the decoders) becomes an
+// error naming the file.
+func readITF(path string, state func(s map[string]any, events []string)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			fe, ok := r.(itfFormatError)
@@ -315,7 +318,7 @@ func loadITF(path string) (tr itfTrace, err error) {
 	}()
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return tr, err
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -323,15 +326,26 @@ func loadITF(path string) (tr itfTrace, err error) {
 		States []map[string]any `json:"states"`
 	}
 	if err := dec.Decode(&doc); err != nil {
-		return tr, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	tr.File = path
 	for _, s := range doc.States {
-		st := itfState{Op: decodeOp(s["lastOp"]), Res: decodeResult(s["lastRes"]), Node: decodeNode(s["st"])}
+		var events []string
 		for _, e := range itfTagged(s["events"], "#set") {
-			st.Events = append(st.Events, itfStr(e))
+			events = append(events, itfStr(e))
 		}
-		tr.States = append(tr.States, st)
+		state(s, events)
+	}
+	return nil
+}
+
+// loadITF reads one trace file.
+func loadITF(path string) (itfTrace, error) {
+	tr := itfTrace{File: path}
+	err := readITF(path, func(s map[string]any, events []string) {
+		tr.States = append(tr.States, itfState{Op: decodeOp(s["lastOp"]), Res: decodeResult(s["lastRes"]), Node: decodeNode(s["st"]), Events: events})
+	})
+	if err != nil {
+		return tr, err
 	}
 	if len(tr.States) == 0 || tr.States[0].Op.Kind != "init" {
 		return tr, fmt.Errorf("%s: a trace must start with the initial state", path)
