@@ -41,6 +41,25 @@ type opStats struct {
 	conflicts int // cas that completed and did not take effect (their latency is in lat)
 }
 
+// timed makes one call with its own timeout and records it: its latency
+// if it succeeded, its kind of error otherwise. It returns the call's
+// error.
+func (s *opStats) timed(ctx context.Context, timeout time.Duration, call func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t0 := time.Now()
+	err := call(cctx)
+	if err != nil {
+		s.errors[errKind(err)]++
+		return err
+	}
+	s.lat = append(s.lat, time.Since(t0))
+	return nil
+}
+
+// errMiss is a get that found no value where the bench had put one.
+var errMiss = errors.New("miss (no value)")
+
 func (s *opStats) add(o *opStats) {
 	s.lat = append(s.lat, o.lat...)
 	for k, v := range o.errors {
@@ -310,31 +329,18 @@ func benchPut(ctx context.Context, c *client.Client, rnd *rand.Rand, keys []dht.
 	val := make([]byte, f.valueSize)
 	for next() {
 		key := keys[rnd.IntN(len(keys))]
-		cctx, cancel := context.WithTimeout(ctx, timeout)
 		if rnd.Float64() < f.getRatio {
-			t0 := time.Now()
-			page, err := c.GetPage(cctx, key, 10, nil)
-			d := time.Since(t0)
-			switch {
-			case err != nil:
-				gt.errors[errKind(err)]++
-			case len(page.Values) == 0:
-				gt.errors["miss (no value)"]++
-			default:
-				gt.lat = append(gt.lat, d)
-			}
-		} else {
-			fill(rnd, val)
-			t0 := time.Now()
-			err := c.Put(cctx, key, val, f.ttl.d)
-			d := time.Since(t0)
-			if err != nil {
-				p.errors[errKind(err)]++
-			} else {
-				p.lat = append(p.lat, d)
-			}
+			_ = gt.timed(ctx, timeout, func(ctx context.Context) error {
+				page, err := c.GetPage(ctx, key, 10, nil)
+				if err == nil && len(page.Values) == 0 {
+					return errMiss
+				}
+				return err
+			})
+			continue
 		}
-		cancel()
+		fill(rnd, val)
+		_ = p.timed(ctx, timeout, func(ctx context.Context) error { return c.Put(ctx, key, val, f.ttl.d) })
 	}
 }
 
@@ -347,30 +353,21 @@ func benchCAS(ctx context.Context, c *client.Client, rnd *rand.Rand, keys []dht.
 	val := make([]byte, f.valueSize)
 	for next() {
 		key := keys[rnd.IntN(len(keys))]
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		t0 := time.Now()
-		cur, err := c.Read(cctx, key)
-		d := time.Since(t0)
-		cancel()
-		if err != nil {
-			rd.errors[errKind(err)]++
+		var version uint64
+		if rd.timed(ctx, timeout, func(ctx context.Context) error {
+			cur, err := c.Read(ctx, key)
+			version = cur.Version
+			return err
+		}) != nil {
 			continue
 		}
-		rd.lat = append(rd.lat, d)
-		version := cur.Version
 		for next() {
 			fill(rnd, val)
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			t0 := time.Now()
-			res, err := c.CAS(cctx, key, version, val, f.ttl.d)
-			d := time.Since(t0)
-			cancel()
-			if err != nil {
-				cs.errors[errKind(err)]++
-				break
-			}
-			cs.lat = append(cs.lat, d)
-			if res.OK {
+			var res dht.CASResult
+			if cs.timed(ctx, timeout, func(ctx context.Context) (err error) {
+				res, err = c.CAS(ctx, key, version, val, f.ttl.d)
+				return err
+			}) != nil || res.OK {
 				break
 			}
 			cs.conflicts++
