@@ -304,10 +304,7 @@ func TestCASITFReplayDetectsDisagreement(t *testing.T) {
 			t.Errorf("a model with max TTL %d agrees with every trace: the replay cannot see TTL-1", maxTTL)
 		}
 	}
-	flips := []struct {
-		name  string
-		apply func(st *casITFState) bool
-	}{
+	flips := []itfFlip[casITFState]{
 		{"ok", func(st *casITFState) bool {
 			if st.Op.Kind != "cas" || st.Res.Err != "" {
 				return false
@@ -344,26 +341,12 @@ func TestCASITFReplayDetectsDisagreement(t *testing.T) {
 			return true
 		}},
 	}
-	for _, f := range flips {
-		found := false
-		for _, tr := range trs {
-			for i := 1; i < len(tr.States) && !found; i++ {
-				bad := casITFTrace{File: tr.File, States: append([]casITFState(nil), tr.States...)}
-				if !f.apply(&bad.States[i]) {
-					continue
-				}
-				found = true
-				err := replayCASITF(casITFMaxTTL, bad)
-				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("step %d:", i)) {
-					t.Errorf("%s changed at %s step %d: replay gave %v, want a mismatch at that step", f.name, tr.File, i, err)
-				}
-			}
-			if found {
-				break
-			}
-		}
-		if !found {
-			t.Errorf("no trace has a %s to change", f.name)
-		}
+	var traces [][]casITFState
+	var files []string
+	for _, tr := range trs {
+		traces, files = append(traces, tr.States), append(files, tr.File)
 	}
+	flipsCaught(t, files, traces, flips, func(file string, states []casITFState) error {
+		return replayCASITF(casITFMaxTTL, casITFTrace{File: file, States: states})
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -704,11 +705,7 @@ func TestITFReplayDetectsDisagreement(t *testing.T) {
 
 	// Flip the first recorded status, the first get value's ttl_remaining
 	// and the first placemark: each must make that trace fail at that step.
-	type flip struct {
-		name  string
-		apply func(st *itfState) bool
-	}
-	flips := []flip{
+	flips := []itfFlip[itfState]{
 		{"status", func(st *itfState) bool {
 			if len(st.Res.Completed) == 0 {
 				return false
@@ -733,18 +730,40 @@ func TestITFReplayDetectsDisagreement(t *testing.T) {
 			return true
 		}},
 	}
+	var traces [][]itfState
+	var files []string
+	for _, tr := range trs {
+		traces, files = append(traces, tr.States), append(files, tr.File)
+	}
+	flipsCaught(t, files, traces, flips, func(file string, states []itfState) error {
+		return replayITF(itfConfig, itfTrace{File: file, States: states})
+	})
+}
+
+// itfFlip changes one recorded state of a trace, where it applies
+// (apply reports whether it did).
+type itfFlip[S any] struct {
+	name  string
+	apply func(st *S) bool
+}
+
+// flipsCaught applies each flip to the first state (after the initial
+// one) of the first trace where it applies, and requires replay to report
+// a mismatch at that step: the replay sees what the flip changes.
+func flipsCaught[S any](t *testing.T, files []string, traces [][]S, flips []itfFlip[S], replay func(file string, states []S) error) {
+	t.Helper()
 	for _, f := range flips {
 		found := false
-		for _, tr := range trs {
-			for i := 1; i < len(tr.States) && !found; i++ {
-				bad := itfTrace{File: tr.File, States: append([]itfState(nil), tr.States...)}
-				if !f.apply(&bad.States[i]) {
+		for k, states := range traces {
+			for i := 1; i < len(states) && !found; i++ {
+				bad := slices.Clone(states)
+				if !f.apply(&bad[i]) {
 					continue
 				}
 				found = true
-				err := replayITF(itfConfig, bad)
+				err := replay(files[k], bad)
 				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("step %d:", i)) {
-					t.Errorf("%s changed at %s step %d: replay gave %v, want a mismatch at that step", f.name, tr.File, i, err)
+					t.Errorf("%s changed at %s step %d: replay gave %v, want a mismatch at that step", f.name, files[k], i, err)
 				}
 			}
 			if found {
