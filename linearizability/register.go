@@ -254,48 +254,41 @@ func hashRegister(s registerState) uint64 {
 	return h.Sum64()
 }
 
-// partitionByKey splits a history into one history per key: registers of
-// different keys are independent, and porcupine checks each alone.
-func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
+// groupByKey splits xs by the key of each, keeping their order within a
+// group, the groups in the order their keys first appear.
+func groupByKey[T any](xs []T, key func(T) dht.Key) [][]T {
 	var order []dht.Key
-	byKey := map[dht.Key][]porcupine.Operation{}
-	for _, op := range ops {
-		k := op.Input.(RegisterInput).Key
+	byKey := map[dht.Key][]T{}
+	for _, x := range xs {
+		k := key(x)
 		if _, seen := byKey[k]; !seen {
 			order = append(order, k)
 		}
-		byKey[k] = append(byKey[k], op)
+		byKey[k] = append(byKey[k], x)
 	}
-	out := make([][]porcupine.Operation, 0, len(order))
+	out := make([][]T, 0, len(order))
 	for _, k := range order {
 		out = append(out, byKey[k])
 	}
 	return out
 }
 
+// partitionByKey splits a history into one history per key: registers of
+// different keys are independent, and porcupine checks each alone.
+func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
+	return groupByKey(ops, func(op porcupine.Operation) dht.Key { return op.Input.(RegisterInput).Key })
+}
+
 // partitionEventsByKey is partitionByKey for the event form of a history:
 // a return event goes with the call event of the same Id.
 func partitionEventsByKey(events []porcupine.Event) [][]porcupine.Event {
-	var order []dht.Key
 	keyOf := map[int]dht.Key{}
-	byKey := map[dht.Key][]porcupine.Event{}
 	for _, e := range events {
 		if e.Kind == porcupine.CallEvent {
 			keyOf[e.Id] = e.Value.(RegisterInput).Key
 		}
 	}
-	for _, e := range events {
-		k := keyOf[e.Id]
-		if _, seen := byKey[k]; !seen {
-			order = append(order, k)
-		}
-		byKey[k] = append(byKey[k], e)
-	}
-	out := make([][]porcupine.Event, 0, len(order))
-	for _, k := range order {
-		out = append(out, byKey[k])
-	}
-	return out
+	return groupByKey(events, func(e porcupine.Event) dht.Key { return keyOf[e.Id] })
 }
 
 // describeRegisterOp prints an operation for the visualization, e.g.

@@ -1,8 +1,11 @@
 package linearizability
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+
+	"github.com/opendht-go/opendht/impl/dht"
 )
 
 // Shrink cuts a history that is not linearizable down to where it stops
@@ -23,19 +26,11 @@ func Shrink(h RegisterHistory, cfg CheckConfig) (RegisterHistory, bool) {
 		v, err := Check(x, cfg)
 		return err == nil && v == VerdictIllegal
 	}
-	var keys []string
-	byKey := map[string][]RegisterOp{}
-	for _, op := range h.Ops {
-		k := fmt.Sprintf("%x", op.Key[:])
-		if byKey[k] == nil {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], op)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	groups := groupByKey(h.Ops, func(op RegisterOp) dht.Key { return op.Key })
+	slices.SortFunc(groups, func(a, b []RegisterOp) int { return bytes.Compare(a[0].Key[:], b[0].Key[:]) })
+	for _, ops := range groups {
 		one := h
-		one.Ops = byKey[k]
+		one.Ops = ops
 		if !illegal(one) {
 			continue
 		}
@@ -62,7 +57,7 @@ func Shrink(h RegisterHistory, cfg CheckConfig) (RegisterHistory, bool) {
 		for mk, mv := range h.Meta {
 			out.Meta[mk] = mv
 		}
-		out.Meta["shrunk"] = fmt.Sprintf("key %s, cut at %d ns: %d of %d operations", k, times[lo]+1, len(out.Ops), len(h.Ops))
+		out.Meta["shrunk"] = fmt.Sprintf("key %x, cut at %d ns: %d of %d operations", ops[0].Key[:], times[lo]+1, len(out.Ops), len(h.Ops))
 		out.Expect = VerdictIllegal
 		return out, true
 	}
