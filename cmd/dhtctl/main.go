@@ -47,6 +47,7 @@ func main() {
 type globals struct {
 	gateways []string
 	protocol string
+	sunrpcV  int
 	jsonOut  bool
 	rawKey   bool
 	timeout  time.Duration
@@ -74,6 +75,7 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf := root.PersistentFlags()
 	pf.StringSliceVarP(&g.gateways, "gateway", "g", nil, "gateway host:port, several comma-separated (default 127.0.0.1:5851, or :5852 for sunrpc)")
 	pf.StringVarP(&g.protocol, "protocol", "p", "xmlrpc", "gateway protocol: xmlrpc, sunrpc or http")
+	pf.IntVar(&g.sunrpcV, "sunrpc-version", 3, "Sun RPC program version: 3, or 2 for the first interface (put without a secret, get of bare values)")
 	pf.BoolVar(&g.jsonOut, "json", false, "print JSON for scripts")
 	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench: of each call)")
@@ -95,6 +97,7 @@ func (g *globals) config() (client.Config, error) {
 	cfg.Protocol = p
 	cfg.Application = g.app
 	cfg.CallTimeout = g.timeout
+	cfg.SunRPCVersion = g.sunrpcV
 	if err := cfg.Validate(); err != nil {
 		return client.Config{}, usageError{err}
 	}

@@ -172,3 +172,33 @@ func TestBench(t *testing.T) {
 		t.Errorf("%d writes reached the backend", n)
 	}
 }
+
+// TestSunRPCVersion2: --sunrpc-version 2 speaks the first Sun RPC
+// interface: put, get and bench work, a put with a secret is refused by
+// the client (version 2 has none) and fails, and other versions are usage
+// errors.
+func TestSunRPCVersion2(t *testing.T) {
+	_, sun, _ := gateways(t)
+	g := []string{"--gateway", sun, "--protocol", "sunrpc", "--sunrpc-version", "2"}
+	mustRun(t, "", append(g, "put", "old-key", "old value")...)
+	if out := mustRun(t, "", append(g, "get", "old-key")...); out != "old value\n" {
+		t.Errorf("v2 get: %q", out)
+	}
+	if out := mustRun(t, "", "--gateway", sun, "--protocol", "sunrpc", "get", "--details", "old-key"); !strings.Contains(out, "old value\tttl=3600s\tnot removable") {
+		t.Errorf("v3 get of a v2 put: %q", out)
+	}
+	if out, err := run(t, "", append(g, "put", "--secret", "pw", "old-key", "v")...); err == nil || !strings.Contains(out+err.Error(), "version 2") {
+		t.Errorf("v2 put with a secret: %v %q", err, out)
+	}
+	if out := mustRun(t, "", append(g, "ping")...); !strings.Contains(out, sun+": ok in") {
+		t.Errorf("v2 ping: %q", out)
+	}
+	out := mustRun(t, "", append(g, "bench", "--ops", "200", "--concurrency", "4", "--keys", "10", "--value-size", "100")...)
+	if !regexp.MustCompile(`errors=0\s*$`).MatchString(out) {
+		t.Errorf("v2 bench:\n%s", out)
+	}
+	var ue usageError
+	if _, err := run(t, "", "--gateway", sun, "--protocol", "sunrpc", "--sunrpc-version", "5", "get", "k"); !errors.As(err, &ue) {
+		t.Errorf("--sunrpc-version 5: %v, want a usage error", err)
+	}
+}

@@ -92,6 +92,12 @@ type Config struct {
 	Application string
 	// ClientLibrary is sent with Sun RPC calls.
 	ClientLibrary string
+	// SunRPCVersion is the program version Sun RPC calls use: 3, the
+	// default (0 means 3), has every operation; 2 is the first interface,
+	// still spoken by old clients and served beside 3: put without a secret
+	// and get of bare values (no TTL or secret hash), so PutRemovable and
+	// Remove fail with ErrNotSupported.
+	SunRPCVersion int
 	// CallTimeout bounds one attempt at one gateway.
 	CallTimeout time.Duration
 	// MaxAttempts bounds the attempts of one call, retries and failovers
@@ -119,6 +125,7 @@ func DefaultConfig(gateways ...string) Config {
 		Protocol:       XMLRPC,
 		Application:    "opendht-go",
 		ClientLibrary:  "opendht-go/client",
+		SunRPCVersion:  3,
 		CallTimeout:    30 * time.Second,
 		MaxAttempts:    8,
 		InitialBackoff: 100 * time.Millisecond,
@@ -146,6 +153,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("client: conns must be at least 1, got %d", c.Conns)
 	case c.PageSize < 1:
 		return fmt.Errorf("client: page size must be at least 1, got %d", c.PageSize)
+	case c.SunRPCVersion != 0 && c.SunRPCVersion != 2 && c.SunRPCVersion != 3:
+		return fmt.Errorf("client: Sun RPC version must be 2 or 3, got %d", c.SunRPCVersion)
 	case len(c.Application) > 255 || len(c.ClientLibrary) > 255:
 		return errors.New("client: application and client library names are limited to 255 bytes")
 	}
@@ -246,7 +255,8 @@ func invalid(format string, a ...any) error { return &invalidError{fmt.Sprintf(f
 type Value struct {
 	// Data is the value itself.
 	Data []byte
-	// TTL is the time it has left.
+	// TTL is the time it has left; zero where the protocol does not say
+	// (Sun RPC version 2 returns bare values).
 	TTL time.Duration
 	// SecretHash is the SHA-1 of the secret it was put with; zero for a
 	// value put without one (not removable).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -343,11 +344,65 @@ func TestConfigValidate(t *testing.T) {
 		"page":         func(c *Config) { c.PageSize = 0 },
 		"application":  func(c *Config) { c.Application = string(make([]byte, 256)) },
 		"down for < 0": func(c *Config) { c.DownFor = -1 },
+		"sunrpc v4":    func(c *Config) { c.SunRPCVersion = 4 },
+		"sunrpc v1":    func(c *Config) { c.SunRPCVersion = 1 },
 	} {
 		c := good
 		mut(&c)
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestSunRPCVersion2 uses the first Sun RPC interface: puts and paged gets
+// of bare values, visible to a version 3 client with their details, while
+// a put with a secret and a remove, which version 2 does not have, fail
+// with ErrNotSupported and send nothing.
+func TestSunRPCVersion2(t *testing.T) {
+	b := &scripted{Model: gatewaytest.NewModel()}
+	addr := serve(t, SunRPC, b)
+	cfg := testConfig(SunRPC, addr)
+	cfg.SunRPCVersion, cfg.PageSize = 2, 2
+	old := newClient(t, cfg)
+	ctx := context.Background()
+	if r := old.Ping(ctx); r[0].Err != nil {
+		t.Fatalf("v2 ping: %v", r[0].Err)
+	}
+	key := TextKey("v2")
+	var want []string
+	for i := range 5 {
+		v := fmt.Sprintf("old %d", i)
+		want = append(want, v)
+		if err := old.Put(ctx, key, []byte(v), time.Hour); err != nil {
+			t.Fatalf("v2 put: %v", err)
+		}
+	}
+	var got []string
+	for v, err := range old.Values(ctx, key) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.TTL != 0 || v.Removable() {
+			t.Errorf("v2 value %q has details %v %v", v.Data, v.TTL, v.SecretHash)
+		}
+		got = append(got, string(v.Data))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("v2 values %q, want %q", got, want)
+	}
+	calls := b.calls.Load()
+	if err := old.PutRemovable(ctx, key, []byte("x"), []byte("s"), time.Hour); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("v2 put with a secret: %v, want ErrNotSupported", err)
+	}
+	if err := old.Remove(ctx, key, []byte("old 0"), []byte("s"), time.Hour); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("v2 remove: %v, want ErrNotSupported", err)
+	}
+	if n := b.calls.Load() - calls; n != 0 {
+		t.Errorf("unsupported calls reached the gateway %d times", n)
+	}
+	page, err := newClient(t, testConfig(SunRPC, addr)).GetPage(ctx, key, 10, nil)
+	if err != nil || len(page.Values) != 5 || page.Values[0].TTL <= 0 {
+		t.Fatalf("v3 read of v2 puts: %+v, %v", page, err)
 	}
 }

@@ -10,18 +10,19 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 )
 
-// sunrpcTransport speaks the original Sun RPC API over a pool of TCP
-// connections, each carrying one call at a time.
+// sunrpcTransport speaks the original Sun RPC API, version 3 or 2, over a
+// pool of TCP connections, each carrying one call at a time.
 type sunrpcTransport struct {
 	addr string
 	app  string
 	lib  string
+	v2   bool // version 2: no secrets, no remove, bare values
 	idle chan *sunrpc.Client // connections not in use
 	slot chan struct{}       // one token per connection that may exist
 }
 
 func newSunRPC(addr string, cfg Config) *sunrpcTransport {
-	t := &sunrpcTransport{addr: addr, app: cfg.Application, lib: cfg.ClientLibrary,
+	t := &sunrpcTransport{addr: addr, app: cfg.Application, lib: cfg.ClientLibrary, v2: cfg.SunRPCVersion == 2,
 		idle: make(chan *sunrpc.Client, cfg.Conns), slot: make(chan struct{}, cfg.Conns)}
 	return t
 }
@@ -64,10 +65,27 @@ func classify(err error) error {
 	return err
 }
 
+// errVersion2 names what Sun RPC version 2 cannot do.
+func errVersion2(op string) error {
+	return fmt.Errorf("%s over sunrpc version 2: %w (use version 3)", op, ErrNotSupported)
+}
+
 func (t *sunrpcTransport) put(ctx context.Context, p dht.Put) (st dht.Status, err error) {
-	a := sunrpc.PutArgs{Application: t.app, ClientLibrary: t.lib, Key: p.Key, Value: p.Value, TTLSec: int32(clampInt32(p.TTL))}
+	ttl := int32(clampInt32(p.TTL))
+	if t.v2 {
+		if p.SecretHash != dht.ZeroHash {
+			return 0, errVersion2("put with a secret")
+		}
+		a := sunrpc.PutArgsV2{Application: t.app, ClientLibrary: t.lib, Key: p.Key, Value: p.Value, TTLSec: ttl}
+		err = t.with(ctx, func(c *sunrpc.Client) error {
+			st, err = c.PutV2(ctx, a)
+			return err
+		})
+		return st, classify(err)
+	}
+	a := sunrpc.PutArgs{Application: t.app, ClientLibrary: t.lib, Key: p.Key, Value: p.Value, TTLSec: ttl}
 	if p.SecretHash != dht.ZeroHash {
-		a.SecretHash = sunrpc.SecretHash{Algorithm: "SHA", Hash: p.SecretHash[:]}
+		a.SecretHash = sunrpc.Hash{Algorithm: dht.HashAlgSHA, Hash: p.SecretHash[:]}
 	}
 	err = t.with(ctx, func(c *sunrpc.Client) error {
 		st, err = c.Put(ctx, a)
@@ -77,7 +95,11 @@ func (t *sunrpcTransport) put(ctx context.Context, p dht.Put) (st dht.Status, er
 }
 
 func (t *sunrpcTransport) remove(ctx context.Context, r dht.Remove) (st dht.Status, err error) {
-	a := sunrpc.RmArgs{Application: t.app, ClientLibrary: t.lib, Key: r.Key, ValueHash: r.ValueHash, SecretHashAlg: "SHA",
+	if t.v2 {
+		return 0, errVersion2("remove")
+	}
+	a := sunrpc.RmArgs{Application: t.app, ClientLibrary: t.lib, Key: r.Key,
+		ValueHash: sunrpc.Hash{Algorithm: dht.HashAlgSHA, Hash: r.ValueHash[:]}, SecretHashAlg: dht.HashAlgSHA,
 		Secret: r.Secret, TTLSec: int32(clampInt32(r.TTL))}
 	err = t.with(ctx, func(c *sunrpc.Client) error {
 		st, err = c.Remove(ctx, a)
@@ -87,11 +109,28 @@ func (t *sunrpcTransport) remove(ctx context.Context, r dht.Remove) (st dht.Stat
 }
 
 func (t *sunrpcTransport) get(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error) {
+	args := sunrpc.GetArgs{Application: t.app, ClientLibrary: t.lib, Key: key,
+		MaxVals: int32(clampInt32(int64(maxvals))), Placemark: placemark}
+	if t.v2 {
+		var res sunrpc.GetResultV2
+		err := t.with(ctx, func(c *sunrpc.Client) error {
+			var err error
+			res, err = c.GetV2(ctx, args)
+			return err
+		})
+		if err != nil {
+			return Page{}, classify(err)
+		}
+		p := Page{Placemark: res.Placemark}
+		for _, v := range res.Values {
+			p.Values = append(p.Values, Value{Data: v})
+		}
+		return p, nil
+	}
 	var res sunrpc.GetResult
 	err := t.with(ctx, func(c *sunrpc.Client) error {
 		var err error
-		res, err = c.Get(ctx, sunrpc.GetArgs{Application: t.app, ClientLibrary: t.lib, Key: key,
-			MaxVals: int32(clampInt32(int64(maxvals))), Placemark: placemark})
+		res, err = c.Get(ctx, args)
 		return err
 	})
 	if err != nil {
@@ -125,7 +164,11 @@ func (t *sunrpcTransport) readRegister(context.Context, dht.Key) (dht.Versioned,
 }
 
 func (t *sunrpcTransport) ping(ctx context.Context) error {
-	return t.with(ctx, func(c *sunrpc.Client) error { return c.Null(ctx) })
+	vers := uint32(sunrpc.Version3)
+	if t.v2 {
+		vers = sunrpc.Version2
+	}
+	return t.with(ctx, func(c *sunrpc.Client) error { return c.NullVersion(ctx, vers) })
 }
 
 func (t *sunrpcTransport) close() error {

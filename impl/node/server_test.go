@@ -118,7 +118,7 @@ func TestGatewaysOnNode(t *testing.T) {
 	defer c.Close()
 	key := dht.Key(sha1.Sum([]byte("gateway test")))
 	args := sunrpc.PutArgs{Application: "test", ClientLibrary: "go", Key: key, Value: []byte("via sun rpc"), TTLSec: 600,
-		SecretHash: sunrpc.SecretHash{Algorithm: "SHA", Hash: func() []byte { h := dht.SHA1([]byte("pw")); return h[:] }()}}
+		SecretHash: sunrpc.Hash{Algorithm: "SHA", Hash: func() []byte { h := dht.SHA1([]byte("pw")); return h[:] }()}}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st, err := c.Put(ctx, args)
@@ -149,7 +149,7 @@ func TestGatewaysOnNode(t *testing.T) {
 		t.Fatalf("xml-rpc get: %v %s", err, body)
 	}
 	checkJSONAPI(t, gw, key)
-	st, err := c.Remove(ctx, sunrpc.RmArgs{Application: "test", ClientLibrary: "go", Key: key, ValueHash: dht.SHA1([]byte("via sun rpc")), SecretHashAlg: "SHA", Secret: []byte("pw"), TTLSec: 600})
+	st, err := c.Remove(ctx, sunrpc.RmArgs{Application: "test", ClientLibrary: "go", Key: key, ValueHash: sunrpc.Hash{Algorithm: "SHA", Hash: func() []byte { h := dht.SHA1([]byte("via sun rpc")); return h[:] }()}, SecretHashAlg: "SHA", Secret: []byte("pw"), TTLSec: 600})
 	if err != nil || st != dht.StatusOK {
 		t.Fatalf("sun rpc rm: %v %v", st, err)
 	}

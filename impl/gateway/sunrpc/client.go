@@ -45,40 +45,59 @@ func NewClient(c net.Conn) *Client {
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Null calls the NULL procedure: a ping.
-func (c *Client) Null(ctx context.Context) error {
-	res, err := c.call(ctx, callHeader{rpcvers: rpcVersion, prog: Program, vers: Version, proc: ProcNull}, nil)
+// Null calls version 3's NULL procedure: a ping.
+func (c *Client) Null(ctx context.Context) error { return c.NullVersion(ctx, Version3) }
+
+// NullVersion calls NULL of version vers: it tells whether the server
+// serves that version.
+func (c *Client) NullVersion(ctx context.Context, vers uint32) error {
+	res, err := c.Call(ctx, vers, ProcNull, nil)
 	if err == nil && len(res) != 0 {
 		err = fmt.Errorf("%w: %d bytes of results for NULL", ErrBadReply, len(res))
 	}
 	return err
 }
 
-// Put calls PUT.
+// Put calls version 3's PUT.
 func (c *Client) Put(ctx context.Context, a PutArgs) (dht.Status, error) {
-	return c.statusCall(ctx, ProcPut, a.MarshalXDR())
+	return c.statusCall(ctx, Version3, ProcPut, a.MarshalXDR())
 }
 
-// Remove calls RM.
+// PutV2 calls version 2's PUT: a put without a secret.
+func (c *Client) PutV2(ctx context.Context, a PutArgsV2) (dht.Status, error) {
+	return c.statusCall(ctx, Version2, ProcPut, a.MarshalXDR())
+}
+
+// Remove calls version 3's RM.
 func (c *Client) Remove(ctx context.Context, a RmArgs) (dht.Status, error) {
-	return c.statusCall(ctx, ProcRm, a.MarshalXDR())
+	return c.statusCall(ctx, Version3, ProcRm, a.MarshalXDR())
 }
 
-// Get calls GET.
+// Get calls version 3's GET: values with their details.
 func (c *Client) Get(ctx context.Context, a GetArgs) (GetResult, error) {
-	res, err := c.call(ctx, callHeader{rpcvers: rpcVersion, prog: Program, vers: Version, proc: ProcGet}, a.MarshalXDR())
-	if err != nil {
-		return GetResult{}, err
-	}
 	var r GetResult
-	if err := r.UnmarshalXDR(res); err != nil {
-		return GetResult{}, fmt.Errorf("%w: %w", ErrBadReply, err)
-	}
-	return r, nil
+	return r, c.decodeCall(ctx, Version3, ProcGet, a.MarshalXDR(), &r)
 }
 
-func (c *Client) statusCall(ctx context.Context, proc uint32, args []byte) (dht.Status, error) {
-	res, err := c.call(ctx, callHeader{rpcvers: rpcVersion, prog: Program, vers: Version, proc: proc}, args)
+// GetV2 calls version 2's GET: bare values.
+func (c *Client) GetV2(ctx context.Context, a GetArgs) (GetResultV2, error) {
+	var r GetResultV2
+	return r, c.decodeCall(ctx, Version2, ProcGet, a.MarshalXDR(), &r)
+}
+
+func (c *Client) decodeCall(ctx context.Context, vers, proc uint32, args []byte, out interface{ UnmarshalXDR([]byte) error }) error {
+	res, err := c.Call(ctx, vers, proc, args)
+	if err != nil {
+		return err
+	}
+	if err := out.UnmarshalXDR(res); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadReply, err)
+	}
+	return nil
+}
+
+func (c *Client) statusCall(ctx context.Context, vers, proc uint32, args []byte) (dht.Status, error) {
+	res, err := c.Call(ctx, vers, proc, args)
 	if err != nil {
 		return 0, err
 	}
@@ -87,6 +106,14 @@ func (c *Client) statusCall(ctx context.Context, proc uint32, args []byte) (dht.
 		return 0, fmt.Errorf("%w: %w", ErrBadReply, err)
 	}
 	return st, nil
+}
+
+// Call sends procedure proc of program version vers with XDR-encoded
+// args, AUTH_NONE credentials, and returns the results of a SUCCESS reply;
+// any other reply is one of this package's errors (ErrProgMismatch,
+// ErrProcUnavail, ErrGarbageArgs, ...).
+func (c *Client) Call(ctx context.Context, vers, proc uint32, args []byte) ([]byte, error) {
+	return c.call(ctx, callHeader{rpcvers: rpcVersion, prog: Program, vers: vers, proc: proc}, args)
 }
 
 // call sends one call and returns the results of a SUCCESS reply. The

@@ -221,38 +221,40 @@ func (s *Server) handle(ctx context.Context, client dht.ClientID, msg []byte) ([
 	if prog != Program {
 		return acceptedReply(xid, acceptProgUnavail, nil), true
 	}
-	if vers != Version {
+	if vers != Version2 && vers != Version3 {
 		var w xdrWriter
-		w.uint32(Version)
-		w.uint32(Version)
+		w.uint32(LowVersion)
+		w.uint32(HighVersion)
 		return acceptedReply(xid, acceptProgMismatch, w.b), true
 	}
-	stat, res := s.dispatch(ctx, client, proc, msg[r.off:])
+	stat, res := s.dispatch(ctx, client, vers, proc, msg[r.off:])
 	return acceptedReply(xid, stat, res), true
 }
 
-// dispatch runs one procedure and returns its accept_stat and results.
-func (s *Server) dispatch(ctx context.Context, client dht.ClientID, proc uint32, args []byte) (uint32, []byte) {
+// dispatch runs one procedure of version vers (2 or 3) and returns its
+// accept_stat and results.
+func (s *Server) dispatch(ctx context.Context, client dht.ClientID, vers, proc uint32, args []byte) (uint32, []byte) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
-	switch proc {
-	case 0, ProcNull:
+	switch {
+	case proc == 0 || proc == ProcNull:
 		if len(args) != 0 {
 			return acceptGarbageArgs, nil
 		}
 		return acceptSuccess, nil
-	case ProcPut:
+	case proc == ProcPut && vers == Version2:
+		var a PutArgsV2
+		if a.UnmarshalXDR(args) != nil {
+			return acceptGarbageArgs, nil
+		}
+		return s.put(ctx, PutArgs{Key: a.Key, Value: a.Value, TTLSec: a.TTLSec}, client)
+	case proc == ProcPut:
 		var a PutArgs
 		if a.UnmarshalXDR(args) != nil {
 			return acceptGarbageArgs, nil
 		}
-		p, err := a.toPut(client)
-		if err != nil {
-			return acceptGarbageArgs, nil
-		}
-		st, err := s.b.Put(ctx, p)
-		return s.status(st, err)
-	case ProcRm:
+		return s.put(ctx, a, client)
+	case proc == ProcRm && vers == Version3:
 		var a RmArgs
 		if a.UnmarshalXDR(args) != nil {
 			return acceptGarbageArgs, nil
@@ -263,7 +265,7 @@ func (s *Server) dispatch(ctx context.Context, client dht.ClientID, proc uint32,
 		}
 		st, err := s.b.Remove(ctx, rm)
 		return s.status(st, err)
-	case ProcGet:
+	case proc == ProcGet:
 		var a GetArgs
 		if a.UnmarshalXDR(args) != nil {
 			return acceptGarbageArgs, nil
@@ -276,14 +278,26 @@ func (s *Server) dispatch(ctx context.Context, client dht.ClientID, proc uint32,
 		if err != nil {
 			return s.failure(err), nil
 		}
-		res, err := fromGetReply(rep)
-		if err != nil {
+		if err := checkGetReply(rep); err != nil {
 			s.log.Error("sunrpc: backend reply does not fit the wire", "err", err)
 			return acceptSystemErr, nil
 		}
-		return acceptSuccess, res.MarshalXDR()
+		if vers == Version2 {
+			return acceptSuccess, getResultV2(rep).MarshalXDR()
+		}
+		return acceptSuccess, getResult(rep).MarshalXDR()
 	}
+	// Version 2's RM was withdrawn; anything else was never defined.
 	return acceptProcUnavail, nil
+}
+
+func (s *Server) put(ctx context.Context, a PutArgs, client dht.ClientID) (uint32, []byte) {
+	p, err := a.toPut(client)
+	if err != nil {
+		return acceptGarbageArgs, nil
+	}
+	st, err := s.b.Put(ctx, p)
+	return s.status(st, err)
 }
 
 func (s *Server) status(st dht.Status, err error) (uint32, []byte) {
@@ -312,16 +326,21 @@ func (s *Server) failure(err error) uint32 {
 	return acceptSystemErr
 }
 
-// toPut maps put arguments to a dht.Put: an empty secret hash is a plain
-// put, ("SHA", 20 non-zero bytes) a put_removable; anything else is an
-// error.
+// isSHA1 reports whether a hash algorithm name means SHA-1: "SHA", as
+// every original client sends, or "SHA1", which the original interface
+// definition also names (LIM-4).
+func isSHA1(alg string) bool { return alg == dht.HashAlgSHA || alg == "SHA1" }
+
+// toPut maps put arguments to a dht.Put. An empty secret hash is a plain
+// put whatever algorithm it names (clients send "SHA" or nothing, and the
+// original gateway looked only at the hash); a non-empty one must be
+// SHA-1's 20 non-zero bytes, a put_removable.
 func (a PutArgs) toPut(client dht.ClientID) (dht.Put, error) {
 	p := dht.Put{Client: client, Key: a.Key, Value: a.Value, TTL: int64(a.TTLSec)}
-	switch {
-	case a.SecretHash.Algorithm == "" && len(a.SecretHash.Hash) == 0:
-	case a.SecretHash.Algorithm != dht.HashAlgSHA:
-		return p, dht.ErrUnknownHashAlg
-	default:
+	if len(a.SecretHash.Hash) > 0 {
+		if !isSHA1(a.SecretHash.Algorithm) {
+			return p, dht.ErrUnknownHashAlg
+		}
 		h, ok := dht.ParseHash(a.SecretHash.Hash)
 		if !ok {
 			return p, dht.ErrBadSecretHash
@@ -334,29 +353,53 @@ func (a PutArgs) toPut(client dht.ClientID) (dht.Put, error) {
 	return p, p.Validate()
 }
 
+// toRemove maps rm arguments to a dht.Remove. The value hash must be
+// SHA-1's 20 bytes; its algorithm may also be left empty, since the item
+// is named by SHA-1 in any case (PUT-1).
 func (a RmArgs) toRemove(client dht.ClientID) (dht.Remove, error) {
-	rm := dht.Remove{Client: client, Key: a.Key, ValueHash: a.ValueHash, Secret: a.Secret, TTL: int64(a.TTLSec)}
-	if a.SecretHashAlg != dht.HashAlgSHA {
+	rm := dht.Remove{Client: client, Key: a.Key, Secret: a.Secret, TTL: int64(a.TTLSec)}
+	if !isSHA1(a.SecretHashAlg) || (a.ValueHash.Algorithm != "" && !isSHA1(a.ValueHash.Algorithm)) {
 		return rm, dht.ErrUnknownHashAlg
 	}
+	h, ok := dht.ParseHash(a.ValueHash.Hash)
+	if !ok {
+		return rm, dht.ErrBadValueHash
+	}
+	rm.ValueHash = h
 	return rm, rm.Validate()
 }
 
-// fromGetReply maps a Backend reply to the wire (get_details form).
-func fromGetReply(rep dht.GetReply) (GetResult, error) {
+// checkGetReply refuses a Backend reply that the wire cannot carry.
+func checkGetReply(rep dht.GetReply) error {
 	if len(rep.Placemark) > dht.MaxPlacemarkLen {
-		return GetResult{}, dht.ErrBadPlacemark
+		return dht.ErrBadPlacemark
 	}
-	res := GetResult{Placemark: rep.Placemark, Values: make([]GetValue, 0, len(rep.Values))}
 	for _, v := range rep.Values {
 		if len(v.Value) > dht.MaxValueLen || v.TTLRemaining < 0 || v.TTLRemaining > dht.MaxTTL {
-			return GetResult{}, fmt.Errorf("sunrpc: value of %d bytes with ttl %d", len(v.Value), v.TTLRemaining)
+			return fmt.Errorf("sunrpc: value of %d bytes with ttl %d", len(v.Value), v.TTLRemaining)
 		}
+	}
+	return nil
+}
+
+// getResult is a checked reply in version 3's form, with details.
+func getResult(rep dht.GetReply) GetResult {
+	res := GetResult{Placemark: rep.Placemark, Values: make([]GetValue, 0, len(rep.Values))}
+	for _, v := range rep.Values {
 		gv := GetValue{Value: v.Value, TTLSecRem: int32(v.TTLRemaining)}
 		if alg := v.HashAlg(); alg != "" {
-			gv.SecretHash = SecretHash{Algorithm: alg, Hash: bytes.Clone(v.SecretHash[:])}
+			gv.SecretHash = Hash{Algorithm: alg, Hash: bytes.Clone(v.SecretHash[:])}
 		}
 		res.Values = append(res.Values, gv)
 	}
-	return res, nil
+	return res
+}
+
+// getResultV2 is a checked reply in version 2's form: bare values.
+func getResultV2(rep dht.GetReply) GetResultV2 {
+	res := GetResultV2{Placemark: rep.Placemark, Values: make([][]byte, 0, len(rep.Values))}
+	for _, v := range rep.Values {
+		res.Values = append(res.Values, v.Value)
+	}
+	return res
 }

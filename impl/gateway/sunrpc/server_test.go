@@ -78,7 +78,7 @@ func TestRoundTrip(t *testing.T) {
 	puts := []PutArgs{
 		{Application: "test", ClientLibrary: "go", Key: k, Value: []byte("plain"), TTLSec: 3600},
 		{Application: "test", Key: k, Value: []byte("removable"), TTLSec: 7200,
-			SecretHash: SecretHash{Algorithm: "SHA", Hash: sh[:]}},
+			SecretHash: Hash{Algorithm: "SHA", Hash: sh[:]}},
 		{Key: k, Value: bytes.Repeat([]byte{7}, dht.MaxValueLen), TTLSec: dht.MaxTTL + 5},
 	}
 	for _, p := range puts {
@@ -91,14 +91,14 @@ func TestRoundTrip(t *testing.T) {
 	got := getAll(t, c, k, 1)
 	want := []GetValue{
 		{Value: []byte("plain"), TTLSecRem: 3600},
-		{Value: []byte("removable"), TTLSecRem: 7200, SecretHash: SecretHash{Algorithm: "SHA", Hash: sh[:]}},
+		{Value: []byte("removable"), TTLSecRem: 7200, SecretHash: Hash{Algorithm: "SHA", Hash: sh[:]}},
 		{Value: bytes.Repeat([]byte{7}, dht.MaxValueLen), TTLSecRem: dht.MaxTTL},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("get values (-want +got):\n%s", d)
 	}
 
-	st, err := c.Remove(ctx, RmArgs{Application: "test", Key: k, ValueHash: dht.SHA1([]byte("removable")),
+	st, err := c.Remove(ctx, RmArgs{Application: "test", Key: k, ValueHash: sha1Hash([]byte("removable")),
 		SecretHashAlg: "SHA", Secret: secret, TTLSec: 7200})
 	if err != nil || st != dht.StatusOK {
 		t.Fatalf("Remove: %v, %v", st, err)
@@ -152,10 +152,10 @@ func TestInvalidArguments(t *testing.T) {
 	k := key("k")
 	sh := dht.SHA1([]byte("x"))
 	for name, p := range map[string]PutArgs{
-		"unknown alg":      {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: SecretHash{Algorithm: "MD5", Hash: sh[:]}},
-		"short hash":       {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: SecretHash{Algorithm: "SHA", Hash: sh[:19]}},
-		"zero hash":        {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: SecretHash{Algorithm: "SHA", Hash: make([]byte, 20)}},
-		"hash without alg": {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: SecretHash{Hash: sh[:]}},
+		"unknown alg":      {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: Hash{Algorithm: "MD5", Hash: sh[:]}},
+		"short hash":       {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: Hash{Algorithm: "SHA", Hash: sh[:19]}},
+		"zero hash":        {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: Hash{Algorithm: "SHA", Hash: make([]byte, 20)}},
+		"hash without alg": {Key: k, Value: []byte("v"), TTLSec: 1, SecretHash: Hash{Hash: sh[:]}},
 		"zero ttl":         {Key: k, Value: []byte("v")},
 		"value too long":   {Key: k, Value: make([]byte, dht.MaxValueLen+1), TTLSec: 1},
 		"app too long":     {Application: string(make([]byte, 256)), Key: k, TTLSec: 1},
@@ -218,7 +218,10 @@ func TestErrorReplies(t *testing.T) {
 		{"auth sys", func(h *callHeader) { h.credFlavor = authSys }, nil, nil},
 		{"auth other", func(h *callHeader) { h.credFlavor = 6 }, nil, ErrAuth},
 		{"program", func(h *callHeader) { h.prog = 100003 }, nil, ErrProgUnavail},
-		{"version", func(h *callHeader) { h.vers = 2 }, nil, ErrProgMismatch},
+		{"version 2 null", func(h *callHeader) { h.vers = Version2 }, nil, nil},
+		{"version 4", func(h *callHeader) { h.vers = 4 }, nil, ErrProgMismatch},
+		{"version 2 rm withdrawn", func(h *callHeader) { h.vers, h.proc = Version2, ProcRm }, nil, ErrProcUnavail},
+		{"version 2 procedure", func(h *callHeader) { h.vers, h.proc = Version2, 5 }, nil, ErrProcUnavail},
 		{"procedure", func(h *callHeader) { h.proc = 5 }, nil, ErrProcUnavail},
 		{"rpcvers", func(h *callHeader) { h.rpcvers = 3 }, nil, ErrRPCMismatch},
 		{"null with args", func(*callHeader) {}, []byte{0, 0, 0, 0}, ErrGarbageArgs},
@@ -235,9 +238,11 @@ func TestErrorReplies(t *testing.T) {
 	}
 	// mismatch ranges
 	h := ok
-	h.vers = 1
-	if _, err := c.call(ctx, h, nil); err == nil || err.Error() != "sunrpc: program version mismatch: server has 3..3" {
-		t.Errorf("version mismatch: %v", err)
+	for _, v := range []uint32{0, 1, 4, 1 << 31} {
+		h.vers = v
+		if _, err := c.call(ctx, h, nil); err == nil || err.Error() != "sunrpc: program version mismatch: server has 2..3" {
+			t.Errorf("version %d mismatch: %v", v, err)
+		}
 	}
 	h = ok
 	h.rpcvers = 1
@@ -423,4 +428,10 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// sha1Hash is a bamboo_hash naming SHA-1(b).
+func sha1Hash(b []byte) Hash {
+	h := dht.SHA1(b)
+	return Hash{Algorithm: "SHA", Hash: h[:]}
 }

@@ -22,10 +22,12 @@ type wireType interface {
 // wireTypes returns fresh values of every argument and result type.
 func wireTypes() map[string]func() wireType {
 	return map[string]func() wireType{
-		"put":    func() wireType { return new(PutArgs) },
-		"get":    func() wireType { return new(GetArgs) },
-		"getres": func() wireType { return new(GetResult) },
-		"rm":     func() wireType { return new(RmArgs) },
+		"put":     func() wireType { return new(PutArgs) },
+		"put2":    func() wireType { return new(PutArgsV2) },
+		"getres2": func() wireType { return new(GetResultV2) },
+		"get":     func() wireType { return new(GetArgs) },
+		"getres":  func() wireType { return new(GetResult) },
+		"rm":      func() wireType { return new(RmArgs) },
 	}
 }
 
@@ -34,12 +36,14 @@ func samples() [][]byte {
 	return [][]byte{
 		nil,
 		PutArgs{Application: "app", ClientLibrary: "lib", Key: key("a"), Value: []byte("hello"), TTLSec: 3600,
-			SecretHash: SecretHash{Algorithm: "SHA", Hash: sh[:]}}.MarshalXDR(),
+			SecretHash: Hash{Algorithm: "SHA", Hash: sh[:]}}.MarshalXDR(),
 		PutArgs{Key: key("b"), Value: bytes.Repeat([]byte{1}, dht.MaxValueLen), TTLSec: -1}.MarshalXDR(),
 		GetArgs{Application: "a", Key: key("c"), MaxVals: 10, Placemark: dht.EncodePlacemark(7)}.MarshalXDR(),
 		GetResult{Values: []GetValue{{Value: []byte("v"), TTLSecRem: 5}, {Value: []byte("w"),
-			SecretHash: SecretHash{Algorithm: "SHA", Hash: sh[:]}}}, Placemark: []byte{1}}.MarshalXDR(),
-		RmArgs{Key: key("d"), ValueHash: dht.SHA1([]byte("v")), SecretHashAlg: "SHA", Secret: []byte("secret"), TTLSec: 9}.MarshalXDR(),
+			SecretHash: Hash{Algorithm: "SHA", Hash: sh[:]}}}, Placemark: []byte{1}}.MarshalXDR(),
+		PutArgsV2{Application: "old", Key: key("e"), Value: []byte("v2"), TTLSec: 60}.MarshalXDR(),
+		GetResultV2{Values: [][]byte{[]byte("x"), nil}, Placemark: []byte{1, 2}}.MarshalXDR(),
+		RmArgs{Key: key("d"), ValueHash: sha1Hash([]byte("v")), SecretHashAlg: "SHA", Secret: []byte("secret"), TTLSec: 9}.MarshalXDR(),
 		{0xff, 0xff, 0xff, 0xff},
 		{0, 0, 0, 1, 'a', 1, 0, 0},
 	}
@@ -89,8 +93,8 @@ func TestDecodeRejects(t *testing.T) {
 		"bad padding": func() []byte { b := bytes.Clone(good); b[8+20+4+3] = 1; return b }(),
 		"value 1025":  PutArgs{Key: key("a"), Value: make([]byte, 1025)}.MarshalXDR(),
 		"app 256":     PutArgs{Application: string(make([]byte, 256))}.MarshalXDR(),
-		"alg 21":      PutArgs{SecretHash: SecretHash{Algorithm: string(make([]byte, 21))}}.MarshalXDR(),
-		"hash 41":     PutArgs{SecretHash: SecretHash{Hash: make([]byte, 41)}}.MarshalXDR(),
+		"alg 21":      PutArgs{SecretHash: Hash{Algorithm: string(make([]byte, 21))}}.MarshalXDR(),
+		"hash 41":     PutArgs{SecretHash: Hash{Hash: make([]byte, 41)}}.MarshalXDR(),
 	} {
 		var a PutArgs
 		if err := a.UnmarshalXDR(b); !errors.Is(err, ErrGarbage) {
@@ -151,9 +155,11 @@ func FuzzServer(f *testing.F) {
 	hdr := callHeader{xid: 9, rpcvers: rpcVersion, prog: Program, vers: Version}
 	for _, b := range samples() {
 		for _, proc := range []uint32{0, ProcNull, ProcPut, ProcGet, ProcRm, 9} {
-			h := hdr
-			h.proc = proc
-			f.Add(encodeCall(h, b))
+			for _, vers := range []uint32{Version2, Version3} {
+				h := hdr
+				h.proc, h.vers = proc, vers
+				f.Add(encodeCall(h, b))
+			}
 		}
 	}
 	f.Add([]byte{})
