@@ -16,7 +16,7 @@ type sunrpcTransport struct {
 	addr string
 	app  string
 	lib  string
-	v2   bool // version 2: no secrets, no remove, bare values
+	v2   bool                // version 2: no secrets, no remove, bare values
 	idle chan *sunrpc.Client // connections not in use
 	slot chan struct{}       // one token per connection that may exist
 }
