@@ -58,7 +58,7 @@ type Violation struct {
 func (v Violation) String() string { return v.Property + ": " + v.Detail }
 
 // CheckEventual checks a history of puts, removes and gets for eventual
-// consistency (the properties of TESTING.md, after Jepsen's set checkers):
+// consistency (after Jepsen's set checkers):
 //
 //   - no phantom: a get returns only values some put had been called for;
 //   - no expired value: not after the latest possible expiry of any put of

@@ -1,6 +1,6 @@
 // Package gateway holds what the client gateways of a node share: the
 // Backend they execute requests on, the mapping from the original OpenDHT
-// client API to it (see ../../../shared/reference/OPENDHT.md §2), and the
+// client API to it (spec/CLIENT-API.md), and the
 // client identity a write is charged to. Each protocol lives in a
 // subpackage: xmlrpc (node port + 1), httpapi (the HTTP/JSON API, under
 // /api/ on the XML-RPC port), sunrpc (node port + 2).

@@ -48,7 +48,7 @@ var testOnly = []string{
 	"github.com/anishathalye/porcupine",
 }
 
-// violations applies the layering rules of STYLE.md: the vocabulary
+// violations applies the project's layering rules: the vocabulary
 // (impl/dht) is a leaf; the model imports only the vocabulary and the
 // standard library; production code (impl/, cmd/) never imports the model,
 // the checkers or test helpers, and no impl/ package but the simulator

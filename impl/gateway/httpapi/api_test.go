@@ -23,7 +23,7 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
 )
 
-// Reference: OPENDHT.md §2 (the client interface this API encodes) for
+// Reference: spec/CLIENT-API.md (the client interface this API encodes) for
 // every test in this file.
 
 func b64(b []byte) string    { return base64.StdEncoding.EncodeToString(b) }

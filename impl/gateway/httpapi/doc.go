@@ -1,6 +1,6 @@
 // Package httpapi is the HTTP/JSON API of a node's gateway: the original
-// client operations (put, put_removable, get_details, rm; reference
-// OPENDHT.md §2) for new users, and compare-and-set and read on versioned
+// client operations (put, put_removable, get_details, rm; see
+// spec/CLIENT-API.md) for new users, and compare-and-set and read on versioned
 // registers (spec/SPEC.md section 11), executed on a gateway.Backend (a
 // gateway.RegisterBackend for registers). A node
 // serves it on its XML-RPC port (node port + 1) under /api/: see

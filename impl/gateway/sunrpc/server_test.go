@@ -63,7 +63,7 @@ func testCtx(t *testing.T) context.Context {
 func key(s string) dht.Key { return dht.Key(dht.SHA1([]byte(s))) }
 
 // TestRoundTrip runs every procedure through a real listener: put,
-// put_removable, get with details and placemarks, rm (§2 of the reference).
+// put_removable, get with details and placemarks, rm (spec/CLIENT-API.md).
 func TestRoundTrip(t *testing.T) {
 	b := gatewaytest.NewModel()
 	c := dial(t, startServer(t, b, DefaultConfig()))

@@ -43,7 +43,7 @@ type method struct {
 	call func(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error)
 }
 
-// methods is the original client API (reference OPENDHT.md §2). Every call
+// methods is the original client API (spec/CLIENT-API.md). Every call
 // ends with the application name, which is only logged.
 var methods = map[string]method{
 	"put": {

@@ -101,7 +101,7 @@ print("ok")
 `
 
 // TestPythonClient runs Python's own xmlrpc.client against the gateway.
-// Reference: OPENDHT.md §2 (user-guide clients); spec/SPEC.md section 11
+// Reference: spec/CLIENT-API.md (user-guide clients); spec/SPEC.md section 11
 // for cas and read.
 func TestPythonClient(t *testing.T) {
 	py, err := exec.LookPath("python3")

@@ -1,6 +1,6 @@
 // Package xmlrpc is the XML-RPC client gateway of a node (node port + 1):
 // the original OpenDHT methods put, put_removable, get, get_details and rm
-// over HTTP POST (reference OPENDHT.md §2), and cas and read on versioned
+// over HTTP POST (spec/CLIENT-API.md), and cas and read on versioned
 // registers, executed on a gateway.Backend.
 //
 // It is deliberately liberal in what it accepts, as the deployed gateway

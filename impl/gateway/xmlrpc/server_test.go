@@ -19,7 +19,7 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway"
 )
 
-// Reference: OPENDHT.md §2 (client interface) for every test in this file.
+// Reference: spec/CLIENT-API.md (client interface) for every test in this file.
 
 func b64(b []byte) Value { return Base64Value(b) }
 func str(s string) Value { return StringValue(s) }
