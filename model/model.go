@@ -164,7 +164,12 @@ func (s *State) Step(op dht.Op, now dht.Time) dht.Result {
 			res.Err = err
 			return res
 		}
-		res.Reply = s.get(op.Get)
+		rep, err := s.get(op.Get)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		res.Reply = rep
 	case dht.OpPut, dht.OpRemove:
 		c, err := s.enqueue(op)
 		if err != nil {
@@ -441,21 +446,41 @@ func (s *State) Restart() {
 // CurveHolds is INV-3 for the current state.
 func (s *State) CurveHolds() bool { return s.fits() }
 
-// get applies GET-1..5.
-func (s *State) get(g dht.Get) dht.GetReply {
+// get applies GET-1..5, or RD-9's item order when g.ItemOrder is set. A
+// placemark of the other order is malformed (LIM-5).
+func (s *State) get(g dht.Get) (dht.GetReply, error) {
 	var start uint64
-	if len(g.Placemark) > 0 {
-		start, _ = dht.DecodePlacemark(g.Placemark)
+	var after dht.ItemPos
+	resume := len(g.Placemark) > 0
+	if resume {
+		var err error
+		if g.ItemOrder {
+			after, err = dht.DecodeItemPlacemark(g.Placemark)
+		} else {
+			start, err = dht.DecodePlacemark(g.Placemark)
+		}
+		if err != nil {
+			return dht.GetReply{}, err
+		}
 	}
 	var live []Item
 	for _, it := range s.Items {
-		if it.ID.Key == g.Key && it.Seq >= start && it.Expiry > s.Now {
-			if _, dead := s.Tombstones[it.ID]; !dead {
-				live = append(live, it)
-			}
+		if it.ID.Key != g.Key || it.Expiry <= s.Now {
+			continue
 		}
+		if _, dead := s.Tombstones[it.ID]; dead {
+			continue
+		}
+		if g.ItemOrder && resume && posOf(it).Compare(after) <= 0 || !g.ItemOrder && it.Seq < start {
+			continue
+		}
+		live = append(live, it)
 	}
-	slices.SortFunc(live, func(a, b Item) int { return cmpU64(a.Seq, b.Seq) })
+	if g.ItemOrder {
+		slices.SortFunc(live, func(a, b Item) int { return posOf(a).Compare(posOf(b)) })
+	} else {
+		slices.SortFunc(live, func(a, b Item) int { return cmpU64(a.Seq, b.Seq) })
+	}
 	var rep dht.GetReply
 	bytes := 0
 	n := 0
@@ -470,10 +495,16 @@ func (s *State) get(g dht.Get) dht.GetReply {
 		n++
 	}
 	if n < len(live) {
-		rep.Placemark = dht.EncodePlacemark(live[n-1].Seq + 1)
+		if g.ItemOrder {
+			rep.Placemark = dht.EncodeItemPlacemark(posOf(live[n-1]))
+		} else {
+			rep.Placemark = dht.EncodePlacemark(live[n-1].Seq + 1)
+		}
 	}
-	return rep
+	return rep, nil
 }
+
+func posOf(it Item) dht.ItemPos { return dht.ItemPos{SecretHash: it.ID.SecretHash, ValueHash: it.ID.ValueHash} }
 
 // Usage returns the bytes charged to each client (FST-10).
 func (s *State) Usage() map[dht.ClientID]int64 {

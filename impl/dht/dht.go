@@ -216,16 +216,25 @@ type Get struct {
 	Key       Key
 	MaxVals   int
 	Placemark []byte
+	// ItemOrder reads in item order (RD-9): ascending (secret hash, value
+	// hash), the same at every replica, with item placemarks. False reads
+	// in one store's storage order (GET-1) with position placemarks. A
+	// placemark of the other order is malformed (LIM-5).
+	ItemOrder bool
 }
 
-// Validate applies LIM-5 and LIM-6 and checks the placemark's shape.
+// Validate applies LIM-5 and LIM-6 and checks the placemark's shape: either
+// shape passes here, since a gateway does not know the order its backend
+// reads in; the reader refuses the other order's placemark.
 func (g Get) Validate() error {
 	if g.MaxVals <= 0 {
 		return ErrBadMaxVals
 	}
 	if len(g.Placemark) > 0 {
 		if _, err := DecodePlacemark(g.Placemark); err != nil {
-			return err
+			if _, err := DecodeItemPlacemark(g.Placemark); err != nil {
+				return ErrBadPlacemark
+			}
 		}
 	}
 	return nil
@@ -257,8 +266,50 @@ type GetReply struct {
 	Placemark []byte
 }
 
-// placemarkVersion tags the placemark encoding so it can change later.
-const placemarkVersion = 1
+// placemarkVersion tags the placemark encoding so it can change later;
+// itemPlacemarkVersion tags the item placemark (RD-9).
+const (
+	placemarkVersion     = 1
+	itemPlacemarkVersion = 2
+	itemPlacemarkLen     = 1 + 2*HashLen
+)
+
+// ItemPos is a position in item order (RD-9): the identity of an item of
+// a key without the key, compared as (secret hash, value hash).
+type ItemPos struct {
+	SecretHash Hash
+	ValueHash  Hash
+}
+
+// Compare orders positions in item order.
+func (p ItemPos) Compare(q ItemPos) int {
+	if c := bytes.Compare(p.SecretHash[:], q.SecretHash[:]); c != 0 {
+		return c
+	}
+	return bytes.Compare(p.ValueHash[:], q.ValueHash[:])
+}
+
+// PosOf returns the item-order position of a value.
+func PosOf(v Value) ItemPos { return ItemPos{v.SecretHash, SHA1(v.Value)} }
+
+// EncodeItemPlacemark encodes "continue after the item at p" (RD-9).
+func EncodeItemPlacemark(p ItemPos) []byte {
+	b := make([]byte, 0, itemPlacemarkLen)
+	b = append(b, itemPlacemarkVersion)
+	b = append(b, p.SecretHash[:]...)
+	return append(b, p.ValueHash[:]...)
+}
+
+// DecodeItemPlacemark is the inverse of EncodeItemPlacemark.
+func DecodeItemPlacemark(b []byte) (ItemPos, error) {
+	var p ItemPos
+	if len(b) != itemPlacemarkLen || b[0] != itemPlacemarkVersion {
+		return p, ErrBadPlacemark
+	}
+	copy(p.SecretHash[:], b[1:])
+	copy(p.ValueHash[:], b[1+HashLen:])
+	return p, nil
+}
 
 // EncodePlacemark encodes a resume position: the storage sequence number of
 // the next item to return (GET-4).

@@ -63,11 +63,14 @@ func (n *Node) session(now time.Time, peer wire.Peer) *syncSession {
 	// for the previous key is reused.
 	var lastKey dht.Key
 	var lastHold, haveLast bool
-	err := n.st.Scan(secs(now), func(r store.Record) bool {
+	err := n.st.Scan(n.storeSecs(now), func(r store.Record) bool {
 		if !haveLast || r.ID.Key != lastKey {
 			lastKey, lastHold, haveLast = r.ID.Key, n.shouldHold(peer.ID, r.ID.Key), true
+			if lastHold && n.bugs.NoHandOff {
+				lastHold = n.shouldHold(n.self.ID, r.ID.Key)
+			}
 		}
-		if lastHold {
+		if lastHold && !(r.Tombstone && n.bugs.NoTombstoneCopies) {
 			h := summary(r.ID, r.Tombstone)
 			s.byKey[h] = r.ID
 			b := bucketOf(r.ID.Key)
@@ -94,7 +97,7 @@ func (s *syncSession) digests() [wire.SyncBuckets]uint64 {
 // antiEntropy starts one round with a random leaf.
 func (n *Node) antiEntropy(now time.Time) {
 	leaves := n.ov.Leaves()
-	if len(leaves) == 0 {
+	if len(leaves) == 0 || n.bugs.NoAntiEntropy {
 		return
 	}
 	peer := leaves[n.rngIntN(len(leaves))]
@@ -188,11 +191,11 @@ func (n *Node) syncWant(now time.Time, from wire.Peer, m *wire.SyncWant) {
 
 // push sends one stored entry to a peer as a replica write.
 func (n *Node) push(now time.Time, to wire.Peer, id dht.ItemID) {
-	r, err := n.st.Fetch(id, secs(now))
+	r, err := n.st.Fetch(id, n.storeSecs(now))
 	if err != nil {
 		return // expired or removed meanwhile
 	}
-	ttl := int64(r.Expiry - secs(now))
+	ttl := int64(r.Expiry - n.storeSecs(now))
 	if ttl <= 0 {
 		return
 	}

@@ -38,6 +38,8 @@ type cluster struct {
 	hist  linearizability.History
 	// faults are the intervals the cluster was not whole.
 	faults []linearizability.Interval
+	// variant is planted in every node the cluster starts (variants.go).
+	variant Variant
 }
 
 type simNode struct {
@@ -52,6 +54,8 @@ type simNode struct {
 	timer   clock.Timer
 	alive   bool
 	pending map[uint64]int // request id -> index in the history
+	// waiting are requests whose caller takes the completion itself.
+	waiting map[uint64]func(Completion)
 	// holdSyncs keeps this node's fsync notifications in held instead of
 	// delivering them: a disk that does not finish its fsyncs.
 	holdSyncs bool
@@ -83,7 +87,7 @@ func (c *cluster) addr(i int) netip.AddrPort {
 }
 
 func (c *cluster) addNode(i int) *simNode {
-	sn := &simNode{c: c, i: i, addr: c.addr(i), fs: vfs.NewCrashableMem(), pending: map[uint64]int{}}
+	sn := &simNode{c: c, i: i, addr: c.addr(i), fs: vfs.NewCrashableMem(), pending: map[uint64]int{}, waiting: map[uint64]func(Completion){}}
 	c.nodes = append(c.nodes, sn)
 	sn.start()
 	return sn
@@ -112,6 +116,7 @@ func (sn *simNode) start() {
 	cfg := c.cfg
 	cfg.Overlay.Seed = c.rng.Uint64()
 	sn.n = New(cfg, wire.Peer{ID: IDFor(sn.addr), Addr: sn.addr}, st, nil)
+	sn.n.bugs = c.variant
 	sn.alive = true
 	var boot []netip.AddrPort
 	if sn.i != 0 || c.boot.IsValid() {
@@ -153,6 +158,11 @@ func (sn *simNode) flush() {
 		_ = sn.ep.Send(s.To, b)
 	}
 	for _, d := range r.Done {
+		if f, ok := sn.waiting[d.ReqID]; ok {
+			delete(sn.waiting, d.ReqID)
+			f(d)
+			continue
+		}
 		if k, ok := sn.pending[d.ReqID]; ok {
 			delete(sn.pending, d.ReqID)
 			e := &sn.c.hist[k]
@@ -214,6 +224,7 @@ func (sn *simNode) crash() {
 		sn.c.hist[k].Unknown = true
 	}
 	sn.pending = map[uint64]int{}
+	sn.waiting = map[uint64]func(Completion){}
 }
 
 func (c *cluster) live() []*simNode {

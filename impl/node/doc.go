@@ -5,10 +5,15 @@
 // A put or remove is routed to the root of its key, which stores it
 // (through Fair Space-Time admission) and pushes it to its replica set, the
 // nodes of its leaf set closest to the key; the gateway is answered after
-// the root's store and WriteAcks replica acknowledgements. A get is routed to
-// the root, which answers with its values and its replica set; the gateway
-// then asks more replicas until a read quorum has answered and merges the
-// values. Every replica applies admission for the client of the write.
+// the root's store and WriteAcks replica acknowledgements (RD-2). A get is
+// routed to the root, which answers with its values and its replica set
+// and asks ReadQuorum-1 other replicas to answer the gateway too; the
+// gateway asks the rest itself if the quorum does not fill, and merges the
+// values in item order (RD-7, RD-9). Every page of a get is read that way,
+// and its placemark names the last item returned, so any node can answer
+// the next page. Every replica applies admission for the client of the
+// write (RD-10). The rules are spec/SPEC.md section 13; variants.go holds
+// the planted mistakes the consistency checks must catch.
 //
 // Like the overlay, a Node is driven by one goroutine: Receive, Tick and the
 // client calls, each with the current time; outputs come from Ready. The

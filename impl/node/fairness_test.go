@@ -324,7 +324,7 @@ func (c chargeAll) Put(ctx context.Context, p dht.Put) (dht.Status, error) {
 // TestFairnessPerClientThroughGateway: the gateway identifies a client by
 // the IP address of its connection and carries that identity to every
 // replica, where Fair Space-Time admission shares storage per client
-// (FST-5, FST-9). A flooder on 48 connections and a polite client at 5
+// (FST-5, FST-9, and RD-10 for the replicated DHT). A flooder on 48 connections and a polite client at 5
 // puts a second share a three-node DHT through node 0's HTTP/JSON API:
 // the polite client must be served and the flooder must hold no more
 // than its max-min share at any node. The negative control charges every

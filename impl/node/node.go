@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -65,6 +66,9 @@ type gwOp struct {
 	// reads: replies so far, by replica
 	replies  map[dht.Key]*wire.ReadResp
 	rootResp *wire.ReadResp
+	// widened: the quorum did not fill within ReadWait, and the gateway
+	// asked every member of the root's replica set itself.
+	widened bool
 }
 
 // rootWrite is a write this node stores as the root.
@@ -120,6 +124,9 @@ type Node struct {
 	// TestNoAckBeforeDurable: acknowledge without waiting for the root's
 	// fsync. Never set outside tests.
 	bugAckEarly bool
+	// bugs are the planted mistakes the consistency checks must catch
+	// (variants.go). Never set outside tests.
+	bugs Variant
 
 	// The registers' read-modify-write protocol (impl/rmw), the requests
 	// it made in the put/get namespace, its messages to this node waiting
@@ -228,6 +235,15 @@ func earliest(a, b time.Time) time.Time {
 }
 
 func secs(now time.Time) dht.Time { return dht.Time(now.Unix()) }
+
+// storeSecs is the time the node's store and its expiries run on: the
+// node's clock, unless the SkewedExpiry variant sets it back.
+func (n *Node) storeSecs(now time.Time) dht.Time {
+	if n.bugs.SkewedExpiry {
+		now = now.Add(-skewedExpiryLag)
+	}
+	return secs(now)
+}
 
 func (n *Node) id() uint64 {
 	n.nextID++
@@ -357,7 +373,7 @@ func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	op.attempts++
 	op.deadline = now.Add(n.cfg.RequestTimeout)
-	op.replies, op.rootResp = nil, nil
+	op.replies, op.rootResp, op.widened = nil, nil, false
 	var m wire.Message
 	var key dht.Key
 	switch op.kind {
@@ -407,10 +423,10 @@ func closest(key dht.Key, cands []wire.Peer, k int) []wire.Peer {
 
 // toOp turns a received item into a store operation; ok is false for a
 // copy that has already expired.
-func toOp(id uint64, it wire.Item, now time.Time) (op dht.Op, ok bool) {
+func toOp(id uint64, it wire.Item, now dht.Time) (op dht.Op, ok bool) {
 	ttl := it.TTL
 	if it.Expiry != 0 {
-		if ttl = it.Expiry - now.Unix(); ttl <= 0 {
+		if ttl = it.Expiry - int64(now); ttl <= 0 {
 			return dht.Op{}, false
 		}
 	}
@@ -424,7 +440,7 @@ func toOp(id uint64, it wire.Item, now time.Time) (op dht.Op, ok bool) {
 // own write, and queued writes admitted meanwhile) are dispatched once the
 // step and every earlier one are durable: see Ready.Syncs and Synced.
 func (n *Node) storeStep(now time.Time, op dht.Op) (dht.Result, error) {
-	res, p, err := n.st.StepAsync(op, secs(now))
+	res, p, err := n.st.StepAsync(op, n.storeSecs(now))
 	if err != nil {
 		n.log.Error("store step failed", "err", err)
 		return res, err
@@ -491,7 +507,7 @@ func (n *Node) rootWrite(now time.Time, m *wire.Write) {
 	n.roots[rid] = rw
 	sid := n.id()
 	n.byStore[sid] = rid
-	op, _ := toOp(sid, m.Item, now) // a gateway's item has a TTL, no expiry
+	op, _ := toOp(sid, m.Item, n.storeSecs(now)) // a gateway's item has a TTL, no expiry
 	// The replicas keep the expiry the root gives the item.
 	rw.item.Expiry = now.Unix() + min(m.Item.TTL, dht.MaxTTL)
 	res, err := n.storeStep(now, op)
@@ -509,7 +525,7 @@ func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
 	if m.ReqID == 0 { // an anti-entropy push: nobody waits for the ack
 		delete(n.replicas, sid)
 	}
-	op, live := toOp(sid, m.Item, now)
+	op, live := toOp(sid, m.Item, n.storeSecs(now))
 	if !live {
 		delete(n.replicas, sid)
 		if m.ReqID != 0 {
@@ -575,6 +591,9 @@ func (n *Node) replicate(now time.Time, rid uint64, rw *rootWrite) {
 	rw.replicating = true
 	set := n.replicaSet(rw.item.Key)[1:]
 	rw.needed = min(n.cfg.WriteAcks, len(set))
+	if n.bugs.AckOneShort && rw.needed > 0 {
+		rw.needed--
+	}
 	rw.deadline = now.Add(n.cfg.ReplicaTimeout)
 	for _, p := range set {
 		n.send(now, p, &wire.Write{ReqID: rid, Replica: true, Gateway: rw.gateway, Item: rw.item})
@@ -607,10 +626,10 @@ func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
 	n.out.Done = append(n.out.Done, Completion{ReqID: m.ReqID, Status: dht.Status(m.Status)})
 }
 
-// read answers a Read from the local store.
+// read answers a Read from the local store, in item order (RD-9).
 func (n *Node) read(now time.Time, m *wire.Read) {
 	n.stats.Reads++
-	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark}
+	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark, ItemOrder: !n.bugs.StoragePlacemark}
 	resp := &wire.ReadResp{ReqID: m.ReqID}
 	if !m.Replica {
 		resp.Replicas = n.replicaSet(m.Key)
@@ -619,7 +638,7 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 	// (GET-3), but many small values carry more overhead than bytes. Ask
 	// for fewer values until it fits; the placemark pages on (GET-4).
 	for {
-		rep, err := n.st.Get(g, secs(now))
+		rep, err := n.st.Get(g, n.storeSecs(now))
 		resp.Values, resp.Placemark = resp.Values[:0], nil
 		if err != nil {
 			if !errors.Is(err, dht.ErrBadPlacemark) {
@@ -639,21 +658,19 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 		}
 		g.MaxVals = len(resp.Values) * 3 / 4
 	}
-	if !m.Replica {
+	if !m.Replica && (len(m.Placemark) == 0 || !n.bugs.StoragePlacemark) {
 		// The root asks the other replicas to answer the gateway directly,
 		// in parallel with its own answer: a get takes one round of
-		// messages after the route, not two. A follow-up page is read at
-		// the root only: placemarks are the root's storage positions.
-		// Only as many as the quorum needs: each extra read costs a store
-		// lookup and two datagrams, and a missing answer only makes the
-		// gateway wait ReadWait for the rest.
-		if len(m.Placemark) == 0 {
-			asked := 1
-			for _, p := range resp.Replicas {
-				if p.ID != n.self.ID && asked < n.cfg.ReadQuorum {
-					n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals})
-					asked++
-				}
+		// messages after the route, not two. Every page is read from a
+		// quorum (RD-7, RD-9): an item placemark means the same at every
+		// replica. Only as many as the quorum needs: each extra read costs
+		// a store lookup and two datagrams; the gateway asks the rest
+		// itself if the quorum does not fill.
+		asked := 1
+		for _, p := range resp.Replicas {
+			if p.ID != n.self.ID && asked < n.cfg.ReadQuorum && !n.bugs.RootOnlyRead {
+				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals, Placemark: m.Placemark})
+				asked++
 			}
 		}
 	}
@@ -674,37 +691,118 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 		op.rootResp = m
 		op.deadline = now.Add(n.cfg.ReadWait)
 	}
-	if op.rootResp != nil && (len(op.read.Placemark) > 0 || len(op.replies) >= min(n.cfg.ReadQuorum, len(op.rootResp.Replicas))) {
+	if op.rootResp != nil && n.quorate(op) {
 		n.finishRead(m.ReqID, op)
 	}
 }
 
-// finishRead merges the replies: the root's values in its order, then
-// values only other replicas hold, each item once with its longest TTL.
+// quorate reports whether a read has the answers RD-7 asks for: R members
+// of the root's replica set (all of them when the set is smaller).
+func (n *Node) quorate(op *gwOp) bool {
+	if n.bugs.RootOnlyRead || (n.bugs.StoragePlacemark && len(op.read.Placemark) > 0) {
+		return true
+	}
+	need := min(n.cfg.ReadQuorum, len(op.rootResp.Replicas))
+	got := 0
+	for _, p := range op.rootResp.Replicas {
+		if op.replies[p.ID] != nil {
+			got++
+		}
+	}
+	return got >= need
+}
+
+// widenRead asks every member of the root's replica set that has not
+// answered, once, when the quorum did not fill within ReadWait (a member
+// the root asked may be down).
+func (n *Node) widenRead(now time.Time, id uint64, op *gwOp) {
+	op.widened = true
+	op.deadline = now.Add(n.cfg.ReadWait)
+	for _, p := range op.rootResp.Replicas {
+		if op.replies[p.ID] == nil {
+			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Gateway: n.self, Key: op.read.Key,
+				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
+		}
+	}
+}
+
+// finishRead merges the replies of a read in item order (RD-9). Each
+// replica answered with its items after the placemark, cut short by its
+// reply limits; the page holds every item up to the smallest last item of
+// any reply that was cut short, so nothing a replica holds in that range is
+// skipped, and the next page continues after the page's last item at
+// whichever replicas answer it. Each item appears once, with its longest
+// TTL.
 func (n *Node) finishRead(id uint64, op *gwOp) {
 	delete(n.ops, id)
-	type ident struct {
-		sh dht.Hash
-		vh dht.Hash
+	if n.bugs.StoragePlacemark {
+		n.finishReadStorageOrder(id, op)
+		return
 	}
+	var cut *dht.ItemPos
+	for _, r := range op.replies {
+		if len(r.Placemark) > 0 && len(r.Values) > 0 {
+			p := dht.PosOf(readValue(r.Values[len(r.Values)-1]))
+			if cut == nil || p.Compare(*cut) < 0 {
+				cut = &p
+			}
+		}
+	}
+	index := map[dht.ItemPos]int{}
 	var out []dht.Value
-	index := map[ident]int{}
-	add := func(r *wire.ReadResp) {
-		for _, v := range r.Values {
-			k := ident{v.SecretHash, dht.SHA1(v.Value)}
-			if i, ok := index[k]; ok {
+	for _, r := range op.replies {
+		for _, rv := range r.Values {
+			v := readValue(rv)
+			p := dht.PosOf(v)
+			if cut != nil && p.Compare(*cut) > 0 {
+				continue
+			}
+			if i, ok := index[p]; ok {
 				out[i].TTLRemaining = max(out[i].TTLRemaining, v.TTLRemaining)
 				continue
 			}
-			index[k] = len(out)
-			out = append(out, dht.Value{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash})
+			index[p] = len(out)
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b dht.Value) int { return dht.PosOf(a).Compare(dht.PosOf(b)) })
+	more := cut != nil
+	size := 0
+	for i, v := range out {
+		if i == op.read.MaxVals || (i > 0 && size+len(v.Value) > n.st.ReplyCap()) { // GET-2, GET-3
+			out, more = out[:i], true
+			break
+		}
+		size += len(v.Value)
+	}
+	var pm []byte
+	if more && len(out) > 0 {
+		pm = dht.EncodeItemPlacemark(dht.PosOf(out[len(out)-1]))
+	}
+	n.out.Done = append(n.out.Done, Completion{ReqID: id, Values: out, Placemark: pm})
+}
+
+func readValue(v wire.ReadValue) dht.Value {
+	return dht.Value{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash}
+}
+
+// finishReadStorageOrder is the merge of the StoragePlacemark variant: the
+// root's values in its storage order, then values only other replicas
+// hold, cut to maxvals, with the root's own placemark, which another node
+// reads in its own numbering.
+func (n *Node) finishReadStorageOrder(id uint64, op *gwOp) {
+	index := map[dht.ItemPos]bool{}
+	var out []dht.Value
+	add := func(r *wire.ReadResp) {
+		for _, rv := range r.Values {
+			if v := readValue(rv); !index[dht.PosOf(v)] {
+				index[dht.PosOf(v)] = true
+				out = append(out, v)
+			}
 		}
 	}
 	add(op.rootResp)
-	var others []dht.Key
-	for k := range op.replies {
-		others = append(others, k)
-	}
+	others := slices.Collect(maps.Keys(op.replies))
 	slices.SortFunc(others, func(a, b dht.Key) int { return bytes.Compare(a[:], b[:]) })
 	for _, k := range others {
 		if r := op.replies[k]; r != op.rootResp {
@@ -744,8 +842,8 @@ func (n *Node) Tick(now time.Time) {
 	slices.Sort(due)
 	for _, id := range due {
 		op := n.ops[id]
-		if op.kind == opRead && op.rootResp != nil {
-			n.finishRead(id, op) // the quorum did not fill up: answer with what came
+		if op.kind == opRead && op.rootResp != nil && !op.widened {
+			n.widenRead(now, id, op) // the quorum did not fill: ask every member
 			continue
 		}
 		if op.attempts >= n.cfg.Attempts {

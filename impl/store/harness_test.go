@@ -156,7 +156,8 @@ func (d *differential) drawOp(t *rapid.T) dht.Op {
 		}
 	case 6, 7, 8:
 		op.Kind = dht.OpGet
-		op.Get = dht.Get{Key: key, MaxVals: rapid.SampledFrom([]int{0, 1, 2, 3, 10}).Draw(t, "maxvals")}
+		op.Get = dht.Get{Key: key, MaxVals: rapid.SampledFrom([]int{0, 1, 2, 3, 10}).Draw(t, "maxvals"),
+			ItemOrder: rapid.Bool().Draw(t, "itemOrder")}
 		switch rapid.IntRange(0, 3).Draw(t, "placemark") {
 		case 1, 2:
 			if len(d.placemarks) > 0 {
@@ -222,8 +223,10 @@ func (d *differential) check(t *rapid.T) {
 	// The whole stored contents, read by following placemarks (GET-6);
 	// after a crash this is DUR-1: every acknowledged write is there.
 	for k := range 3 {
-		if diff := cmp.Diff(d.modelContents(k), d.storeContents(t, k), cmpopts.EquateEmpty()); diff != "" {
-			t.Fatalf("contents of key %d differ (-model +store):\n%s", k, diff)
+		for _, itemOrder := range []bool{false, true} { // GET-1 and RD-9
+			if diff := cmp.Diff(d.modelContents(k, itemOrder), d.storeContents(t, k, itemOrder), cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("contents of key %d (item order %v) differ (-model +store):\n%s", k, itemOrder, diff)
+			}
 		}
 	}
 	for id := range d.pending {
@@ -233,10 +236,10 @@ func (d *differential) check(t *rapid.T) {
 	}
 }
 
-func (d *differential) modelContents(k int) []dht.Value {
+func (d *differential) modelContents(k int, itemOrder bool) []dht.Value {
 	m := d.m.Clone()
 	var out []dht.Value
-	g := dht.Get{Key: testKey(k), MaxVals: 1000}
+	g := dht.Get{Key: testKey(k), MaxVals: 1000, ItemOrder: itemOrder}
 	for {
 		r := m.Step(dht.Op{Kind: dht.OpGet, Get: g}, m.Now)
 		out = append(out, r.Reply.Values...)
@@ -247,9 +250,9 @@ func (d *differential) modelContents(k int) []dht.Value {
 	}
 }
 
-func (d *differential) storeContents(t *rapid.T, k int) []dht.Value {
+func (d *differential) storeContents(t *rapid.T, k int, itemOrder bool) []dht.Value {
 	var out []dht.Value
-	g := dht.Get{Key: testKey(k), MaxVals: 1000}
+	g := dht.Get{Key: testKey(k), MaxVals: 1000, ItemOrder: itemOrder}
 	for {
 		r, err := d.s.Get(g, d.m.Now)
 		if err != nil {

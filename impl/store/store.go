@@ -409,6 +409,10 @@ func (s *Store) stepInto(b *pebble.Batch, op dht.Op, now dht.Time) (dht.Result, 
 			break
 		}
 		rep, err := s.read(b, op.Get, s.now)
+		if errors.Is(err, dht.ErrBadPlacemark) { // the other order's placemark (LIM-5)
+			res.Err = err
+			break
+		}
 		if err != nil {
 			return res, err
 		}
@@ -656,8 +660,12 @@ type reader interface {
 	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
 }
 
-// read answers a get at time now (GET-1..GET-5).
+// read answers a get at time now (GET-1..GET-5), or in item order
+// (RD-9) when g.ItemOrder is set.
 func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
+	if g.ItemOrder {
+		return s.readItems(r, g, now)
+	}
 	var start uint64
 	if len(g.Placemark) > 0 {
 		var err error
@@ -695,6 +703,68 @@ func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
 	}
 	return rep, it.Error()
 }
+
+// readItems answers a get in item order (RD-9): the identity index holds
+// a key's items and tombstones sorted by (secret hash, value hash), and
+// each live item's value is read by its storage sequence.
+func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
+	lower := append([]byte{tagIdent}, g.Key[:]...)
+	upper := append([]byte{tagIdent}, g.Key[:]...)
+	upper = append(upper, bytes.Repeat([]byte{0xff}, 2*dht.HashLen+1)...)
+	if len(g.Placemark) > 0 {
+		after, err := dht.DecodeItemPlacemark(g.Placemark)
+		if err != nil {
+			return dht.GetReply{}, err
+		}
+		// Just past the placemark's item: its key with one more byte.
+		lower = append(identKey(dht.ItemID{Key: g.Key, SecretHash: after.SecretHash, ValueHash: after.ValueHash}), 0)
+	}
+	ids, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return dht.GetReply{}, err
+	}
+	defer ids.Close()
+	vals, err := r.NewIter(&pebble.IterOptions{LowerBound: valueKey(g.Key, 0), UpperBound: valueKey(g.Key, ^uint64(0))})
+	if err != nil {
+		return dht.GetReply{}, err
+	}
+	defer vals.Close()
+	var rep dht.GetReply
+	size := 0
+	var last dht.ItemPos
+	for ids.First(); ids.Valid(); ids.Next() {
+		rec, err := decodeIdent(ids.Value())
+		if err != nil {
+			return dht.GetReply{}, err
+		}
+		if rec.kind != kindItem || rec.expiry <= now { // TTL-3: not yet reclaimed
+			continue
+		}
+		vk := valueKey(g.Key, rec.seq)
+		if !vals.SeekGE(vk) || !bytes.Equal(vals.Key(), vk) {
+			return dht.GetReply{}, fmt.Errorf("%w: item without its value record (sequence %d)", errCorruptRecord, rec.seq)
+		}
+		sh, e, v, err := decodeValue(vals.Value())
+		if err != nil {
+			return dht.GetReply{}, err
+		}
+		if len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+len(v) > s.cfg.ReplyCap && s.bug != mutNoReplyCap) {
+			rep.Placemark = dht.EncodeItemPlacemark(last) // RD-9
+			break
+		}
+		rep.Values = append(rep.Values, dht.Value{Value: slices.Clone(v), TTLRemaining: int64(e - now), SecretHash: sh})
+		size += len(v)
+		id := decodeID(ids.Key()[1:])
+		last = dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash}
+	}
+	if err := ids.Error(); err != nil {
+		return dht.GetReply{}, err
+	}
+	return rep, vals.Error()
+}
+
+// ReplyCap is the value bytes one get reply holds at most (GET-3).
+func (s *Store) ReplyCap() int { return s.cfg.ReplyCap }
 
 // Get answers a get at time now without taking the store mutex: gets run
 // in parallel with each other and with writes.

@@ -48,10 +48,11 @@
 //	                 "hash_alg": "SHA" or "", "secret_hash": "<base64>" or ""}],
 //	     "placemark": "<base64url>"}
 //
-// The values come in storage order. A reply may hold fewer than maxvals
-// values while more exist (the root caps a reply at about 1 KiB of values,
-// GET-3): a non-empty placemark means there may be more, so repeat the GET
-// with it until the placemark is empty (GET-4). An unremovable value has
+// The values come in the order the backend reads (on a node, item order,
+// RD-9). A reply may hold fewer than maxvals values while more exist (the
+// root caps a reply at about 1 KiB of values, GET-3): a non-empty
+// placemark means there may be more, so repeat the GET with it until the
+// placemark is empty (GET-4). An unremovable value has
 // hash_alg "" and secret_hash "".
 //
 // DELETE /api/v1/keys/{key} removes a value stored with a secret (rm).

@@ -1,0 +1,53 @@
+package node
+
+import "time"
+
+// Variant holds the planted mistakes that the consistency checks must
+// catch, one flag each: the negative controls of the replicated DHT's
+// rules (spec/SPEC.md section 13). The zero Variant is the correct node;
+// tests set a flag on a node of a simulated cluster, never production code.
+type Variant struct {
+	// StoragePlacemark pages a get in the root's storage order, reads a
+	// follow-up page at the root alone, and hands out the root's own
+	// storage position as the placemark: a page answered by another node
+	// reads it in that node's numbering and skips or repeats values
+	// (breaks RD-9).
+	StoragePlacemark bool
+	// AckOneShort acknowledges a write after one replica acknowledgement
+	// fewer than WriteAcks (breaks RD-2, and so RD-7).
+	AckOneShort bool
+	// RootOnlyRead answers a get from the root's reply alone instead of a
+	// read quorum (breaks RD-7).
+	RootOnlyRead bool
+	// NoHandOff stops pushing the items of keys this node no longer
+	// replicates: when a key's whole replica set moves, its acknowledged
+	// items are lost (breaks RD-11).
+	NoHandOff bool
+	// NoAntiEntropy runs no anti-entropy rounds: a replica that missed a
+	// write never learns of it (breaks RD-8).
+	NoAntiEntropy bool
+	// NoTombstoneCopies leaves tombstones out of anti-entropy: a replica
+	// that missed an rm keeps returning the item (breaks RD-8).
+	NoTombstoneCopies bool
+	// SkewedExpiry runs the node's store, and so its expiries, on a clock
+	// skewedExpiryLag behind the node's: a replica whose clock is off by
+	// more than the bound keeps returning items after they expired
+	// (breaks RD-6).
+	SkewedExpiry bool
+}
+
+// skewedExpiryLag is how far behind the SkewedExpiry variant's store clock
+// runs: ten times the skew bound the checks allow.
+const skewedExpiryLag = 10 * time.Second
+
+// Variants names every planted mistake, for tests and the consistency
+// report.
+var Variants = map[string]Variant{
+	"storage-placemark":   {StoragePlacemark: true},
+	"ack-one-short":       {AckOneShort: true},
+	"root-only-read":      {RootOnlyRead: true},
+	"no-hand-off":         {NoHandOff: true},
+	"no-anti-entropy":     {NoAntiEntropy: true},
+	"no-tombstone-copies": {NoTombstoneCopies: true},
+	"skewed-expiry":       {SkewedExpiry: true},
+}
