@@ -240,7 +240,44 @@ func (c *cluster) live() []*simNode {
 // op issues one client operation at a random live gateway.
 func (c *cluster) op(kind linearizability.OpKind, key dht.Key, value []byte, secret []byte, ttl int64) {
 	live := c.live()
-	sn := live[c.rng.IntN(len(live))]
+	c.opAt(live[c.rng.IntN(len(live))], kind, key, value, secret, ttl)
+}
+
+// startPagedGet starts a get that follows placemarks in pages of maxvals,
+// each page at a live gateway drawn afresh (a client that spreads its
+// calls over gateways), and records the whole iteration as one get whose
+// values are its pages' values, repeats included. A page that fails is
+// tried again, up to five times; a get that never finishes is left
+// unknown (without a return), and the checkers pass it by.
+func (c *cluster) startPagedGet(first *simNode, key dht.Key, maxvals int) {
+	idx := len(c.hist)
+	c.hist = append(c.hist, linearizability.Event{Client: first.i, Kind: linearizability.OpGet, Key: key, Call: c.net.Now(), Unknown: true})
+	var page func(gw *simNode, pm []byte, tries int)
+	page = func(gw *simNode, pm []byte, tries int) {
+		id := gw.n.Get(gw.clk.Now(), dht.Get{Key: key, MaxVals: maxvals, Placemark: pm})
+		gw.waiting[id] = func(d Completion) {
+			e := &c.hist[idx]
+			if d.Err != nil {
+				if tries < 5 {
+					page(gw, pm, tries+1)
+				}
+				return
+			}
+			e.Values = append(e.Values, d.Values...)
+			if len(d.Placemark) == 0 {
+				e.Return, e.Unknown = c.net.Now(), false
+				return
+			}
+			live := c.live()
+			page(live[c.rng.IntN(len(live))], d.Placemark, 0)
+		}
+		gw.flush()
+	}
+	page(first, nil, 0)
+}
+
+// opAt issues one client operation at gateway sn.
+func (c *cluster) opAt(sn *simNode, kind linearizability.OpKind, key dht.Key, value []byte, secret []byte, ttl int64) {
 	now := sn.clk.Now()
 	e := linearizability.Event{Client: sn.i, Kind: kind, Key: key, Value: value, TTL: ttl, Call: c.net.Now()}
 	var id uint64

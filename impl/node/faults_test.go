@@ -69,18 +69,27 @@ func faultRun(t *rapid.T, cfg Config, permanentLoss bool) (violations []lineariz
 			live[rapid.IntRange(1, len(live)-1).Draw(t, "lose")].crash() // never restarted
 			removed++
 		}
-		for i := range 30 {
-			k := testKeyN(c.rng.IntN(keys))
+		// rapid draws the workload with the faults, so that a failing run
+		// shrinks to a short schedule and a short workload.
+		ops := rapid.IntRange(5, 30).Draw(t, fmt.Sprintf("ops%d", round))
+		for i := range ops {
+			k := testKeyN(rapid.IntRange(0, keys-1).Draw(t, "key"))
 			v := []byte(fmt.Sprintf("r%d-%d", round, i))
-			switch c.rng.IntN(6) {
+			live := c.live()
+			gw := live[rapid.IntRange(0, len(live)-1).Draw(t, "gateway")]
+			switch rapid.IntRange(0, 7).Draw(t, "op") {
 			case 0, 1, 2:
-				c.op(linearizability.OpPut, k, v, []byte("s"), int64(60+c.rng.IntN(3600)))
+				c.opAt(gw, linearizability.OpPut, k, v, []byte("s"), int64(rapid.IntRange(20, 3600).Draw(t, "ttl")))
 			case 3:
-				c.op(linearizability.OpRemove, k, []byte(fmt.Sprintf("r%d-%d", round, c.rng.IntN(max(i, 1)))), []byte("s"), 3600)
+				c.opAt(gw, linearizability.OpRemove, k, []byte(fmt.Sprintf("r%d-%d", round, rapid.IntRange(0, max(i, 1)).Draw(t, "victim"))), []byte("s"), 3600)
+			case 4, 5:
+				// Small pages, each at a gateway drawn afresh: paging while
+				// the answering nodes change (RD-9).
+				c.startPagedGet(gw, k, rapid.IntRange(1, 3).Draw(t, "maxvals"))
 			default:
-				c.op(linearizability.OpGet, k, nil, nil, 0)
+				c.opAt(gw, linearizability.OpGet, k, nil, nil, 0)
 			}
-			c.net.RunFor(time.Duration(100+c.rng.IntN(400)) * time.Millisecond)
+			c.net.RunFor(time.Duration(rapid.IntRange(50, 500).Draw(t, "gap")) * time.Millisecond)
 		}
 		c.net.RunFor(10 * time.Second)
 		c.net.Heal()

@@ -348,6 +348,11 @@ func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: verr})
 		return id
 	}
+	// The gateway fixes the item's expiry when the request is made: every
+	// attempt, retry and duplicate of it then stores the same expiry, and a
+	// copy applied late (queued at a root, delivered late) cannot live
+	// longer than the client asked (RD-6).
+	it.Expiry = now.Unix() + min(it.TTL, dht.MaxTTL)
 	op := &gwOp{kind: opWrite, item: it}
 	n.ops[id] = op
 	n.attempt(now, id, op)
@@ -507,9 +512,17 @@ func (n *Node) rootWrite(now time.Time, m *wire.Write) {
 	n.roots[rid] = rw
 	sid := n.id()
 	n.byStore[sid] = rid
-	op, _ := toOp(sid, m.Item, n.storeSecs(now)) // a gateway's item has a TTL, no expiry
-	// The replicas keep the expiry the root gives the item.
-	rw.item.Expiry = now.Unix() + min(m.Item.TTL, dht.MaxTTL)
+	if rw.item.Expiry == 0 { // from a gateway that did not fix it
+		rw.item.Expiry = now.Unix() + min(m.Item.TTL, dht.MaxTTL)
+	}
+	// The replicas keep the expiry the gateway gave the item.
+	op, live := toOp(sid, rw.item, n.storeSecs(now))
+	if !live { // it expired on its way: it took effect, and is gone
+		delete(n.byStore, sid)
+		delete(n.roots, rid)
+		n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOK)})
+		return
+	}
 	res, err := n.storeStep(now, op)
 	if err != nil || res.Err != nil {
 		delete(n.byStore, sid)
