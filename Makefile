@@ -6,7 +6,7 @@ SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test test-long linearizability check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long linearizability consistency check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
@@ -18,12 +18,19 @@ test: spec
 test-long:
 	OPENDHT_FAULT_CHECKS=100 OPENDHT_FAULT_SEED=0 $(GO) test -count=1 -timeout 2h ./impl/node/ -run TestClusterUnderFaults -v
 	OPENDHT_KILL_SEEDS=1000 $(GO) test -count=1 -timeout 1h ./impl/node/ -run TestGatewayReachesEveryKeyAfterKillRestart -v
+	OPENDHT_SCENARIO_SEEDS=50 $(GO) test -count=1 -timeout 1h ./impl/node/ -run 'TestReplicated(Scenarios|VariantsCaught)' -v
 	$(GO) test -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
 	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
 
 ## linearizability: the judge: every read-modify-write protocol under 200 seeded simulator schedules and real-UDP runs, checked with porcupine (ARGS=... for cmd/rmwjudge flags)
 linearizability:
 	$(GO) run ./cmd/rmwjudge -out judge-out $(ARGS)
+
+## consistency: the replicated DHT's checks at length: 200 simulated clusters under rapid-drawn faults
+## and workloads, every planted variant on 10 seeds, 5 runs of 8 node processes over real UDP with
+## kill -9, partitions and loss; ends with checker=... and variant=... summary lines
+consistency:
+	OPENDHT_CONSISTENCY=1 $(GO) test -count=1 -timeout 3h ./impl/node/ -run 'TestConsistency$$' -v 2>&1 | tee consistency.log | grep -E '^(checker|variant|udp run)=|^(--- )?(FAIL|ok|PASS)'
 
 ## check: what a contributor runs before pushing: format, vet, staticcheck, tidy, race, tests
 check: fmt vet staticcheck tidy race test

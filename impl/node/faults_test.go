@@ -18,10 +18,37 @@ import (
 // faultRun runs one simulated cluster under a fault schedule drawn by
 // rapid, then heals, settles and checks the history.
 func faultRun(t *rapid.T, cfg Config, permanentLoss bool) (violations []linearizability.Violation, stats string) {
+	c, final := faultCluster(t, cfg, permanentLoss)
+	ok, unknown := 0, 0
+	for _, e := range c.hist {
+		if e.Unknown {
+			unknown++
+		} else if e.Kind != linearizability.OpGet && e.Status == dht.StatusOK {
+			ok++
+		}
+	}
+	v := c.checkEventual(final)
+	v = append(v, checkNoRepeats(c.hist, c.faults, final)...)
+	// Convergence: a minute after healing, every replica set holds the
+	// same entries (the bound this test states for anti-entropy).
+	for _, b := range c.converged(faultKeys) {
+		v = append(v, linearizability.Violation{Property: "not converged", Detail: b})
+	}
+	return v, fmt.Sprintf("nodes=%d ops=%d writes_ok=%d unknown=%d", len(c.nodes), len(c.hist), ok, unknown)
+}
+
+// faultKeys is how many keys a fault run's workload uses.
+const faultKeys = 6
+
+// faultCluster runs one simulated cluster under a fault schedule and a
+// workload that rapid draws together, then heals, settles and reads every
+// key from every node. It returns the cluster and the start of the final
+// reads.
+func faultCluster(t *rapid.T, cfg Config, permanentLoss bool) (*cluster, time.Time) {
 	n := rapid.IntRange(16, 24).Draw(t, "nodes")
 	c := newCluster(t, rapid.Uint64().Draw(t, "seed"), n, cfg)
 	c.net.RunFor(time.Minute)
-	const keys = 6
+	const keys = faultKeys
 	var down *simNode
 	removed := 0
 	next := n
@@ -101,22 +128,7 @@ func faultRun(t *rapid.T, cfg Config, permanentLoss bool) (violations []lineariz
 		c.faults = append(c.faults, linearizability.Interval{From: faultStart, To: c.net.Now()})
 		c.net.RunFor(20 * time.Second)
 	}
-	final := c.settleAndRead(keys, time.Minute)
-	ok, unknown := 0, 0
-	for _, e := range c.hist {
-		if e.Unknown {
-			unknown++
-		} else if e.Kind != linearizability.OpGet && e.Status == dht.StatusOK {
-			ok++
-		}
-	}
-	v := c.checkEventual(final)
-	// Convergence: a minute after healing, every replica set holds the
-	// same entries (the bound this test states for anti-entropy).
-	for _, b := range c.converged(keys) {
-		v = append(v, linearizability.Violation{Property: "not converged", Detail: b})
-	}
-	return v, fmt.Sprintf("nodes=%d ops=%d writes_ok=%d unknown=%d", n, len(c.hist), ok, unknown)
+	return c, c.settleAndRead(keys, time.Minute)
 }
 
 // TestClusterUnderFaults: simulated clusters of 16-24 nodes run a

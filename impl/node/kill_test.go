@@ -18,7 +18,10 @@ import (
 	"github.com/opendht-go/opendht/linearizability"
 )
 
-const childEnv = "OPENDHT_NODE_CHILD" // listen|bootstrap|datadir
+// childEnv carries a child's spec: listen|bootstrap|datadir, then
+// optionally |xmlrpc|faults (its XML-RPC gateway's address, and the faults
+// file it follows, see faultsFile).
+const childEnv = "OPENDHT_NODE_CHILD"
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
@@ -30,13 +33,16 @@ func TestMain(m *testing.M) {
 
 // runChild runs one node until it is killed.
 func runChild(spec string) {
-	parts := strings.Split(spec, "|")
-	cfg := ServerConfig{Node: DefaultConfig(), Listen: parts[0], Store: store.DefaultConfig(parts[2])}
+	parts := append(strings.Split(spec, "|"), "", "")
+	cfg := ServerConfig{Node: DefaultConfig(), Listen: parts[0], Store: store.DefaultConfig(parts[2]), XMLRPC: parts[3]}
 	if parts[1] != "" {
 		cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort(parts[1])}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if parts[4] != "" {
+		cfg.Drop = childDropper(ctx, parts[4])
+	}
 	s, err := Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -48,13 +54,14 @@ func runChild(spec string) {
 
 type child struct {
 	addr, boot, dir string
+	xmlrpc, faults  string // optional: its XML-RPC gateway, the faults file it follows
 	cmd             *exec.Cmd
 }
 
 func (c *child) start(t *testing.T) {
 	t.Helper()
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), childEnv+"="+c.addr+"|"+c.boot+"|"+c.dir)
+	c.cmd.Env = append(os.Environ(), childEnv+"="+strings.Join([]string{c.addr, c.boot, c.dir, c.xmlrpc, c.faults}, "|"))
 	c.cmd.Stderr = os.Stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
