@@ -704,9 +704,11 @@ func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
 	return rep, it.Error()
 }
 
-// readItems answers a get in item order (RD-9): the identity index holds
-// a key's items and tombstones sorted by (secret hash, value hash), and
-// each live item's value is read by its storage sequence.
+// readItems answers a get in item order (RD-9). The identity index holds
+// a key's items and tombstones sorted by (secret hash, value hash); it
+// names the next live items and their storage sequences, and their values
+// are then read in one pass over the key's value records between the
+// smallest and the largest of those sequences: one seek, not one per value.
 func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
 	lower := append([]byte{tagIdent}, g.Key[:]...)
 	upper := append([]byte{tagIdent}, g.Key[:]...)
@@ -719,48 +721,88 @@ func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, erro
 		// Just past the placemark's item: its key with one more byte.
 		lower = append(identKey(dht.ItemID{Key: g.Key, SecretHash: after.SecretHash, ValueHash: after.ValueHash}), 0)
 	}
+	type next struct {
+		pos dht.ItemPos
+		seq uint64
+	}
+	var items []next
+	more := false
 	ids, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return dht.GetReply{}, err
 	}
-	defer ids.Close()
-	vals, err := r.NewIter(&pebble.IterOptions{LowerBound: valueKey(g.Key, 0), UpperBound: valueKey(g.Key, ^uint64(0))})
-	if err != nil {
-		return dht.GetReply{}, err
-	}
-	defer vals.Close()
-	var rep dht.GetReply
-	size := 0
-	var last dht.ItemPos
 	for ids.First(); ids.Valid(); ids.Next() {
 		rec, err := decodeIdent(ids.Value())
 		if err != nil {
+			ids.Close()
 			return dht.GetReply{}, err
 		}
 		if rec.kind != kindItem || rec.expiry <= now { // TTL-3: not yet reclaimed
 			continue
 		}
-		vk := valueKey(g.Key, rec.seq)
-		if !vals.SeekGE(vk) || !bytes.Equal(vals.Key(), vk) {
-			return dht.GetReply{}, fmt.Errorf("%w: item without its value record (sequence %d)", errCorruptRecord, rec.seq)
+		if len(items) == g.MaxVals {
+			more = true
+			break
+		}
+		id := decodeID(ids.Key()[1:])
+		items = append(items, next{dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash}, rec.seq})
+	}
+	if err := errors.Join(ids.Error(), ids.Close()); err != nil {
+		return dht.GetReply{}, err
+	}
+	if len(items) == 0 {
+		return dht.GetReply{}, nil
+	}
+	lo, hi := items[0].seq, items[0].seq
+	for _, it := range items {
+		lo, hi = min(lo, it.seq), max(hi, it.seq)
+	}
+	type value struct {
+		sh dht.Hash
+		e  dht.Time
+		v  []byte
+	}
+	want := make(map[uint64]*value, len(items))
+	for _, it := range items {
+		want[it.seq] = nil
+	}
+	vals, err := r.NewIter(&pebble.IterOptions{LowerBound: valueKey(g.Key, lo), UpperBound: valueKey(g.Key, hi+1)})
+	if err != nil {
+		return dht.GetReply{}, err
+	}
+	for vals.First(); vals.Valid(); vals.Next() {
+		seq := binary.BigEndian.Uint64(vals.Key()[1+dht.KeyLen:])
+		if _, ok := want[seq]; !ok {
+			continue
 		}
 		sh, e, v, err := decodeValue(vals.Value())
 		if err != nil {
+			vals.Close()
 			return dht.GetReply{}, err
 		}
-		if len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+len(v) > s.cfg.ReplyCap && s.bug != mutNoReplyCap) {
-			rep.Placemark = dht.EncodeItemPlacemark(last) // RD-9
-			break
-		}
-		rep.Values = append(rep.Values, dht.Value{Value: slices.Clone(v), TTLRemaining: int64(e - now), SecretHash: sh})
-		size += len(v)
-		id := decodeID(ids.Key()[1:])
-		last = dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash}
+		want[seq] = &value{sh, e, slices.Clone(v)}
 	}
-	if err := ids.Error(); err != nil {
+	if err := errors.Join(vals.Error(), vals.Close()); err != nil {
 		return dht.GetReply{}, err
 	}
-	return rep, vals.Error()
+	var rep dht.GetReply
+	size := 0
+	for i, it := range items {
+		v := want[it.seq]
+		if v == nil {
+			return dht.GetReply{}, fmt.Errorf("%w: item without its value record (sequence %d)", errCorruptRecord, it.seq)
+		}
+		if i > 0 && size+len(v.v) > s.cfg.ReplyCap && s.bug != mutNoReplyCap {
+			more = true
+			break
+		}
+		rep.Values = append(rep.Values, dht.Value{Value: v.v, TTLRemaining: int64(v.e - now), SecretHash: v.sh})
+		size += len(v.v)
+	}
+	if more {
+		rep.Placemark = dht.EncodeItemPlacemark(items[len(rep.Values)-1].pos) // RD-9
+	}
+	return rep, nil
 }
 
 // ReplyCap is the value bytes one get reply holds at most (GET-3).
