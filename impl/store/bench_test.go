@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -162,6 +163,57 @@ func BenchmarkGet64Way(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGetItemOrder is BenchmarkGetSequential in item order (RD-9),
+// the order a node's gateways read in.
+func BenchmarkGetItemOrder(b *testing.B) {
+	s := loadedStore(b)
+	b.SetBytes(1024)
+	b.ResetTimer()
+	for i := range uint64(b.N) {
+		r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10, ItemOrder: true}, wallNow())
+		if err != nil || len(r.Values) != 1 {
+			b.Fatal(err, len(r.Values))
+		}
+	}
+}
+
+// BenchmarkGetManyValues reads pages of 10 values from keys that hold 40
+// values each, still in the memtable, as the keys of a busy node are: in
+// storage order (GET-1) and in item order (RD-9).
+func BenchmarkGetManyValues(b *testing.B) {
+	cfg := DefaultConfig("db")
+	cfg.FS = vfs.NewMem()
+	cfg.Capacity = 1 << 40
+	cfg.NoSync = true
+	s, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const keys, perKey = 250, 40
+	for i := range uint64(keys * perKey) {
+		op := putOp(i)
+		op.Put.Key = benchKey(i % keys)
+		if st, err := s.Write(context.Background(), op, wallNow()); err != nil || st != dht.StatusOK {
+			b.Fatal(st, err)
+		}
+	}
+	for _, order := range []struct {
+		name string
+		item bool
+	}{{"storage", false}, {"item", true}} {
+		b.Run(order.name, func(b *testing.B) {
+			b.SetBytes(1024)
+			for i := range uint64(b.N) {
+				r, err := s.Get(dht.Get{Key: benchKey(i % keys), MaxVals: 10, ItemOrder: order.item}, wallNow())
+				if err != nil || len(r.Values) != 1 { // the reply cap holds one 1 kB value (GET-3)
+					b.Fatal(err, len(r.Values))
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkDiskPerItem stores 1 kB items, compacts, and reports the bytes on

@@ -706,56 +706,61 @@ func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
 
 // readItems answers a get in item order (RD-9). The identity index holds
 // a key's items and tombstones sorted by (secret hash, value hash); it
-// names the next live items and their storage sequences, and their values
-// are then read in one pass over the key's value records between the
-// smallest and the largest of those sequences: one seek, not one per value.
+// names the next live items, their storage sequences and, through their
+// charge (FST-1: the value's length plus ItemOverhead), how many fit the
+// reply cap. Their values are then read in one pass over the key's value
+// records between the smallest and the largest of those sequences: one
+// seek, not one per value.
 func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
-	lower := append([]byte{tagIdent}, g.Key[:]...)
-	upper := append([]byte{tagIdent}, g.Key[:]...)
-	upper = append(upper, bytes.Repeat([]byte{0xff}, 2*dht.HashLen+1)...)
+	prefix := append([]byte{tagIdent}, g.Key[:]...)
+	start := prefix
 	if len(g.Placemark) > 0 {
 		after, err := dht.DecodeItemPlacemark(g.Placemark)
 		if err != nil {
 			return dht.GetReply{}, err
 		}
 		// Just past the placemark's item: its key with one more byte.
-		lower = append(identKey(dht.ItemID{Key: g.Key, SecretHash: after.SecretHash, ValueHash: after.ValueHash}), 0)
+		start = append(identKey(dht.ItemID{Key: g.Key, SecretHash: after.SecretHash, ValueHash: after.ValueHash}), 0)
 	}
-	type next struct {
-		pos dht.ItemPos
-		seq uint64
-	}
-	var items []next
-	more := false
-	ids, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	// One iterator serves both passes: its bounds span the key's identity
+	// records and its value records, and each pass seeks to its own part
+	// and stops at the end of it.
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: valueKey(g.Key, ^uint64(0))})
 	if err != nil {
 		return dht.GetReply{}, err
 	}
-	for ids.First(); ids.Valid(); ids.Next() {
-		rec, err := decodeIdent(ids.Value())
+	defer it.Close()
+	type next struct {
+		pos dht.ItemPos
+		seq uint64
+		n   int // the value's length
+	}
+	var items []next
+	more := false
+	size := 0
+	for it.SeekGE(start); it.Valid() && bytes.HasPrefix(it.Key(), prefix); it.Next() {
+		rec, err := decodeIdent(it.Value())
 		if err != nil {
-			ids.Close()
 			return dht.GetReply{}, err
 		}
 		if rec.kind != kindItem || rec.expiry <= now { // TTL-3: not yet reclaimed
 			continue
 		}
-		if len(items) == g.MaxVals {
+		n := int(rec.charge - dht.ItemOverhead)
+		if len(items) == g.MaxVals || (len(items) > 0 && size+n > s.cfg.ReplyCap && s.bug != mutNoReplyCap) { // GET-2, GET-3
 			more = true
 			break
 		}
-		id := decodeID(ids.Key()[1:])
-		items = append(items, next{dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash}, rec.seq})
+		size += n
+		id := decodeID(it.Key()[1:])
+		items = append(items, next{dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash}, rec.seq, n})
 	}
-	if err := errors.Join(ids.Error(), ids.Close()); err != nil {
+	if err := it.Error(); err != nil || len(items) == 0 {
 		return dht.GetReply{}, err
 	}
-	if len(items) == 0 {
-		return dht.GetReply{}, nil
-	}
 	lo, hi := items[0].seq, items[0].seq
-	for _, it := range items {
-		lo, hi = min(lo, it.seq), max(hi, it.seq)
+	for _, x := range items {
+		lo, hi = min(lo, x.seq), max(hi, x.seq)
 	}
 	type value struct {
 		sh dht.Hash
@@ -763,41 +768,37 @@ func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, erro
 		v  []byte
 	}
 	want := make(map[uint64]*value, len(items))
-	for _, it := range items {
-		want[it.seq] = nil
+	for _, x := range items {
+		want[x.seq] = nil
 	}
-	vals, err := r.NewIter(&pebble.IterOptions{LowerBound: valueKey(g.Key, lo), UpperBound: valueKey(g.Key, hi+1)})
-	if err != nil {
-		return dht.GetReply{}, err
-	}
-	for vals.First(); vals.Valid(); vals.Next() {
-		seq := binary.BigEndian.Uint64(vals.Key()[1+dht.KeyLen:])
+	for it.SeekGE(valueKey(g.Key, lo)); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != 1+dht.KeyLen+8 || k[0] != tagValue {
+			break
+		}
+		seq := binary.BigEndian.Uint64(k[1+dht.KeyLen:])
+		if seq > hi {
+			break
+		}
 		if _, ok := want[seq]; !ok {
 			continue
 		}
-		sh, e, v, err := decodeValue(vals.Value())
+		sh, e, v, err := decodeValue(it.Value())
 		if err != nil {
-			vals.Close()
 			return dht.GetReply{}, err
 		}
 		want[seq] = &value{sh, e, slices.Clone(v)}
 	}
-	if err := errors.Join(vals.Error(), vals.Close()); err != nil {
+	if err := it.Error(); err != nil {
 		return dht.GetReply{}, err
 	}
 	var rep dht.GetReply
-	size := 0
-	for i, it := range items {
-		v := want[it.seq]
-		if v == nil {
-			return dht.GetReply{}, fmt.Errorf("%w: item without its value record (sequence %d)", errCorruptRecord, it.seq)
-		}
-		if i > 0 && size+len(v.v) > s.cfg.ReplyCap && s.bug != mutNoReplyCap {
-			more = true
-			break
+	for _, x := range items {
+		v := want[x.seq]
+		if v == nil || len(v.v) != x.n {
+			return dht.GetReply{}, fmt.Errorf("%w: item without its value record, or charged for another length (sequence %d)", errCorruptRecord, x.seq)
 		}
 		rep.Values = append(rep.Values, dht.Value{Value: v.v, TTLRemaining: int64(v.e - now), SecretHash: v.sh})
-		size += len(v.v)
 	}
 	if more {
 		rep.Placemark = dht.EncodeItemPlacemark(items[len(rep.Values)-1].pos) // RD-9
