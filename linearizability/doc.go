@@ -1,8 +1,14 @@
 // Package linearizability holds the consistency checkers that histories
 // recorded from real and simulated clusters are held to.
 //
-// Eventual consistency, for the put/get/remove of the DHT: CheckEventual
-// (no phantom, no expired value, no resurrection, no lost acknowledged put).
+// The replicated DHT's put/get/remove (spec/SPEC.md section 13): CheckDHT
+// judges a cluster history against the model of the replicated DHT
+// (model/replicated.go) with a porcupine nondeterministic model, per key:
+// writes of unknown outcome may take effect or not, and each get, paged or
+// not, must return what the model says it must and only what it may.
+// CheckEventual, a set checker after Jepsen's (no phantom, no expired
+// value, no resurrection, no lost acknowledged put), is kept as a second
+// opinion on the same histories.
 //
 // Linearizability, for the versioned registers of spec/SPEC.md section 11
 // (CAS-11): porcupine models of cas and read, partitioned by key, whose

@@ -76,3 +76,19 @@ func TestCheckEventual(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownPutWithoutFinalReads: a put whose outcome is unknown may take
+// effect at any time, so a get that returns its value is no "expired
+// value", also in a history without a final read phase (FinalReads zero).
+func TestUnknownPutWithoutFinalReads(t *testing.T) {
+	unknown := put("late", 1, 2, 60)
+	unknown.Unknown = true
+	c := cfg
+	c.FinalReads = time.Time{}
+	if v := CheckEventual(History{unknown, get(30, 31, "late")}, c); len(v) > 0 {
+		t.Fatalf("violations for a value of an unknown put: %v", v)
+	}
+	if v := CheckEventual(History{put("gone", 1, 2, 10), get(30, 31, "gone")}, c); len(v) != 1 || v[0].Property != "expired value" {
+		t.Fatalf("an acknowledged put's value long after its TTL: %v, want one expired value", v)
+	}
+}

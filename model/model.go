@@ -10,6 +10,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"math/big"
 	"slices"
@@ -224,22 +225,12 @@ func (s *State) timeouts() []dht.Completion {
 			s.Queues[c] = kept
 		}
 	}
-	slices.SortFunc(dropped, func(a, b Pending) int { return cmpU64(a.Order, b.Order) })
+	slices.SortFunc(dropped, func(a, b Pending) int { return cmp.Compare(a.Order, b.Order) })
 	out := make([]dht.Completion, 0, len(dropped))
 	for _, p := range dropped {
 		out = append(out, dht.Completion{ID: p.Op.ID, Status: dht.StatusTryAgain})
 	}
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // IsPending reports whether a write with this id waits in a queue.
@@ -479,7 +470,7 @@ func (s *State) get(g dht.Get) (dht.GetReply, error) {
 	if g.ItemOrder {
 		slices.SortFunc(live, func(a, b Item) int { return posOf(a).Compare(posOf(b)) })
 	} else {
-		slices.SortFunc(live, func(a, b Item) int { return cmpU64(a.Seq, b.Seq) })
+		slices.SortFunc(live, func(a, b Item) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	var rep dht.GetReply
 	bytes := 0
@@ -504,7 +495,9 @@ func (s *State) get(g dht.Get) (dht.GetReply, error) {
 	return rep, nil
 }
 
-func posOf(it Item) dht.ItemPos { return dht.ItemPos{SecretHash: it.ID.SecretHash, ValueHash: it.ID.ValueHash} }
+func posOf(it Item) dht.ItemPos {
+	return dht.ItemPos{SecretHash: it.ID.SecretHash, ValueHash: it.ID.ValueHash}
+}
 
 // Usage returns the bytes charged to each client (FST-10).
 func (s *State) Usage() map[dht.ClientID]int64 {

@@ -38,6 +38,10 @@ type cluster struct {
 	hist  linearizability.History
 	// faults are the intervals the cluster was not whole.
 	faults []linearizability.Interval
+	// changes are single changes of the replica sets (one join, departure,
+	// crash or restart), which RD-7 tolerates W+R-n of; a change is
+	// either here or in faults.
+	changes []linearizability.Interval
 	// variant is planted in every node the cluster starts (variants.go).
 	variant Variant
 }

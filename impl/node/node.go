@@ -360,10 +360,15 @@ func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
 	return id
 }
 
-// Get executes a get as the gateway.
+// Get executes a get as the gateway. Its placemark, if any, must be an
+// item placemark (LIM-5, RD-9): the node pages in item order.
 func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 	id := n.id()
-	if err := g.Validate(); err != nil {
+	err := g.Validate()
+	if _, perr := dht.DecodeItemPlacemark(g.Placemark); err == nil && len(g.Placemark) > 0 && perr != nil && !n.bugs.StoragePlacemark {
+		err = perr
+	}
+	if err != nil {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: err})
 		return id
 	}
@@ -761,8 +766,12 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 			}
 		}
 	}
+	type placed struct {
+		pos dht.ItemPos
+		v   dht.Value
+	}
 	index := map[dht.ItemPos]int{}
-	var out []dht.Value
+	var merged []placed
 	for _, r := range op.replies {
 		for _, rv := range r.Values {
 			v := readValue(rv)
@@ -771,26 +780,28 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 				continue
 			}
 			if i, ok := index[p]; ok {
-				out[i].TTLRemaining = max(out[i].TTLRemaining, v.TTLRemaining)
+				merged[i].v.TTLRemaining = max(merged[i].v.TTLRemaining, v.TTLRemaining)
 				continue
 			}
-			index[p] = len(out)
-			out = append(out, v)
+			index[p] = len(merged)
+			merged = append(merged, placed{p, v})
 		}
 	}
-	slices.SortFunc(out, func(a, b dht.Value) int { return dht.PosOf(a).Compare(dht.PosOf(b)) })
+	slices.SortFunc(merged, func(a, b placed) int { return a.pos.Compare(b.pos) })
 	more := cut != nil
+	var out []dht.Value
 	size := 0
-	for i, v := range out {
-		if i == op.read.MaxVals || (i > 0 && size+len(v.Value) > n.st.ReplyCap()) { // GET-2, GET-3
-			out, more = out[:i], true
+	for i, x := range merged {
+		if i == op.read.MaxVals || (i > 0 && size+len(x.v.Value) > n.st.ReplyCap()) { // GET-2, GET-3
+			more = true
 			break
 		}
-		size += len(v.Value)
+		out = append(out, x.v)
+		size += len(x.v.Value)
 	}
 	var pm []byte
 	if more && len(out) > 0 {
-		pm = dht.EncodeItemPlacemark(dht.PosOf(out[len(out)-1]))
+		pm = dht.EncodeItemPlacemark(merged[len(out)-1].pos)
 	}
 	n.out.Done = append(n.out.Done, Completion{ReqID: id, Values: out, Placemark: pm})
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -315,7 +316,10 @@ func holdersLeave(t *testing.T, c *cluster) []string {
 		set[3].crash()
 	}
 	c.net.Heal()
-	c.faults = append(c.faults, linearizability.Interval{From: from, To: c.net.Now().Add(time.Hour)})
+	// The departures are over once the others noticed them (a few ping
+	// periods): from then on the cluster is quiet.
+	c.net.RunFor(time.Minute)
+	c.faults = append(c.faults, linearizability.Interval{From: from, To: c.net.Now()})
 	c.net.RunFor(settleTime + 30*time.Second)
 	got, err := c.pagedGet(gw, key, 10, nil)
 	if err != nil {
@@ -348,7 +352,7 @@ func readRightAfterJoin(t *testing.T, c *cluster) []string {
 	// root, and no anti-entropy round has copied anything to it yet.
 	from := c.net.Now()
 	c.net.RunUntil(sn.n.ov.Joined, c.net.Now().Add(20*time.Second))
-	c.faults = append(c.faults, linearizability.Interval{From: from, To: c.net.Now()})
+	c.changes = append(c.changes, linearizability.Interval{From: from, To: c.net.Now()}) // one join
 	got, err := c.pagedGet(gw, key, 10, nil)
 	if err != nil {
 		return []string{err.Error()}
@@ -490,7 +494,10 @@ func scenarioSeeds(t *testing.T) []uint64 {
 	return seeds
 }
 
-func runScenario(t *testing.T, run scenario, seed uint64, v Variant) (problems []string, hist linearizability.History, faults []linearizability.Interval) {
+// runScenario runs one scenario on a fresh 12-node cluster with variant v
+// planted in every node, and returns the problems its own checks saw and
+// the verdict of the porcupine checker on its history (nil: none).
+func runScenario(t *testing.T, run scenario, seed uint64, v Variant) (problems []string, hist linearizability.History, faults []linearizability.Interval, dhtVerdict []linearizability.Violation) {
 	c := newCluster(t, seed, 12, DefaultConfig())
 	c.variant = v
 	for _, sn := range c.nodes {
@@ -498,7 +505,17 @@ func runScenario(t *testing.T, run scenario, seed uint64, v Variant) (problems [
 	}
 	c.net.RunFor(time.Minute)
 	problems = run(t, c)
-	return problems, c.hist, c.faults
+	cfg := linearizability.DefaultDHTConfig()
+	cfg.Changes = c.changes
+	res, err := linearizability.CheckDHT(c.hist, c.faults, cfg)
+	if err != nil {
+		t.Fatalf("seed %d: porcupine checker: %v", seed, err)
+	}
+	dhtVerdict = res.AsViolations()
+	for _, k := range res.Undecided {
+		dhtVerdict = append(dhtVerdict, linearizability.Violation{Property: "undecided", Detail: fmt.Sprintf("key %x", k[:4])})
+	}
+	return problems, c.hist, c.faults, dhtVerdict
 }
 
 // TestReplicatedScenarios runs every scenario against the correct node on
@@ -511,12 +528,15 @@ func TestReplicatedScenarios(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) {
 			for _, seed := range scenarioSeeds(t) {
-				problems, hist, faults := runScenario(t, sc.run, seed, Variant{})
+				problems, hist, faults, dv := runScenario(t, sc.run, seed, Variant{})
 				if len(problems) > 0 {
 					t.Errorf("seed %d: %v (replay: go test ./impl/node -run 'TestReplicatedScenarios/%s')", seed, problems, strings.ReplaceAll(sc.name, " ", "_"))
 				}
 				if v := checkScenario(hist, faults); len(v) > 0 {
 					t.Errorf("seed %d: the set checker finds %d violations, first: %v", seed, len(v), v[0])
+				}
+				if len(dv) > 0 {
+					t.Errorf("seed %d: the porcupine checker finds %d violations, first: %v", seed, len(dv), dv[0])
 				}
 			}
 		})
@@ -537,11 +557,18 @@ func TestReplicatedVariantsCaught(t *testing.T) {
 					t.Fatalf("unknown variant %q", name)
 				}
 				for _, seed := range scenarioSeeds(t) {
-					problems, _, _ := runScenario(t, sc.run, seed, v)
+					problems, _, _, dv := runScenario(t, sc.run, seed, v)
 					if len(problems) == 0 {
 						t.Errorf("seed %d: scenario %q did not catch variant %s", seed, sc.name, name)
 					} else {
 						t.Logf("seed %d: caught: %s", seed, problems[0])
+					}
+					// The porcupine checker is held to the same negative
+					// control: it must see the mistake in the history too.
+					if len(dv) == 0 {
+						t.Errorf("seed %d: the porcupine checker passed the history of variant %s in scenario %q", seed, name, sc.name)
+					} else {
+						t.Logf("seed %d: porcupine: %v", seed, dv[0])
 					}
 				}
 			})
@@ -595,5 +622,23 @@ func TestReplicaSetIsClosest(t *testing.T) {
 				t.Fatalf("RD-1: key %d: node %d stored the put as root %d times (the root is node %d)", k, sn.i, n, root.i)
 			}
 		}
+	}
+}
+
+// TestGetRefusesStoragePlacemark: a node's gateway pages in item order, so
+// a placemark of a store's own storage order is malformed there (LIM-5),
+// and the get fails with the original text instead of quietly starting
+// over.
+func TestGetRefusesStoragePlacemark(t *testing.T) {
+	c := newCluster(t, 9, 4, DefaultConfig())
+	c.net.RunFor(10 * time.Second)
+	sn := c.nodes[1]
+	var got *Completion
+	id := sn.n.Get(sn.clk.Now(), dht.Get{Key: testKeyN(1), MaxVals: 1, Placemark: dht.EncodePlacemark(3)})
+	sn.waiting[id] = func(d Completion) { got = &d }
+	sn.flush()
+	c.net.RunUntil(func() bool { return got != nil }, c.net.Now().Add(time.Minute))
+	if got == nil || !errors.Is(got.Err, dht.ErrBadPlacemark) {
+		t.Fatalf("a get with a storage-order placemark: %+v, want %v", got, dht.ErrBadPlacemark)
 	}
 }
