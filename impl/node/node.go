@@ -607,13 +607,26 @@ func (n *Node) replicate(now time.Time, rid uint64, rw *rootWrite) {
 		return
 	}
 	rw.replicating = true
-	set := n.replicaSet(rw.item.Key)[1:]
-	rw.needed = min(n.cfg.WriteAcks, len(set))
+	// Every other member of the replica set gets a copy. A node that took
+	// the write although its own view names a closer root (its route to
+	// that root timed out) is not a member itself: it then waits for one
+	// more acknowledgement, so that W+1 members hold the write (RD-2).
+	set, others := n.replicaSet(rw.item.Key), []wire.Peer(nil)
+	for _, p := range set {
+		if p.ID != n.self.ID {
+			others = append(others, p)
+		}
+	}
+	needed := n.cfg.WriteAcks
+	if len(others) == len(set) {
+		needed++
+	}
+	rw.needed = min(needed, len(others))
 	if n.bugs.AckOneShort && rw.needed > 0 {
 		rw.needed--
 	}
 	rw.deadline = now.Add(n.cfg.ReplicaTimeout)
-	for _, p := range set {
+	for _, p := range others {
 		n.send(now, p, &wire.Write{ReqID: rid, Replica: true, Gateway: rw.gateway, Item: rw.item})
 	}
 }
@@ -684,7 +697,12 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 		// replica. Only as many as the quorum needs: each extra read costs
 		// a store lookup and two datagrams; the gateway asks the rest
 		// itself if the quorum does not fill.
-		asked := 1
+		asked := 0 // the members asked, this node included if it is one
+		for _, p := range resp.Replicas {
+			if p.ID == n.self.ID {
+				asked++
+			}
+		}
 		for _, p := range resp.Replicas {
 			if p.ID != n.self.ID && asked < n.cfg.ReadQuorum && !n.bugs.RootOnlyRead {
 				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals, Placemark: m.Placemark})
