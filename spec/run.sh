@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# spec/run.sh: simulate the Quint specs of one node: spec/opendht.qnt (put/get/rm, TTLs,
-# FST admission) and spec/cas.qnt (the versioned registers of spec/SPEC.md section 11).
-# `make spec` runs it from the repository root; it takes one to two minutes on 2 cores.
+# spec/run.sh: simulate the Quint specs: spec/opendht.qnt (one node: put/get/rm, TTLs, FST
+# admission), spec/cas.qnt (the versioned registers of spec/SPEC.md section 11) and
+# spec/replicated.qnt (the replicated DHT of section 13: quorum writes and reads, item-order
+# paging, anti-entropy, under loss, duplication, reordering, crashes and cut links).
+# `make spec` runs it from the repository root; it takes two to three minutes on 2 cores.
 #
 # 1. Invariants. `invariants` (INV-1..INV-5 of spec/SPEC.md section 10, and ST-1/ST-2;
-#    INV-6..INV-8 in cas.qnt) must hold on random runs drawn with fixed seeds. A
-#    violation fails the script.
+#    INV-6..INV-8 in cas.qnt; in replicated.qnt one per rule RD-2, RD-5..RD-9) must hold
+#    on random runs drawn with fixed seeds. A violation fails the script.
 # 2. Witnesses. Each witnessNo* in opendht.qnt is deliberately false ("no write ever gets
 #    status 2", ...). Each must be violated within its budget: that shows the runs reach
 #    over capacity, queue timeouts, full queues, tombstones, extensions, expiry,
-#    placemarks and the reply cap. A witness that holds fails the script. The witness*
-#    of cas.qnt are counted by the invariant runs (quint run --witnesses) and each must
-#    hold in at least one run.
+#    placemarks and the reply cap; those of replicated.qnt show second pages, pages
+#    answered without the root, acknowledged and timed-out writes, anti-entropy copying
+#    items and tombstones, expiry and writes taken by a node outside the replica set. A
+#    witness that holds fails the script. The witness* of cas.qnt are counted by the
+#    invariant runs (quint run --witnesses) and each must hold in at least one run.
 # 3. Traces. A few runs are exported as ITF to model/testdata/itf/, which
 #    model/itf_test.go replays against the Go model (`go test ./model/ -run ITF`); the
-#    traces of cas.qnt go to model/testdata/itf/cas/ (model/cas_itf_test.go).
-#    Their seed is fixed, so the files only change when the spec does.
+#    traces of cas.qnt go to model/testdata/itf/cas/ (model/cas_itf_test.go), those of
+#    replicated.qnt to model/testdata/itf/replicated/: model/replicated_itf_test.go applies
+#    each write to the model of the replicated DHT (model/replicated.go) at the step a node
+#    first applied it, and judges each get's answer by what the model says it must and may
+#    return (`go test ./model/ -run ReplicatedITF`). Their seed is fixed, so the files
+#    only change when the spec does; the seed of the replicated traces is one whose traces
+#    exercise what that test requires (repITFRequired), so re-pick it if the spec changes.
 #
 # A failing run prints its command and the one that replays the failing trace. Longer
 # runs, for example:
 #   SEEDS="101 102 103 104" SAMPLES=2000 bash spec/run.sh
 # Environment: SEEDS (seeds of the invariant runs), SAMPLES (runs per seed), STEPS (steps
 # per run), JOBS (parallel quint processes), QUINT (the quint binary); CAS_SEEDS,
-# CAS_SAMPLES and CAS_STEPS are the same for cas.qnt.
+# CAS_SAMPLES and CAS_STEPS are the same for cas.qnt, REP_SEEDS, REP_SAMPLES and REP_STEPS
+# for replicated.qnt.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -76,6 +86,29 @@ CAS_WITNESSES=(
 	witnessTombstone  # CAS-6: a read shows a tombstone (version >= 1, empty value)
 	witnessSameValue  # CAS-5: a cas writes back the value the register holds
 	witnessRefused    # CAS-8: a request is refused
+)
+# The replicated DHT (spec/replicated.qnt): runs are longer (a write takes a few messages,
+# a settle time takes rounds of anti-entropy), so fewer of them.
+REP_SPEC=spec/replicated.qnt
+REP_SEEDS=${REP_SEEDS:-"1 2"}
+REP_SAMPLES=${REP_SAMPLES:-120}
+REP_STEPS=${REP_STEPS:-80}
+# Its traces are about 1.5 MB: the history is in every state (git compresses them some 60
+# times). REP_TRACE_SEED is one whose traces exercise what model/replicated_itf_test.go
+# requires (repITFRequired, and items required by RD-7 and RD-8).
+REP_TRACE_SEED=15
+REP_TRACES=5
+REP_TRACE_STEPS=80
+REP_TRACE_DIR=model/testdata/itf/replicated
+REP_WITNESSES=(
+	witnessNoSecondPage      # RD-9: a get follows a placemark to a second page
+	witnessNoPageWithoutRoot # RD-7: a page is answered by members other than the root
+	witnessNoWriteAck        # RD-2: a write is acknowledged
+	witnessNoWriteTimeout    # RD-3: a write times out for want of acks after its root stored it
+	witnessNoAntiEntropyCopy # RD-8: anti-entropy copies an item a member missed
+	witnessNoTombstoneCopy   # RD-8: a tombstone reaches a member that missed the rm
+	witnessNoExpiry          # RD-6, TTL-3: an item expires
+	witnessNoNonMemberRoot   # RD-2: a node outside the replica set takes a write, W+1 acks
 )
 
 if [ ! -x "$QUINT" ]; then
@@ -170,11 +203,15 @@ report_witnesses() {
 }
 
 echo "spec/run.sh: quint $("$QUINT" --version), $SPEC, invariant seeds: $SEEDS, $SAMPLES runs x $STEPS steps;" \
-	"$CAS_SPEC, invariant seeds: $CAS_SEEDS, $CAS_SAMPLES runs x $CAS_STEPS steps"
+	"$CAS_SPEC, invariant seeds: $CAS_SEEDS, $CAS_SAMPLES runs x $CAS_STEPS steps;" \
+	"$REP_SPEC, invariant seeds: $REP_SEEDS, $REP_SAMPLES runs x $REP_STEPS steps"
 
 # 1. Invariants. The long runs start first, so that the short ones fill the gaps.
 for seed in $SEEDS; do
 	job "invariants-seed-$seed" "$SPEC" "$seed" "$SAMPLES" "$STEPS" invariants
+done
+for seed in $REP_SEEDS; do
+	job "rep-invariants-seed-$seed" "$REP_SPEC" "$seed" "$REP_SAMPLES" "$REP_STEPS" invariants
 done
 for seed in $CAS_SEEDS; do
 	job "cas-invariants-seed-$seed" "$CAS_SPEC" "$seed" "$CAS_SAMPLES" "$CAS_STEPS" invariants --witnesses "${CAS_WITNESSES[@]}"
@@ -183,22 +220,29 @@ done
 for w in "${WITNESSES[@]}"; do
 	job "$w" "$SPEC" "$WITNESS_SEED" "$WITNESS_SAMPLES" "$STEPS" "$w"
 done
+for w in "${REP_WITNESSES[@]}"; do
+	job "rep-$w" "$REP_SPEC" "$WITNESS_SEED" "$WITNESS_SAMPLES" "$REP_STEPS" "$w"
+done
 # 3. Traces, into a scratch directory first: the committed ones are replaced only if
 #    the export succeeds.
-mkdir -p "$tmp/itf" "$tmp/itf-cas"
+mkdir -p "$tmp/itf" "$tmp/itf-cas" "$tmp/itf-rep"
 job traces "$SPEC" "$TRACE_SEED" "$TRACES" "$TRACE_STEPS" invariants --n-traces="$TRACES" --out-itf="$tmp/itf/trace_{seq}.itf.json"
 job cas-traces "$CAS_SPEC" "$CAS_TRACE_SEED" "$CAS_TRACES" "$CAS_TRACE_STEPS" invariants --n-traces="$CAS_TRACES" --out-itf="$tmp/itf-cas/trace_{seq}.itf.json"
+job rep-traces "$REP_SPEC" "$REP_TRACE_SEED" "$REP_TRACES" "$REP_TRACE_STEPS" invariants --n-traces="$REP_TRACES" --out-itf="$tmp/itf-rep/trace_{seq}.itf.json"
 wait
 
 failed=0
 for seed in $SEEDS; do report "invariants-seed-$seed" ok || failed=1; done
+for seed in $REP_SEEDS; do report "rep-invariants-seed-$seed" ok || failed=1; done
 for seed in $CAS_SEEDS; do
 	report "cas-invariants-seed-$seed" ok || failed=1
 	report_witnesses "cas-invariants-seed-$seed" "${CAS_WITNESSES[@]}" || failed=1
 done
 for w in "${WITNESSES[@]}"; do report "$w" violation || failed=1; done
+for w in "${REP_WITNESSES[@]}"; do report "rep-$w" violation || failed=1; done
 report traces ok || failed=1
 report cas-traces ok || failed=1
+report rep-traces ok || failed=1
 
 # export NAME SCRATCH COUNT SEED STEPS DIR: replace the committed traces in DIR with the
 # COUNT traces quint wrote to SCRATCH. Returns 1 if quint wrote another number.
@@ -222,6 +266,7 @@ export_traces() {
 if [ $failed -eq 0 ]; then
 	export_traces traces "$tmp/itf" "$TRACES" "$TRACE_SEED" "$TRACE_STEPS" "$TRACE_DIR" || failed=1
 	export_traces cas-traces "$tmp/itf-cas" "$CAS_TRACES" "$CAS_TRACE_SEED" "$CAS_TRACE_STEPS" "$CAS_TRACE_DIR" || failed=1
+	export_traces rep-traces "$tmp/itf-rep" "$REP_TRACES" "$REP_TRACE_SEED" "$REP_TRACE_STEPS" "$REP_TRACE_DIR" || failed=1
 fi
 
 echo "spec/run.sh: $(( $(date +%s) - start ))s"
