@@ -5,6 +5,9 @@ QUINT    := spec/node_modules/.bin/quint
 SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Tests build with the planted variants (impl/node/variants_on.go), the
+# negative controls of the consistency checks; binaries never do.
+TEST_TAGS := -tags variants
 
 .PHONY: all test test-long linearizability consistency check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
@@ -12,15 +15,15 @@ all: test
 
 ## test: every check that gates a change (unit, rapid model-vs-store, crash, FST, fuzz corpora, spec)
 test: spec
-	$(GO) test -count=1 ./...
+	$(GO) test $(TEST_TAGS) -count=1 ./...
 
 ## test-long: many more random schedules: 100 simulated fault schedules, 1000 kill-restart rings, 2000 rapid checks
 test-long:
-	OPENDHT_FAULT_CHECKS=100 OPENDHT_FAULT_SEED=0 $(GO) test -count=1 -timeout 2h ./impl/node/ -run TestClusterUnderFaults -v
-	OPENDHT_KILL_SEEDS=1000 $(GO) test -count=1 -timeout 1h ./impl/node/ -run TestGatewayReachesEveryKeyAfterKillRestart -v
-	OPENDHT_SCENARIO_SEEDS=50 $(GO) test -count=1 -timeout 1h ./impl/node/ -run 'TestReplicated(Scenarios|VariantsCaught)' -v
-	$(GO) test -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
-	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
+	OPENDHT_FAULT_CHECKS=100 OPENDHT_FAULT_SEED=0 $(GO) test $(TEST_TAGS) -count=1 -timeout 2h ./impl/node/ -run TestClusterUnderFaults -v
+	OPENDHT_KILL_SEEDS=1000 $(GO) test $(TEST_TAGS) -count=1 -timeout 1h ./impl/node/ -run TestGatewayReachesEveryKeyAfterKillRestart -v
+	OPENDHT_SCENARIO_SEEDS=50 $(GO) test $(TEST_TAGS) -count=1 -timeout 1h ./impl/node/ -run 'TestReplicated(Scenarios|VariantsCaught)' -v
+	$(GO) test $(TEST_TAGS) -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
+	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test $(TEST_TAGS) -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
 
 ## linearizability: the judge: every read-modify-write protocol under 200 seeded simulator schedules and real-UDP runs, checked with porcupine (ARGS=... for cmd/rmwjudge flags)
 linearizability:
@@ -30,7 +33,7 @@ linearizability:
 ## and workloads, every planted variant on 10 seeds, 5 runs of 8 node processes over real UDP with
 ## kill -9, partitions and loss; ends with checker=... and variant=... summary lines
 consistency:
-	OPENDHT_CONSISTENCY=1 $(GO) test -count=1 -timeout 3h ./impl/node/ -run 'TestConsistency$$' -v 2>&1 | tee consistency.log | grep -E '^(checker|variant|udp run)=|^(--- )?(FAIL|ok|PASS)'
+	OPENDHT_CONSISTENCY=1 $(GO) test $(TEST_TAGS) -count=1 -timeout 3h ./impl/node/ -run 'TestConsistency$$' -v 2>&1 | tee consistency.log | grep -E '^(checker|variant|udp run)=|^(--- )?(FAIL|ok|PASS)'
 
 ## check: what a contributor runs before pushing: format, vet, staticcheck, tidy, race, tests
 check: fmt vet staticcheck tidy race test
@@ -40,9 +43,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet $(TEST_TAGS) ./...
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) $(TEST_TAGS) ./...
 
 tidy:
 	@cp go.mod /tmp/go.mod.before; cp go.sum /tmp/go.sum.before; \
@@ -51,7 +56,7 @@ tidy:
 		echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
 
 race:
-	$(GO) test -race -count=1 -short ./impl/...
+	$(GO) test $(TEST_TAGS) -race -count=1 -short ./impl/...
 
 ## spec: simulate the Quint spec, check its invariants and export ITF traces for the model replay test
 spec-deps: $(QUINT)
@@ -64,7 +69,7 @@ spec: spec-deps
 
 ## bench: Go benchmarks of the store (durable put/get, sequential and 64-way)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/ ./impl/simnet/
+	$(GO) test $(TEST_TAGS) -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/ ./impl/simnet/
 
 ## bench-cluster: dhtctl bench on a fresh 16-node loopback cluster (64 clients, 1 kB, 50/50, 30 s); ARGS=... adds bench flags
 bench-cluster:
@@ -78,8 +83,8 @@ bench-peer:
 ## fuzz: longer fuzzing runs of every fuzz target in the module (FUZZTIME each)
 fuzz:
 	@for p in $$($(GO) list ./...); do \
-		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
-			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
+		for t in $$($(GO) test $(TEST_TAGS) -list '^Fuzz' $$p | grep ^Fuzz); do \
+			echo "== $$p $$t"; $(GO) test $(TEST_TAGS) -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 ## run: a local DHT of 8 nodes with gateways (node i: UDP 5850+10i, XML-RPC +1, Sun RPC +2),
 ## ready for a client; prints how to reach it; Ctrl-C stops it

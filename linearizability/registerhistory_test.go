@@ -27,7 +27,7 @@ func TestHistoryJSONRoundTrip(t *testing.T) {
 		onKey(readOp(4, 7, 8, 0, ""), 0xab),
 	))
 	h.Protocol, h.Seed, h.Expect = "caspaxos", 1<<63+5, VerdictOK
-	h.Meta = map[string]string{"replay": "go test ./impl/node -run TestRegisters -args -seed=5"}
+	h.Meta = map[string]string{"replay": "go test -tags variants ./impl/node -run TestRegisters -args -seed=5"}
 	h.Faults = []Fault{{Kind: "partition", Target: "n1 | n2", From: sec(3), To: sec(4)}, {Kind: "crash", Target: "n3", From: sec(5), To: sec(5), Detail: "kill -9"}}
 	path := filepath.Join(t.TempDir(), "h.json")
 	if err := h.Save(path); err != nil {

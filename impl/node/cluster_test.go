@@ -119,8 +119,8 @@ func (sn *simNode) start() {
 	}
 	cfg := c.cfg
 	cfg.Overlay.Seed = c.rng.Uint64()
-	sn.n = New(cfg, wire.Peer{ID: IDFor(sn.addr), Addr: sn.addr}, st, nil)
-	sn.n.bugs = c.variant
+	sn.n = New(cfg, wire.Peer{ID: IDFor(sn.addr), Addr: sn.addr}, diskOf(c.t, st, cfg), nil)
+	plant(c.t, sn.n, c.variant)
 	sn.alive = true
 	var boot []netip.AddrPort
 	if sn.i != 0 || c.boot.IsValid() {
@@ -153,19 +153,17 @@ func (sn *simNode) tick() {
 }
 
 func (sn *simNode) flush() {
-	r := sn.n.Ready()
-	for _, s := range r.Sends {
+	syncs := RunInline(sn.n, sn.st, sn.clk.Now, func(s overlay.Send) {
 		b, err := wire.Encode(nil, s.Env)
 		if err != nil {
 			sn.c.t.Fatalf("encode: %v", err)
 		}
 		_ = sn.ep.Send(s.To, b)
-	}
-	for _, d := range r.Done {
+	}, func(d Completion) {
 		if f, ok := sn.waiting[d.ReqID]; ok {
 			delete(sn.waiting, d.ReqID)
 			f(d)
-			continue
+			return
 		}
 		if k, ok := sn.pending[d.ReqID]; ok {
 			delete(sn.pending, d.ReqID)
@@ -173,30 +171,22 @@ func (sn *simNode) flush() {
 			e.Return = sn.c.net.Now()
 			if d.Err != nil {
 				e.Unknown = true
-				continue
+				return
 			}
 			e.Status, e.Values = d.Status, d.Values
 		}
-	}
-	if len(r.Syncs) > 0 {
-		// The simulated disk makes the writes durable at once (so that a
-		// crash keeps exactly the same data in every replay of a seed), but
-		// the node hears of it only after a simulated fsync latency of up
-		// to 3 ms, as a real node does from its syncer goroutine: writes,
-		// replication and acknowledgements interleave with the fsyncs.
+	})
+	if len(syncs) > 0 {
+		// Writes, replication and acknowledgements interleave with the
+		// fsyncs, which take up to 3 ms.
 		n := sn.n
-		errs := make([]error, len(r.Syncs))
-		for i, p := range r.Syncs {
-			errs[i] = p.Wait()
-		}
-		syncs := r.Syncs
 		tell := func() {
 			if !sn.alive || sn.n != n {
 				return // crashed meanwhile: nobody is told
 			}
 			now := sn.clk.Now()
-			for i, p := range syncs {
-				sn.n.Synced(now, p, errs[i])
+			for _, s := range syncs {
+				sn.n.Synced(now, s.Seq, s.Err)
 			}
 			sn.flush()
 		}
@@ -423,4 +413,27 @@ func (c *cluster) converged(keys int) []string {
 		}
 	}
 	return bad
+}
+
+// diskOf reads what a node needs of its store at start, as a driver does.
+func diskOf(t fataler, st *store.Store, cfg Config) Disk {
+	d := Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
+	if err := st.ScanState(cfg.RMW, func(k dht.Key, v []byte) bool { d.Registers[k] = v; return true }); err != nil {
+		t.Fatalf("read the registers' states: %v", err)
+	}
+	return d
+}
+
+// plant gives a node a variant. A test that needs one in a build without
+// them is skipped with the reason (make test builds with -tags variants).
+func plant(t fataler, n *Node, v Variant) {
+	if v == (Variant{}) {
+		return
+	}
+	if err := Plant(n, v); err != nil {
+		if s, ok := t.(interface{ Skipf(string, ...any) }); ok {
+			s.Skipf("%v", err)
+		}
+		t.Fatalf("%v", err)
+	}
 }

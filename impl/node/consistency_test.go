@@ -193,7 +193,7 @@ func TestConsistency(t *testing.T) {
 					verdicts = judgeOnly(c.hist, c.faults, final)
 				}
 				for name, v := range verdicts {
-					rt.Fatalf("checker %s: %d violations, first: %v (replay: OPENDHT_CONSISTENCY=1 go test ./impl/node -run 'TestConsistency/sim%d$' -v)", name, len(v), v[0], s)
+					rt.Fatalf("checker %s: %d violations, first: %v (replay: OPENDHT_CONSISTENCY=1 go test -tags variants ./impl/node -run 'TestConsistency/sim%d$' -v)", name, len(v), v[0], s)
 				}
 			})
 		})

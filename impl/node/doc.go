@@ -15,7 +15,13 @@
 // write (RD-10). The rules are spec/SPEC.md section 13; variants.go holds
 // the planted mistakes the consistency checks must catch.
 //
-// Like the overlay, a Node is driven by one goroutine: Receive, Tick and the
-// client calls, each with the current time; outputs come from Ready. The
-// store is the only I/O it does itself.
+// Like the overlay, a Node is a pure state machine driven by one goroutine:
+// Receive, Tick and the client calls, each with the current time, and the
+// store's answers (Stored, Synced); outputs come from Ready: datagrams,
+// completions, and storage requests (store.Request: steps, reads, digests,
+// lists, fetches, state saves). It does no I/O: a driver runs the requests
+// (Server, with a storage worker and a syncer goroutine; RunInline for a
+// simulated host) and hands back the answers. The registers' acceptor
+// states are held in memory (Disk.Registers at start, every save since),
+// so the protocol reads them without I/O.
 package node

@@ -37,8 +37,10 @@ func noAckBeforeDurable(t *testing.T, stall string, bugAckEarly bool) string {
 	cfg := DefaultConfig()
 	cfg.Replicas, cfg.WriteAcks = 3, 2
 	c := newCluster(t, 7, 5, cfg)
-	for _, sn := range c.nodes {
-		sn.n.bugAckEarly = bugAckEarly
+	if bugAckEarly {
+		for _, sn := range c.nodes {
+			plant(t, sn.n, Variant{AckBeforeDurable: true})
+		}
 	}
 	c.net.RunFor(20 * time.Second) // the ring forms
 	key := testKeyN(1)

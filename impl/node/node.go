@@ -36,11 +36,25 @@ type Completion struct {
 type Ready struct {
 	Sends []overlay.Send
 	Done  []Completion
-	// Syncs are store writes on their way to disk, in the order they were
-	// made. The driver waits for each (Pending.Wait, in this order, off the
-	// node's goroutine if it likes) and reports it with Node.Synced: no
-	// write is acknowledged before it is durable (DUR-1).
-	Syncs []*store.Pending
+	// Storage lists what the node asks of its store, in order. The driver
+	// runs each (store.Store.Exec, in this order: a step's writes are
+	// visible to the requests after it) and hands the answer back with
+	// Node.Stored; when an answer carries a Pending, the driver waits for
+	// it (in order, off the node's goroutine if it likes) and reports it
+	// with Node.Synced. No write is acknowledged before it is durable
+	// (DUR-1). The node never calls its store itself.
+	Storage []store.Request
+}
+
+// Disk is what a node knows of its store when it starts: the store's
+// reply cap and the registers' durable states, read once by the driver.
+type Disk struct {
+	// ReplyCap is the store's bound on the value bytes of one reply
+	// (GET-3), which a gateway's merge of replies keeps too.
+	ReplyCap int
+	// Registers holds the durable acceptor state of every register this
+	// node has one for, under namespace Config.RMW.
+	Registers map[dht.Key][]byte
 }
 
 // Stats counts the node's DHT events.
@@ -99,7 +113,7 @@ type Node struct {
 	cfg   Config
 	self  wire.Peer
 	ov    *overlay.Node
-	st    *store.Store
+	disk  Disk
 	log   *slog.Logger
 	out   Ready
 	stats Stats
@@ -120,13 +134,13 @@ type Node struct {
 	// state that is not yet durable (a repeated put, PUT-4) is not
 	// acknowledged before the write it depends on.
 	durable []*durableStep
-	// bugAckEarly is a mutation for the negative control of
-	// TestNoAckBeforeDurable: acknowledge without waiting for the root's
-	// fsync. Never set outside tests.
-	bugAckEarly bool
-	// bugs are the planted mistakes the consistency checks must catch
-	// (variants.go). Never set outside tests.
-	bugs Variant
+	// waits are the storage requests whose answers the node waits for,
+	// by sequence number, with what to do with each.
+	waits map[uint64]func(now time.Time, r store.Response)
+	// registers holds the registers' acceptor states: what the store
+	// holds, kept here so that the protocol reads them without I/O; writes
+	// go to the store through Ready.Storage.
+	registers map[dht.Key][]byte
 
 	// The registers' read-modify-write protocol (impl/rmw), the requests
 	// it made in the put/get namespace, its messages to this node waiting
@@ -144,7 +158,9 @@ type member struct {
 }
 
 type durableStep struct {
-	p         *store.Pending // nil: nothing of its own to sync
+	seq       uint64 // its storage request
+	applied   bool   // the store answered the request
+	failed    bool   // its fsync failed: nothing of it is reported
 	synced    bool
 	completed []dht.Completion
 	// after runs once the step is durable (err nil) or failed.
@@ -154,7 +170,7 @@ type durableStep struct {
 func (n *Node) rngIntN(k int) int { return n.rng.IntN(k) }
 
 // New returns a node over an open store. The caller validated cfg.
-func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
+func New(cfg Config, self wire.Peer, disk Disk, log *slog.Logger) *Node {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
@@ -163,7 +179,7 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Overlay.Seed, 0xae))
 	n := &Node{
-		cfg: cfg, self: self, st: st, log: log,
+		cfg: cfg, self: self, disk: disk, log: log,
 		// Request ids start at a random point so that a late reply meant
 		// for a previous incarnation of this node (same ID, same address)
 		// cannot be taken for a reply to a new request, e.g. a replica's
@@ -180,6 +196,11 @@ func New(cfg Config, self wire.Peer, st *store.Store, log *slog.Logger) *Node {
 
 		protoReqs: map[uint64]bool{},
 		members:   map[dht.Key]member{},
+		waits:     map[uint64]func(time.Time, store.Response){},
+		registers: map[dht.Key][]byte{},
+	}
+	for k, v := range disk.Registers {
+		n.registers[k] = v
 	}
 	proto, err := rmw.New(cfg.RMW, host{n})
 	if err != nil {
@@ -239,7 +260,7 @@ func secs(now time.Time) dht.Time { return dht.Time(now.Unix()) }
 // storeSecs is the time the node's store and its expiries run on: the
 // node's clock, unless the SkewedExpiry variant sets it back.
 func (n *Node) storeSecs(now time.Time) dht.Time {
-	if n.bugs.SkewedExpiry {
+	if n.bug().SkewedExpiry {
 		now = now.Add(-skewedExpiryLag)
 	}
 	return secs(now)
@@ -365,7 +386,7 @@ func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
 func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 	id := n.id()
 	err := g.Validate()
-	if _, perr := dht.DecodeItemPlacemark(g.Placemark); err == nil && len(g.Placemark) > 0 && perr != nil && !n.bugs.StoragePlacemark {
+	if _, perr := dht.DecodeItemPlacemark(g.Placemark); err == nil && len(g.Placemark) > 0 && perr != nil && !n.bug().StoragePlacemark {
 		err = perr
 	}
 	if err != nil {
@@ -446,41 +467,71 @@ func toOp(id uint64, it wire.Item, now dht.Time) (op dht.Op, ok bool) {
 	return dht.Op{Kind: dht.OpRemove, ID: id, Remove: dht.Remove{Client: dht.ClientID(it.Client), Key: it.Key, ValueHash: it.ValueHash, Secret: it.Secret, TTL: ttl}}, true
 }
 
-// storeStep runs one store step. The completions it reports (the step's
-// own write, and queued writes admitted meanwhile) are dispatched once the
-// step and every earlier one are durable: see Ready.Syncs and Synced.
-func (n *Node) storeStep(now time.Time, op dht.Op) (dht.Result, error) {
-	res, p, err := n.st.StepAsync(op, n.storeSecs(now))
-	if err != nil {
-		n.log.Error("store step failed", "err", err)
-		return res, err
-	}
-	if p == nil && len(n.durable) == 0 {
-		for _, c := range res.Completed {
-			n.completed(now, c)
+// storeStep asks the store to run one step; then runs with its result
+// once the store answered (err is a disk error). The completions the step
+// reports (its own write, and queued writes admitted meanwhile) are
+// dispatched once the step and every earlier one are durable: see
+// Ready.Storage, Stored and Synced.
+func (n *Node) storeStep(now time.Time, op dht.Op, then func(now time.Time, res dht.Result, err error)) {
+	d := &durableStep{}
+	n.durable = append(n.durable, d)
+	d.seq = n.ask(store.Request{Kind: store.ReqStep, Op: op, Now: n.storeSecs(now)}, func(now time.Time, r store.Response) {
+		d.applied = true
+		if r.Err != nil {
+			n.log.Error("store step failed", "err", r.Err)
+			d.synced = true
+			if then != nil {
+				then(now, r.Result, r.Err)
+			}
+			n.dispatchDurable(now)
+			return
 		}
-		return res, nil
-	}
-	n.durable = append(n.durable, &durableStep{p: p, synced: p == nil, completed: res.Completed})
-	for _, c := range res.Completed {
-		n.decided(now, c)
-	}
-	if p != nil {
-		n.out.Syncs = append(n.out.Syncs, p)
-	}
-	return res, nil
+		// A driver may report the fsync before the answer (Synced first).
+		d.synced = d.synced || r.Durable
+		if !d.failed {
+			d.completed = r.Result.Completed
+			for _, c := range r.Result.Completed {
+				n.decided(now, c)
+			}
+		}
+		if then != nil {
+			then(now, r.Result, nil)
+		}
+		n.dispatchDurable(now)
+	})
 }
 
-// Synced reports that the store step p is durable (err nil), or that the
-// store failed to make it so. Completions are then dispatched in step
-// order; after a failure the writes are never acknowledged (their
-// gateways time out), as after a crash.
-func (n *Node) Synced(now time.Time, p *store.Pending, err error) {
+// ask queues a storage request; then, if not nil, runs with its answer.
+// It returns the request's sequence number.
+func (n *Node) ask(req store.Request, then func(now time.Time, r store.Response)) uint64 {
+	req.Seq = n.id()
+	n.out.Storage = append(n.out.Storage, req)
+	if then != nil {
+		n.waits[req.Seq] = then
+	}
+	return req.Seq
+}
+
+// Stored hands the node the store's answer to one of its requests.
+func (n *Node) Stored(now time.Time, r store.Response) {
+	if then, ok := n.waits[r.Seq]; ok {
+		delete(n.waits, r.Seq)
+		then(now, r)
+	}
+	n.collect(now)
+}
+
+// Synced reports that the writes of storage request seq are durable (err
+// nil), or that the store failed to make them so. Completions are then
+// dispatched in request order; after a failure the writes are never
+// acknowledged (their gateways time out), as after a crash.
+func (n *Node) Synced(now time.Time, seq uint64, err error) {
 	for _, d := range n.durable {
-		if d.p == p {
+		if d.seq == seq {
 			d.synced = true
 			if err != nil {
 				n.log.Error("store sync failed", "err", err)
+				d.failed = true
 				d.completed = nil
 				if d.after != nil {
 					d.after(now, err)
@@ -497,7 +548,7 @@ func (n *Node) Synced(now time.Time, p *store.Pending, err error) {
 // dispatchDurable reports the steps at the head of the queue that are
 // durable, in order.
 func (n *Node) dispatchDurable(now time.Time) {
-	for len(n.durable) > 0 && n.durable[0].synced {
+	for len(n.durable) > 0 && n.durable[0].applied && n.durable[0].synced {
 		d := n.durable[0]
 		n.durable[0] = nil
 		n.durable = n.durable[1:]
@@ -528,12 +579,13 @@ func (n *Node) rootWrite(now time.Time, m *wire.Write) {
 		n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOK)})
 		return
 	}
-	res, err := n.storeStep(now, op)
-	if err != nil || res.Err != nil {
-		delete(n.byStore, sid)
-		delete(n.roots, rid)
-		n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
-	}
+	n.storeStep(now, op, func(now time.Time, res dht.Result, err error) {
+		if err != nil || res.Err != nil {
+			delete(n.byStore, sid)
+			delete(n.roots, rid)
+			n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
+		}
+	})
 }
 
 func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
@@ -551,11 +603,12 @@ func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
 		}
 		return
 	}
-	res, err := n.storeStep(now, op)
-	if (err != nil || res.Err != nil) && m.ReqID != 0 {
-		delete(n.replicas, sid)
-		n.send(now, from, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
-	}
+	n.storeStep(now, op, func(now time.Time, res dht.Result, err error) {
+		if (err != nil || res.Err != nil) && m.ReqID != 0 {
+			delete(n.replicas, sid)
+			n.send(now, from, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
+		}
+	})
 }
 
 // completed handles a store completion: a root write goes on to the
@@ -622,7 +675,7 @@ func (n *Node) replicate(now time.Time, rid uint64, rw *rootWrite) {
 		needed++
 	}
 	rw.needed = min(needed, len(others))
-	if n.bugs.AckOneShort && rw.needed > 0 {
+	if n.bug().AckOneShort && rw.needed > 0 {
 		rw.needed--
 	}
 	rw.deadline = now.Add(n.cfg.ReplicaTimeout)
@@ -632,7 +685,7 @@ func (n *Node) replicate(now time.Time, rid uint64, rw *rootWrite) {
 }
 
 func (n *Node) maybeAck(now time.Time, rid uint64, rw *rootWrite) {
-	if rw.replied || (!rw.durable && !n.bugAckEarly) || rw.acks < rw.needed {
+	if rw.replied || (!rw.durable && !n.bug().AckBeforeDurable) || rw.acks < rw.needed {
 		return
 	}
 	rw.replied = true
@@ -660,36 +713,11 @@ func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
 // read answers a Read from the local store, in item order (RD-9).
 func (n *Node) read(now time.Time, m *wire.Read) {
 	n.stats.Reads++
-	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark, ItemOrder: !n.bugs.StoragePlacemark}
 	resp := &wire.ReadResp{ReqID: m.ReqID}
 	if !m.Replica {
 		resp.Replicas = n.replicaSet(m.Key)
 	}
-	// The reply must fit in a datagram: the store caps the value bytes
-	// (GET-3), but many small values carry more overhead than bytes. Ask
-	// for fewer values until it fits; the placemark pages on (GET-4).
-	for {
-		rep, err := n.st.Get(g, n.storeSecs(now))
-		resp.Values, resp.Placemark = resp.Values[:0], nil
-		if err != nil {
-			if !errors.Is(err, dht.ErrBadPlacemark) {
-				n.log.Error("read failed", "err", err)
-			}
-			break
-		}
-		resp.Placemark = rep.Placemark
-		for _, v := range rep.Values {
-			resp.Values = append(resp.Values, wire.ReadValue{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash})
-		}
-		if len(resp.Values) <= 1 {
-			break
-		}
-		if _, err := wire.Encode(nil, wire.Envelope{From: n.self, Msg: resp}); err == nil {
-			break
-		}
-		g.MaxVals = len(resp.Values) * 3 / 4
-	}
-	if !m.Replica && (len(m.Placemark) == 0 || !n.bugs.StoragePlacemark) {
+	if !m.Replica && (len(m.Placemark) == 0 || !n.bug().StoragePlacemark) {
 		// The root asks the other replicas to answer the gateway directly,
 		// in parallel with its own answer: a get takes one round of
 		// messages after the route, not two. Every page is read from a
@@ -704,13 +732,47 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 			}
 		}
 		for _, p := range resp.Replicas {
-			if p.ID != n.self.ID && asked < n.cfg.ReadQuorum && !n.bugs.RootOnlyRead {
+			if p.ID != n.self.ID && asked < n.cfg.ReadQuorum && !n.bug().RootOnlyRead {
 				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals, Placemark: m.Placemark})
 				asked++
 			}
 		}
 	}
-	n.send(now, m.Gateway, resp)
+	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark, ItemOrder: !n.bug().StoragePlacemark}
+	n.readLocal(now, m.Gateway, g, resp)
+}
+
+// readLocal reads g from the store and sends the answer to the gateway.
+// The reply must fit in a datagram: the store caps the value bytes
+// (GET-3), but many small values carry more overhead than bytes, so it
+// asks for fewer values until the answer fits; the placemark pages on
+// (GET-4).
+func (n *Node) readLocal(now time.Time, gateway wire.Peer, g dht.Get, resp *wire.ReadResp) {
+	n.ask(store.Request{Kind: store.ReqGet, Get: g, Now: n.storeSecs(now)}, func(now time.Time, r store.Response) {
+		resp.Values, resp.Placemark = resp.Values[:0], nil
+		if r.Err == nil {
+			r.Err = r.Result.Err
+		}
+		if r.Err != nil {
+			if !errors.Is(r.Err, dht.ErrBadPlacemark) {
+				n.log.Error("read failed", "err", r.Err)
+			}
+			n.send(now, gateway, resp)
+			return
+		}
+		resp.Placemark = r.Reply.Placemark
+		for _, v := range r.Reply.Values {
+			resp.Values = append(resp.Values, wire.ReadValue{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash})
+		}
+		if len(resp.Values) > 1 {
+			if _, err := wire.Encode(nil, wire.Envelope{From: n.self, Msg: resp}); err != nil {
+				g.MaxVals = len(resp.Values) * 3 / 4
+				n.readLocal(now, gateway, g, resp)
+				return
+			}
+		}
+		n.send(now, gateway, resp)
+	})
 }
 
 func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
@@ -735,7 +797,7 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 // quorate reports whether a read has the answers RD-7 asks for: R members
 // of the root's replica set (all of them when the set is smaller).
 func (n *Node) quorate(op *gwOp) bool {
-	if n.bugs.RootOnlyRead || (n.bugs.StoragePlacemark && len(op.read.Placemark) > 0) {
+	if n.bug().RootOnlyRead || (n.bug().StoragePlacemark && len(op.read.Placemark) > 0) {
 		return true
 	}
 	need := min(n.cfg.ReadQuorum, len(op.rootResp.Replicas))
@@ -771,7 +833,7 @@ func (n *Node) widenRead(now time.Time, id uint64, op *gwOp) {
 // TTL.
 func (n *Node) finishRead(id uint64, op *gwOp) {
 	delete(n.ops, id)
-	if n.bugs.StoragePlacemark {
+	if n.bug().StoragePlacemark {
 		n.finishReadStorageOrder(id, op)
 		return
 	}
@@ -810,7 +872,7 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 	var out []dht.Value
 	size := 0
 	for i, x := range merged {
-		if i == op.read.MaxVals || (i > 0 && size+len(x.v.Value) > n.st.ReplyCap()) { // GET-2, GET-3
+		if i == op.read.MaxVals || (i > 0 && size+len(x.v.Value) > n.disk.ReplyCap) { // GET-2, GET-3
 			more = true
 			break
 		}
@@ -872,9 +934,7 @@ func (n *Node) Tick(now time.Time) {
 		n.nextSync = now.Add(n.cfg.AntiEntropyPeriod/2 + time.Duration(n.rng.Int64N(int64(n.cfg.AntiEntropyPeriod))))
 	}
 	n.expireSyncs(now)
-	if _, err := n.storeStep(now, dht.Op{Kind: dht.OpTick}); err != nil {
-		n.log.Error("store tick failed", "err", err)
-	}
+	n.storeStep(now, dht.Op{Kind: dht.OpTick}, nil)
 	var due []uint64
 	for id, op := range n.ops {
 		if !now.Before(op.deadline) {

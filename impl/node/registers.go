@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/rmw"
+	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/wire"
 )
 
@@ -137,23 +140,45 @@ func (h host) track(id uint64) uint64 {
 	return id
 }
 
-func (h host) LoadState(key dht.Key) ([]byte, error) { return h.n.st.LoadState(h.n.cfg.RMW, key) }
+// LoadState reads the node's copy of the register's durable state: no
+// I/O (Disk.Registers at start, every SaveState since).
+func (h host) LoadState(key dht.Key) ([]byte, error) { return h.n.registers[key], nil }
 
 func (h host) SaveState(now time.Time, key dht.Key, val []byte, then func(time.Time, error)) {
-	p, err := h.n.st.SaveState(h.n.cfg.RMW, key, val)
-	if err != nil {
-		h.n.log.Error("rmw: save state", "err", err)
-		then(now, err)
-		return
+	if len(val) == 0 {
+		delete(h.n.registers, key)
+	} else {
+		h.n.registers[key] = append([]byte(nil), val...)
 	}
 	// In the durable queue behind every earlier step: the answer that
 	// depends on this state leaves once it and all before it are on disk.
-	h.n.durable = append(h.n.durable, &durableStep{p: p, after: then})
-	h.n.out.Syncs = append(h.n.out.Syncs, p)
+	d := &durableStep{after: then}
+	h.n.durable = append(h.n.durable, d)
+	d.seq = h.n.ask(store.Request{Kind: store.ReqSaveState, NS: h.n.cfg.RMW, Key: key, Val: val}, func(now time.Time, r store.Response) {
+		d.applied = true
+		if r.Err != nil {
+			h.n.log.Error("rmw: save state", "err", r.Err)
+			d.synced = true
+			if d.after != nil {
+				d.after(now, r.Err)
+				d.after = nil
+			}
+		} else {
+			d.synced = d.synced || r.Durable
+		}
+		h.n.dispatchDurable(now)
+	})
 }
 
+// ScanState visits the registers' states in key order.
 func (h host) ScanState(fn func(dht.Key, []byte) bool) error {
-	return h.n.st.ScanState(h.n.cfg.RMW, fn)
+	keys := slices.SortedFunc(maps.Keys(h.n.registers), func(a, b dht.Key) int { return bytes.Compare(a[:], b[:]) })
+	for _, k := range keys {
+		if !fn(k, h.n.registers[k]) {
+			break
+		}
+	}
+	return nil
 }
 
 func (h host) Done(id uint64, r rmw.Result) {

@@ -501,7 +501,7 @@ func runScenario(t *testing.T, run scenario, seed uint64, v Variant) (problems [
 	c := newCluster(t, seed, 12, DefaultConfig())
 	c.variant = v
 	for _, sn := range c.nodes {
-		sn.n.bugs = v
+		plant(t, sn.n, v)
 	}
 	c.net.RunFor(time.Minute)
 	problems = run(t, c)
@@ -530,7 +530,7 @@ func TestReplicatedScenarios(t *testing.T) {
 			for _, seed := range scenarioSeeds(t) {
 				problems, hist, faults, dv := runScenario(t, sc.run, seed, Variant{})
 				if len(problems) > 0 {
-					t.Errorf("seed %d: %v (replay: go test ./impl/node -run 'TestReplicatedScenarios/%s')", seed, problems, strings.ReplaceAll(sc.name, " ", "_"))
+					t.Errorf("seed %d: %v (replay: go test -tags variants ./impl/node -run 'TestReplicatedScenarios/%s')", seed, problems, strings.ReplaceAll(sc.name, " ", "_"))
 				}
 				if v := checkScenario(hist, faults); len(v) > 0 {
 					t.Errorf("seed %d: the set checker finds %d violations, first: %v", seed, len(v), v[0])

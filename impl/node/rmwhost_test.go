@@ -29,15 +29,28 @@ func TestProtocolRequestsAnsweredInOneNodeRing(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := netip.MustParseAddrPort("10.9.0.1:5850")
-		n := New(cfg, wire.Peer{ID: IDFor(addr), Addr: addr}, st, nil)
+		n := New(cfg, wire.Peer{ID: IDFor(addr), Addr: addr}, diskOf(t, st, cfg), nil)
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		n.Join(now, nil)
 		var done []Completion
 		step := func() {
-			r := n.Ready()
-			done = append(done, r.Done...)
-			for _, p := range r.Syncs {
-				n.Synced(now, p, p.Wait())
+			for {
+				r := n.Ready()
+				done = append(done, r.Done...)
+				if len(r.Storage) == 0 {
+					break
+				}
+				for _, req := range r.Storage {
+					resp := st.Exec(req)
+					var err error
+					if resp.Pending != nil {
+						err = resp.Pending.Wait()
+					}
+					n.Stored(now, resp)
+					if resp.Pending != nil {
+						n.Synced(now, resp.Seq, err)
+					}
+				}
 			}
 		}
 		for range 20 { // the ring of one settles

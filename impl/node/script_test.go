@@ -17,7 +17,7 @@ import (
 // TestScenarioScripts runs the cluster scenarios written as scripts under
 // testdata/scenarios/, in the manner of etcd raft's interaction tests: each
 // command drives a simulated cluster and its output is compared with the
-// expected output in the file. `go test ./impl/node -run
+// expected output in the file. `go test -tags variants ./impl/node -run
 // TestScenarioScripts -rewrite` rewrites the expected output after a
 // deliberate change (read the diff before committing it).
 //
@@ -78,7 +78,7 @@ func TestScenarioScripts(t *testing.T) {
 				}
 				c.variant = v
 				for _, sn := range c.nodes {
-					sn.n.bugs = v
+					plant(t, sn.n, v)
 				}
 				return "planted " + name
 			case "run":

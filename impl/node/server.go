@@ -81,12 +81,17 @@ type Server struct {
 	xmlAddr string
 	drop    func(netip.AddrPort) bool
 
-	// The syncer goroutine waits for store writes to be durable, in
-	// order, off the node's goroutine; the loop collects the results.
-	toSync    chan *store.Pending
-	syncMu    sync.Mutex
-	synced    []syncResult
-	syncReady chan struct{} // capacity 1: synced has news
+	// The storage worker runs the node's storage requests in order, off
+	// the node's goroutine; the syncer waits for their writes to be
+	// durable, in order. The loop collects both kinds of answer.
+	toStore     chan []store.Request
+	toSync      chan syncWait
+	ioMu        sync.Mutex
+	stored      []store.Response
+	synced      []syncResult
+	storedReady chan struct{} // capacity 1: stored has news
+	syncReady   chan struct{} // capacity 1: synced has news
+	ioDone      chan struct{} // closed when the syncer has finished
 
 	// What GET /api/v1/status reports. The overlay belongs to the loop's
 	// goroutine, so the loop publishes its counts here (publishEvery).
@@ -97,23 +102,55 @@ type Server struct {
 	tablePeers atomic.Int64
 }
 
-type syncResult struct {
+type syncWait struct {
+	seq uint64
 	p   *store.Pending
+}
+
+type syncResult struct {
+	seq uint64
 	err error
 }
 
-// syncer waits for each pending store step in turn. It never blocks on
-// the loop: results go to a list and a wake-up signal.
-func (s *Server) syncer() {
-	for p := range s.toSync {
-		err := p.Wait()
-		s.syncMu.Lock()
-		s.synced = append(s.synced, syncResult{p, err})
-		s.syncMu.Unlock()
-		select {
-		case s.syncReady <- struct{}{}:
-		default:
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// storageWorker runs the node's storage requests, batch after batch, in
+// the order the node made them, and hands each write's Pending to the
+// syncer. It never blocks on the loop: answers go to a list and a wake-up
+// signal.
+func (s *Server) storageWorker() {
+	defer close(s.toSync)
+	for reqs := range s.toStore {
+		out := make([]store.Response, 0, len(reqs))
+		for _, req := range reqs {
+			r := s.st.Exec(req)
+			if r.Pending != nil {
+				s.toSync <- syncWait{r.Seq, r.Pending}
+				r.Pending = nil // the syncer's now
+			}
+			out = append(out, r)
 		}
+		s.ioMu.Lock()
+		s.stored = append(s.stored, out...)
+		s.ioMu.Unlock()
+		wake(s.storedReady)
+	}
+}
+
+// syncer waits for each pending write in turn.
+func (s *Server) syncer() {
+	defer close(s.ioDone)
+	for w := range s.toSync {
+		err := w.p.Wait()
+		s.ioMu.Lock()
+		s.synced = append(s.synced, syncResult{w.seq, err})
+		s.ioMu.Unlock()
+		wake(s.syncReady)
 	}
 }
 
@@ -146,7 +183,8 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{drop: cfg.Drop, st: st, clk: clock.Real(), log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
-		toSync: make(chan *store.Pending, 1<<16), syncReady: make(chan struct{}, 1),
+		toStore: make(chan []store.Request, 1<<12), toSync: make(chan syncWait, 1<<16),
+		storedReady: make(chan struct{}, 1), syncReady: make(chan struct{}, 1), ioDone: make(chan struct{}),
 		capacity: cfg.Store.Capacity}
 	s.started = s.clk.Now()
 	tr, err := transport.ListenUDP(ctx, cfg.Listen, s.receive)
@@ -159,7 +197,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	self := wire.Peer{ID: IDFor(adv), Addr: adv}
 	ncfg := cfg.Node
 	ncfg.Overlay.Seed = uint64(time.Now().UnixNano())
-	s.n = New(ncfg, self, st, log)
+	disk := Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
+	if err := st.ScanState(ncfg.RMW, func(k dht.Key, v []byte) bool { disk.Registers[k] = v; return true }); err != nil {
+		cancel()
+		_ = tr.Close()
+		_ = st.Close()
+		return nil, fmt.Errorf("node: read the registers' states: %w", err)
+	}
+	s.n = New(ncfg, self, disk, log)
 	var lns []net.Listener
 	listen := func(what, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
@@ -208,6 +253,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	s.n.Join(s.clk.Now(), cfg.Bootstrap)
 	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap)
+	go s.storageWorker()
 	go s.syncer()
 	go s.loop(ctx)
 	return s, nil
@@ -269,7 +315,9 @@ func (s *Server) receive(from netip.AddrPort, payload []byte) {
 
 func (s *Server) loop(ctx context.Context) {
 	defer close(s.stopped)
-	defer close(s.toSync)
+	// The storage worker finishes what it was given, then the syncer;
+	// Close waits for both before it closes the store.
+	defer close(s.toStore)
 	waiters := map[uint64]chan Completion{}
 	var published time.Time
 	timer := time.NewTimer(0)
@@ -293,14 +341,23 @@ func (s *Server) loop(ctx context.Context) {
 			waiters[c.start(s.clk.Now())] = c.done
 		case <-timer.C:
 			s.n.Tick(s.clk.Now())
-		case <-s.syncReady:
-			s.syncMu.Lock()
-			done := s.synced
-			s.synced = nil
-			s.syncMu.Unlock()
+		case <-s.storedReady:
+			s.ioMu.Lock()
+			done := s.stored
+			s.stored = nil
+			s.ioMu.Unlock()
 			now := s.clk.Now()
 			for _, r := range done {
-				s.n.Synced(now, r.p, r.err)
+				s.n.Stored(now, r)
+			}
+		case <-s.syncReady:
+			s.ioMu.Lock()
+			done := s.synced
+			s.synced = nil
+			s.ioMu.Unlock()
+			now := s.clk.Now()
+			for _, r := range done {
+				s.n.Synced(now, r.seq, r.err)
 			}
 		}
 		if now := s.clk.Now(); now.Sub(published) >= publishEvery {
@@ -323,8 +380,8 @@ func (s *Server) flush(waiters map[uint64]chan Completion) {
 			s.log.Debug("send", "to", out.To, "err", err)
 		}
 	}
-	for _, p := range r.Syncs {
-		s.toSync <- p
+	if len(r.Storage) > 0 {
+		s.toStore <- r.Storage
 	}
 	for _, d := range r.Done {
 		if ch, ok := waiters[d.ReqID]; ok {
@@ -378,6 +435,7 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.stop()
 		<-s.stopped
+		<-s.ioDone
 		err = errors.Join(s.tr.Close(), s.st.Close())
 	})
 	return err

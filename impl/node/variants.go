@@ -1,11 +1,19 @@
 package node
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Variant holds the planted mistakes that the consistency checks must
 // catch, one flag each: the negative controls of the replicated DHT's
-// rules (spec/SPEC.md section 13). The zero Variant is the correct node;
-// tests set a flag on a node of a simulated cluster, never production code.
+// rules (spec/SPEC.md section 13). The zero Variant is the correct node.
+//
+// Variants exist only in builds with the build tag "variants" (make test
+// and make consistency set it): there Plant gives one node a Variant. In
+// every other build Plant fails and the node's code asks a constant zero
+// Variant, so production binaries carry neither the switches nor a field
+// for them.
 type Variant struct {
 	// StoragePlacemark pages a get in the root's storage order, reads a
 	// follow-up page at the root alone, and hands out the root's own
@@ -34,7 +42,15 @@ type Variant struct {
 	// more than the bound keeps returning items after they expired
 	// (breaks RD-6).
 	SkewedExpiry bool
+	// AckBeforeDurable acknowledges a write at the root without waiting
+	// for its own fsync (breaks DUR-1): the negative control of the
+	// durability tests, not a consistency variant.
+	AckBeforeDurable bool
 }
+
+// ErrNoVariants: this build has no planted variants (build with -tags
+// variants).
+var ErrNoVariants = errors.New("node: planted variants need a build with -tags variants")
 
 // skewedExpiryLag is how far behind the SkewedExpiry variant's store clock
 // runs: ten times the skew bound the checks allow.

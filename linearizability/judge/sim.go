@@ -11,7 +11,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/opendht-go/opendht/impl/clock"
+	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/simnet"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/wire"
@@ -100,7 +102,12 @@ func (sn *simNode) start() {
 	}
 	cfg := c.cfg
 	cfg.Overlay.Seed = c.rng.Uint64()
-	sn.n = node.New(cfg, wire.Peer{ID: node.IDFor(sn.addr), Addr: sn.addr}, st, nil)
+	disk := node.Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
+	if err := st.ScanState(cfg.RMW, func(k dht.Key, v []byte) bool { disk.Registers[k] = v; return true }); err != nil {
+		c.fail(err)
+		return
+	}
+	sn.n = node.New(cfg, wire.Peer{ID: node.IDFor(sn.addr), Addr: sn.addr}, disk, nil)
 	sn.alive = true
 	sn.done = map[uint64]func(node.Completion){}
 	var boot []netip.AddrPort
@@ -144,38 +151,30 @@ func (sn *simNode) call(start func(now time.Time) uint64, done func(node.Complet
 }
 
 func (sn *simNode) flush() {
-	r := sn.n.Ready()
-	for _, s := range r.Sends {
+	syncs := node.RunInline(sn.n, sn.st, sn.clk.Now, func(s overlay.Send) {
 		b, err := wire.Encode(nil, s.Env)
 		if err != nil {
 			sn.c.fail(fmt.Errorf("encode: %w", err))
-			continue
+			return
 		}
 		_ = sn.ep.Send(s.To, b)
-	}
-	for _, d := range r.Done {
+	}, func(d node.Completion) {
 		if f, ok := sn.done[d.ReqID]; ok {
 			delete(sn.done, d.ReqID)
 			f(d)
 		}
-	}
-	if len(r.Syncs) > 0 {
-		// The simulated disk is durable at once (a crash keeps exactly the
-		// same data in every replay of a seed); the node hears of it after
-		// up to 3 ms, as from its syncer goroutine.
+	})
+	if len(syncs) > 0 {
+		// The node hears of its fsyncs after up to 3 ms, as from its
+		// syncer goroutine.
 		n := sn.n
-		errs := make([]error, len(r.Syncs))
-		for i, p := range r.Syncs {
-			errs[i] = p.Wait()
-		}
-		syncs := r.Syncs
 		sn.clk.AfterFunc(time.Duration(sn.c.rng.IntN(3000))*time.Microsecond, func() {
 			if !sn.alive || sn.n != n {
 				return
 			}
 			now := sn.clk.Now()
-			for i, p := range syncs {
-				sn.n.Synced(now, p, errs[i])
+			for _, s := range syncs {
+				sn.n.Synced(now, s.Seq, s.Err)
 			}
 			sn.flush()
 		})
