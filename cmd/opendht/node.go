@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
@@ -83,10 +84,10 @@ func parseBootstrap(s string) ([]netip.AddrPort, error) {
 	return out, nil
 }
 
-func (f *nodeFlags) config(log *slog.Logger) (node.ServerConfig, error) {
+func (f *nodeFlags) config(log *slog.Logger) (driver.ServerConfig, error) {
 	boot, err := parseBootstrap(f.bootstrap)
 	if err != nil {
-		return node.ServerConfig{}, err
+		return driver.ServerConfig{}, err
 	}
 	nc := node.DefaultConfig()
 	nc.Replicas, nc.WriteAcks, nc.RMW = f.replicas, f.writeAcks, f.rmw
@@ -94,17 +95,17 @@ func (f *nodeFlags) config(log *slog.Logger) (node.ServerConfig, error) {
 	sc := store.DefaultConfig(f.data)
 	sc.Capacity = f.capacity
 	if err := sc.Validate(); err != nil {
-		return node.ServerConfig{}, err
+		return driver.ServerConfig{}, err
 	}
 	xa, err := gatewayAddr(f.xmlrpc, f.listen)
 	if err != nil {
-		return node.ServerConfig{}, err
+		return driver.ServerConfig{}, err
 	}
 	sa, err := gatewayAddr(f.sunrpc, f.listen)
 	if err != nil {
-		return node.ServerConfig{}, err
+		return driver.ServerConfig{}, err
 	}
-	return node.ServerConfig{Node: nc, Listen: f.listen, Advertise: f.advertise, Bootstrap: boot, Store: sc, Logger: log, XMLRPC: xa, SunRPC: sa}, nil
+	return driver.ServerConfig{Node: nc, Listen: f.listen, Advertise: f.advertise, Bootstrap: boot, Store: sc, Logger: log, XMLRPC: xa, SunRPC: sa}, nil
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -128,7 +129,7 @@ func nodeCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			s, err := node.Start(ctx, cfg)
+			s, err := driver.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -165,7 +166,7 @@ func testbedCmd() *cobra.Command {
 			if err := servePprof(ctx, pprofAddr); err != nil {
 				return err
 			}
-			var servers []*node.Server
+			var servers []*driver.Server
 			defer func() {
 				for _, s := range servers {
 					_ = s.Close()
@@ -179,7 +180,7 @@ func testbedCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				s, err := node.Start(ctx, cfg)
+				s, err := driver.Start(ctx, cfg)
 				if err != nil {
 					return fmt.Errorf("node %d: %w", i, err)
 				}

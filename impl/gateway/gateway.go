@@ -15,7 +15,7 @@ import (
 	"github.com/opendht-go/opendht/impl/dht"
 )
 
-// Backend executes client requests in the DHT. *node.Server implements it;
+// Backend executes client requests in the DHT. *driver.Server implements it;
 // tests use an in-memory one. The gateway fills in Put.Client and
 // Remove.Client with the client's IP address (FST-5: fairness per client
 // is carried to every replica).
@@ -30,7 +30,7 @@ type Backend interface {
 
 // RegisterBackend executes the register operations of spec/SPEC.md
 // section 11 (compare-and-set on versioned registers, and linearizable
-// reads). *node.Server implements it; a gateway whose Backend does not
+// reads). *driver.Server implements it; a gateway whose Backend does not
 // answers register calls with an error naming the missing capability.
 //
 // The error contract: nil and the answer; an error in RequestError's set

@@ -56,12 +56,6 @@ func bucketRange(b int) store.KeyRange {
 	return r
 }
 
-// shouldHold reports whether peer is in the replica set of key as this
-// node sees it.
-func (n *Node) shouldHold(peer dht.Key, key dht.Key) bool {
-	return slices.ContainsFunc(n.replicaSet(key), func(p wire.Peer) bool { return p.ID == peer })
-}
-
 var ringSize = new(big.Int).Lsh(big.NewInt(1), 8*dht.KeyLen)
 
 func keyOf(x *big.Int) dht.Key {

@@ -1,6 +1,7 @@
-package node
+package node_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -8,14 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-
-	"github.com/opendht-go/opendht/impl/clock"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/overlay"
+	"github.com/opendht-go/opendht/impl/simhost"
 	"github.com/opendht-go/opendht/impl/simnet"
 	"github.com/opendht-go/opendht/impl/store"
-	"github.com/opendht-go/opendht/impl/wire"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -30,7 +29,7 @@ type fataler interface {
 type cluster struct {
 	t     fataler
 	net   *simnet.Network
-	cfg   Config
+	cfg   node.Config
 	nodes []*simNode
 	rng   *rand.Rand
 	boot  netip.AddrPort
@@ -43,36 +42,29 @@ type cluster struct {
 	// either here or in faults.
 	changes []linearizability.Interval
 	// variant is planted in every node the cluster starts (variants.go).
-	variant Variant
+	variant node.Variant
 }
 
+// simNode is one node of the cluster: a simulated host (impl/simhost)
+// and the handles the tests use, refreshed at every start.
 type simNode struct {
-	c       *cluster
-	i       int
-	addr    netip.AddrPort
-	n       *Node
-	ep      *simnet.Endpoint
-	clk     *simnet.NodeClock
-	fs      *vfs.MemFS
-	st      *store.Store
-	timer   clock.Timer
-	alive   bool
-	pending map[uint64]int // request id -> index in the history
-	// waiting are requests whose caller takes the completion itself.
-	waiting map[uint64]func(Completion)
-	// holdSyncs keeps this node's fsync notifications in held instead of
-	// delivering them: a disk that does not finish its fsyncs.
-	holdSyncs bool
-	held      []func()
+	c     *cluster
+	i     int
+	addr  netip.AddrPort
+	h     *simhost.Host
+	n     *node.Node
+	clk   *simnet.NodeClock
+	st    *store.Store
+	alive bool
 }
 
-func newCluster(t fataler, seed uint64, n int, cfg Config) *cluster {
+func newCluster(t fataler, seed uint64, n int, cfg node.Config) *cluster {
 	return newClusterOn(t, seed, 5850, n, cfg)
 }
 
 // newClusterOn is newCluster with the nodes on UDP port port: another port
 // gives other node IDs, so another shape of the ring.
-func newClusterOn(t fataler, seed uint64, port uint16, n int, cfg Config) *cluster {
+func newClusterOn(t fataler, seed uint64, port uint16, n int, cfg node.Config) *cluster {
 	nc := simnet.DefaultConfig()
 	net, err := simnet.New(seed, nc)
 	if err != nil {
@@ -91,7 +83,15 @@ func (c *cluster) addr(i int) netip.AddrPort {
 }
 
 func (c *cluster) addNode(i int) *simNode {
-	sn := &simNode{c: c, i: i, addr: c.addr(i), fs: vfs.NewCrashableMem(), pending: map[uint64]int{}, waiting: map[uint64]func(Completion){}}
+	sn := &simNode{c: c, i: i, addr: c.addr(i)}
+	sn.h = simhost.New(c.net, sn.addr, simhost.Config{
+		Node: c.cfg,
+		// Writes, replication and acknowledgements interleave with the
+		// fsyncs, which take up to 3 ms.
+		FsyncLatency: func() time.Duration { return time.Duration(c.rng.IntN(3000)) * time.Microsecond },
+		Started:      func(n *node.Node) { plant(c.t, n, c.variant) },
+		Fail:         func(err error) { c.t.Fatalf("node %d: %v", i, err) },
+	})
 	c.nodes = append(c.nodes, sn)
 	sn.start()
 	return sn
@@ -99,29 +99,6 @@ func (c *cluster) addNode(i int) *simNode {
 
 func (sn *simNode) start() {
 	c := sn.c
-	scfg := store.DefaultConfig("db")
-	scfg.FS = sn.fs
-	scfg.Capacity = 64 << 20
-	scfg.CacheSize = 1 << 20
-	st, err := store.Open(scfg)
-	if err != nil {
-		c.t.Fatalf("node %d: open store: %v", sn.i, err)
-	}
-	sn.st = st
-	sn.ep, err = c.net.Attach(sn.addr, sn.receive)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	// Clocks are a little off and drift (the skew bound of the checker).
-	sn.clk, err = c.net.Clock(sn.addr, time.Duration(c.rng.IntN(400)-200)*time.Millisecond, (c.rng.Float64()-0.5)*1e-4)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cfg := c.cfg
-	cfg.Overlay.Seed = c.rng.Uint64()
-	sn.n = New(cfg, wire.Peer{ID: IDFor(sn.addr), Addr: sn.addr}, diskOf(c.t, st, cfg), nil)
-	plant(c.t, sn.n, c.variant)
-	sn.alive = true
 	var boot []netip.AddrPort
 	if sn.i != 0 || c.boot.IsValid() {
 		boot = []netip.AddrPort{c.boot}
@@ -131,94 +108,43 @@ func (sn *simNode) start() {
 	} else {
 		c.boot = sn.addr
 	}
-	sn.n.Join(sn.clk.Now(), boot)
-	sn.flush()
-}
-
-func (sn *simNode) receive(from netip.AddrPort, payload []byte) {
-	if !sn.alive {
-		return
+	// Clocks are a little off and drift (the skew bound of the checker).
+	offset, drift := time.Duration(c.rng.IntN(400)-200)*time.Millisecond, (c.rng.Float64()-0.5)*1e-4
+	if err := sn.h.Start(simhost.Start{Boot: boot, Seed: c.rng.Uint64(), ClockOffset: offset, ClockDrift: drift}); err != nil {
+		c.t.Fatalf("node %d: %v", sn.i, err)
 	}
-	sn.n.Receive(sn.clk.Now(), from, payload)
-	sn.flush()
+	sn.n, sn.clk, sn.st, sn.alive = sn.h.Node(), sn.h.Clock(), sn.h.Store(), true
 }
 
-func (sn *simNode) tick() {
-	if !sn.alive {
-		return
-	}
-	sn.timer = nil
-	sn.n.Tick(sn.clk.Now())
-	sn.flush()
+// call starts a request at sn as its gateway; done gets its completion
+// (simhost.ErrCrashed if the node crashes first).
+func (sn *simNode) call(start func(now time.Time) uint64, done func(node.Completion)) {
+	sn.h.Call(start, done)
 }
 
-func (sn *simNode) flush() {
-	syncs := RunInline(sn.n, sn.st, sn.clk.Now, func(s overlay.Send) {
-		b, err := wire.Encode(nil, s.Env)
-		if err != nil {
-			sn.c.t.Fatalf("encode: %v", err)
-		}
-		_ = sn.ep.Send(s.To, b)
-	}, func(d Completion) {
-		if f, ok := sn.waiting[d.ReqID]; ok {
-			delete(sn.waiting, d.ReqID)
-			f(d)
+// record starts a request at sn and records its outcome in the history
+// entry k: a crash of the gateway leaves it unknown, without a return.
+func (sn *simNode) record(k int, start func(now time.Time) uint64) {
+	c := sn.c
+	sn.call(start, func(d node.Completion) {
+		e := &c.hist[k]
+		if errors.Is(d.Err, simhost.ErrCrashed) {
+			e.Unknown = true
 			return
 		}
-		if k, ok := sn.pending[d.ReqID]; ok {
-			delete(sn.pending, d.ReqID)
-			e := &sn.c.hist[k]
-			e.Return = sn.c.net.Now()
-			if d.Err != nil {
-				e.Unknown = true
-				return
-			}
-			e.Status, e.Values = d.Status, d.Values
+		e.Return = c.net.Now()
+		if d.Err != nil {
+			e.Unknown = true
+			return
 		}
+		e.Status, e.Values = d.Status, d.Values
 	})
-	if len(syncs) > 0 {
-		// Writes, replication and acknowledgements interleave with the
-		// fsyncs, which take up to 3 ms.
-		n := sn.n
-		tell := func() {
-			if !sn.alive || sn.n != n {
-				return // crashed meanwhile: nobody is told
-			}
-			now := sn.clk.Now()
-			for _, s := range syncs {
-				sn.n.Synced(now, s.Seq, s.Err)
-			}
-			sn.flush()
-		}
-		if sn.holdSyncs {
-			sn.held = append(sn.held, tell)
-		} else {
-			sn.clk.AfterFunc(time.Duration(sn.c.rng.IntN(3000))*time.Microsecond, tell)
-		}
-	}
-	if sn.timer != nil {
-		sn.timer.Stop()
-	}
-	if w := sn.n.NextWake(); !w.IsZero() {
-		sn.timer = sn.clk.AfterFunc(max(w.Sub(sn.clk.Now()), time.Millisecond), sn.tick)
-	}
 }
 
 // crash kills the node: memory lost, disk kept (what was synced).
 func (sn *simNode) crash() {
 	sn.alive = false
-	if sn.timer != nil {
-		sn.timer.Stop()
-	}
-	sn.c.net.Detach(sn.addr)
-	clone := sn.fs.CrashClone(vfs.CrashCloneCfg{})
-	_ = sn.st.Close()
-	sn.fs = clone
-	for _, k := range sn.pending { // the client's gateway died: outcome unknown
-		sn.c.hist[k].Unknown = true
-	}
-	sn.pending = map[uint64]int{}
-	sn.waiting = map[uint64]func(Completion){}
+	sn.h.Crash()
 }
 
 func (c *cluster) live() []*simNode {
@@ -248,11 +174,12 @@ func (c *cluster) startPagedGet(first *simNode, key dht.Key, maxvals int) {
 	c.hist = append(c.hist, linearizability.Event{Client: first.i, Kind: linearizability.OpGet, Key: key, Call: c.net.Now(), Unknown: true})
 	var page func(gw *simNode, pm []byte, tries int)
 	page = func(gw *simNode, pm []byte, tries int) {
-		id := gw.n.Get(gw.clk.Now(), dht.Get{Key: key, MaxVals: maxvals, Placemark: pm})
-		gw.waiting[id] = func(d Completion) {
+		gw.call(func(now time.Time) uint64 {
+			return gw.n.Get(now, dht.Get{Key: key, MaxVals: maxvals, Placemark: pm})
+		}, func(d node.Completion) {
 			e := &c.hist[idx]
 			if d.Err != nil {
-				if tries < 5 {
+				if tries < 5 && gw.alive {
 					page(gw, pm, tries+1)
 				}
 				return
@@ -264,17 +191,15 @@ func (c *cluster) startPagedGet(first *simNode, key dht.Key, maxvals int) {
 			}
 			live := c.live()
 			page(live[c.rng.IntN(len(live))], d.Placemark, 0)
-		}
-		gw.flush()
+		})
 	}
 	page(first, nil, 0)
 }
 
 // opAt issues one client operation at gateway sn.
 func (c *cluster) opAt(sn *simNode, kind linearizability.OpKind, key dht.Key, value []byte, secret []byte, ttl int64) {
-	now := sn.clk.Now()
 	e := linearizability.Event{Client: sn.i, Kind: kind, Key: key, Value: value, TTL: ttl, Call: c.net.Now()}
-	var id uint64
+	var start func(now time.Time) uint64
 	switch kind {
 	case linearizability.OpPut:
 		p := dht.Put{Client: dht.ClientID(fmt.Sprintf("192.0.2.%d", c.rng.IntN(8))), Key: key, Value: value, TTL: ttl}
@@ -282,20 +207,20 @@ func (c *cluster) opAt(sn *simNode, kind linearizability.OpKind, key dht.Key, va
 			p.SecretHash = dht.SHA1(secret)
 		}
 		e.SecretHash = p.SecretHash
-		id = sn.n.Put(now, p)
+		start = func(now time.Time) uint64 { return sn.n.Put(now, p) }
 	case linearizability.OpRemove:
 		e.SecretHash = dht.SHA1(secret)
-		id = sn.n.Remove(now, dht.Remove{Client: "192.0.2.200", Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: ttl})
+		r := dht.Remove{Client: "192.0.2.200", Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: ttl}
+		start = func(now time.Time) uint64 { return sn.n.Remove(now, r) }
 	case linearizability.OpGet:
-		id = sn.n.Get(now, dht.Get{Key: key, MaxVals: 100})
+		start = func(now time.Time) uint64 { return sn.n.Get(now, dht.Get{Key: key, MaxVals: 100}) }
 	}
 	c.hist = append(c.hist, e)
-	sn.pending[id] = len(c.hist) - 1
-	sn.flush()
+	sn.record(len(c.hist)-1, start)
 }
 
 func testKeyN(i int) dht.Key {
-	return dht.Key(IDFor(netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 1)))
+	return dht.Key(node.IDFor(netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 1)))
 }
 
 // settleAndRead heals everything, waits, and reads every key from every
@@ -308,10 +233,8 @@ func (c *cluster) settleAndRead(keys int, settle time.Duration) time.Time {
 	for k := range keys {
 		for _, sn := range c.live() {
 			e := linearizability.Event{Client: sn.i, Kind: linearizability.OpGet, Key: testKeyN(k), Call: c.net.Now()}
-			id := sn.n.Get(sn.clk.Now(), dht.Get{Key: testKeyN(k), MaxVals: 100})
 			c.hist = append(c.hist, e)
-			sn.pending[id] = len(c.hist) - 1
-			sn.flush()
+			sn.record(len(c.hist)-1, func(now time.Time) uint64 { return sn.n.Get(now, dht.Get{Key: testKeyN(k), MaxVals: 100}) })
 		}
 		c.net.RunFor(2 * time.Second)
 	}
@@ -328,7 +251,7 @@ func (c *cluster) checkEventual(final time.Time) []linearizability.Violation {
 // TestClusterPutGetNoFaults: 16 nodes in the simulator, a workload of
 // puts, removes and gets; the history is eventually consistent.
 func TestClusterPutGetNoFaults(t *testing.T) {
-	c := newCluster(t, 1, 16, DefaultConfig())
+	c := newCluster(t, 1, 16, node.DefaultConfig())
 	c.net.RunFor(time.Minute)
 	for i := range 200 {
 		k := testKeyN(i % 5)
@@ -376,7 +299,7 @@ func TestClusterPutGetNoFaults(t *testing.T) {
 func closestTo(key dht.Key, nodes []*simNode) []*simNode {
 	set := slices.Clone(nodes)
 	slices.SortFunc(set, func(a, b *simNode) int {
-		if overlay.Closer(key, a.n.self.ID, b.n.self.ID) {
+		if overlay.Closer(key, a.n.Self().ID, b.n.Self().ID) {
 			return -1
 		}
 		return 1
@@ -415,22 +338,13 @@ func (c *cluster) converged(keys int) []string {
 	return bad
 }
 
-// diskOf reads what a node needs of its store at start, as a driver does.
-func diskOf(t fataler, st *store.Store, cfg Config) Disk {
-	d := Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
-	if err := st.ScanState(cfg.RMW, func(k dht.Key, v []byte) bool { d.Registers[k] = v; return true }); err != nil {
-		t.Fatalf("read the registers' states: %v", err)
-	}
-	return d
-}
-
 // plant gives a node a variant. A test that needs one in a build without
 // them is skipped with the reason (make test builds with -tags variants).
-func plant(t fataler, n *Node, v Variant) {
-	if v == (Variant{}) {
+func plant(t fataler, n *node.Node, v node.Variant) {
+	if v == (node.Variant{}) {
 		return
 	}
-	if err := Plant(n, v); err != nil {
+	if err := node.Plant(n, v); err != nil {
 		if s, ok := t.(interface{ Skipf(string, ...any) }); ok {
 			s.Skipf("%v", err)
 		}

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -21,6 +21,8 @@ import (
 
 	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/porttest"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -185,7 +187,7 @@ func TestConsistency(t *testing.T) {
 		counted := false
 		t.Run(fmt.Sprintf("sim%d", s), func(t *testing.T) {
 			rapid.Check(t, func(rt *rapid.T) {
-				c, final := faultCluster(rt, DefaultConfig(), false)
+				c, final := faultCluster(rt, node.DefaultConfig(), false)
 				var verdicts map[string][]linearizability.Violation
 				if !counted {
 					verdicts, counted = rep.judge(c.hist, c.faults, final), true
@@ -202,7 +204,7 @@ func TestConsistency(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, name := range sc.variants {
 			for seed := uint64(1); seed <= uint64(variantSeeds); seed++ {
-				problems, _, _, _ := runScenario(t, sc.run, seed, Variants[name])
+				problems, _, _, _ := runScenario(t, sc.run, seed, node.Variants[name])
 				tl := rep.variants[name]
 				if tl == nil {
 					tl = &tally{}
@@ -341,8 +343,8 @@ func udpConsistencyRun(t *testing.T, seed uint64, load time.Duration) udpResult 
 	var gws []string
 	boot := ""
 	for i := range nodes {
-		c := &child{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), boot: boot, dir: filepath.Join(dir, fmt.Sprint(i)),
-			xmlrpc: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), faults: ff.path}
+		c := &child{addr: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)), boot: boot, dir: filepath.Join(dir, fmt.Sprint(i)),
+			xmlrpc: fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t)), faults: ff.path}
 		c.start(t)
 		kids = append(kids, c)
 		gws = append(gws, c.xmlrpc)

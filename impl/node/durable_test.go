@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -34,12 +35,12 @@ func TestNoAckBeforeDurable(t *testing.T) {
 
 // noAckBeforeDurable runs the scenario and returns what went wrong, or "".
 func noAckBeforeDurable(t *testing.T, stall string, bugAckEarly bool) string {
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.Replicas, cfg.WriteAcks = 3, 2
 	c := newCluster(t, 7, 5, cfg)
 	if bugAckEarly {
 		for _, sn := range c.nodes {
-			plant(t, sn.n, Variant{AckBeforeDurable: true})
+			plant(t, sn.n, node.Variant{AckBeforeDurable: true})
 		}
 	}
 	c.net.RunFor(20 * time.Second) // the ring forms
@@ -52,7 +53,7 @@ func noAckBeforeDurable(t *testing.T, stall string, bugAckEarly bool) string {
 		stalled = order[1:3] // both other replicas: the root cannot get 2 acks
 	}
 	for _, sn := range stalled {
-		sn.holdSyncs = true
+		sn.h.HoldSyncs(true)
 	}
 	for i := range 10 {
 		c.op(linearizability.OpPut, key, []byte(fmt.Sprintf("v%d", i)), nil, 3600)
@@ -71,11 +72,7 @@ func noAckBeforeDurable(t *testing.T, stall string, bugAckEarly bool) string {
 		return fmt.Sprintf("no copy reached a replica while the root's fsync was in flight (%v)", err)
 	}
 	for _, sn := range stalled {
-		sn.holdSyncs = false
-		for _, f := range sn.held {
-			f()
-		}
-		sn.held = nil
+		sn.h.HoldSyncs(false)
 	}
 	c.net.RunFor(10 * time.Second)
 	acked := 0

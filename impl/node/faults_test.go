@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"flag"
@@ -11,13 +11,14 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/simnet"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
 // faultRun runs one simulated cluster under a fault schedule drawn by
 // rapid, then heals, settles and checks the history.
-func faultRun(t *rapid.T, cfg Config, permanentLoss bool) (violations []linearizability.Violation, stats string) {
+func faultRun(t *rapid.T, cfg node.Config, permanentLoss bool) (violations []linearizability.Violation, stats string) {
 	c, final := faultCluster(t, cfg, permanentLoss)
 	ok, unknown := 0, 0
 	for _, e := range c.hist {
@@ -44,7 +45,7 @@ const faultKeys = 6
 // workload that rapid draws together, then heals, settles and reads every
 // key from every node. It returns the cluster and the start of the final
 // reads.
-func faultCluster(t *rapid.T, cfg Config, permanentLoss bool) (*cluster, time.Time) {
+func faultCluster(t *rapid.T, cfg node.Config, permanentLoss bool) (*cluster, time.Time) {
 	n := rapid.IntRange(16, 24).Draw(t, "nodes")
 	c := newCluster(t, rapid.Uint64().Draw(t, "seed"), n, cfg)
 	c.net.RunFor(time.Minute)
@@ -155,7 +156,7 @@ func TestClusterUnderFaults(t *testing.T) {
 	}
 	setFlag(t, "rapid.seed", seed)
 	rapid.Check(t, func(t *rapid.T) {
-		v, stats := faultRun(t, DefaultConfig(), false)
+		v, stats := faultRun(t, node.DefaultConfig(), false)
 		t.Logf("%s violations=%d", stats, len(v))
 		if len(v) > 0 {
 			for _, x := range v[:min(len(v), 5)] {
@@ -204,9 +205,9 @@ func (r *recorder) Log(...any)                        {}
 // A second control switches anti-entropy off: the convergence check (or
 // the checker) must notice replicas that are never repaired.
 func TestClusterNegativeControl(t *testing.T) {
-	noRepl := DefaultConfig()
+	noRepl := node.DefaultConfig()
 	noRepl.Replicas, noRepl.WriteAcks, noRepl.ReadQuorum = 1, 0, 1
-	noSync := DefaultConfig()
+	noSync := node.DefaultConfig()
 	noSync.AntiEntropyPeriod = 24 * time.Hour
 	setFlag(t, "rapid.checks", "20")
 	setFlag(t, "rapid.seed", "20050822")
@@ -214,7 +215,7 @@ func TestClusterNegativeControl(t *testing.T) {
 	setFlag(t, "rapid.shrinktime", "1s")
 	for _, c := range []struct {
 		name string
-		cfg  Config
+		cfg  node.Config
 		lose bool
 	}{{"no replication, nodes lost", noRepl, true}, {"no anti-entropy", noSync, false}} {
 		t.Run(c.name, func(t *testing.T) {

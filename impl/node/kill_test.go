@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/driver"
+	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/porttest"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/linearizability"
 )
@@ -34,7 +37,7 @@ func TestMain(m *testing.M) {
 // runChild runs one node until it is killed.
 func runChild(spec string) {
 	parts := append(strings.Split(spec, "|"), "", "")
-	cfg := ServerConfig{Node: DefaultConfig(), Listen: parts[0], Store: store.DefaultConfig(parts[2]), XMLRPC: parts[3]}
+	cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: parts[0], Store: store.DefaultConfig(parts[2]), XMLRPC: parts[3]}
 	if parts[1] != "" {
 		cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort(parts[1])}
 	}
@@ -43,7 +46,7 @@ func runChild(spec string) {
 	if parts[4] != "" {
 		cfg.Drop = childDropper(ctx, parts[4])
 	}
-	s, err := Start(ctx, cfg)
+	s, err := driver.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
@@ -86,7 +89,7 @@ func TestRealProcessesKillNine(t *testing.T) {
 	var kids []*child
 	boot := ""
 	for i := range 6 {
-		c := &child{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), boot: boot, dir: filepath.Join(t.TempDir(), fmt.Sprint(i))}
+		c := &child{addr: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)), boot: boot, dir: filepath.Join(t.TempDir(), fmt.Sprint(i))}
 		c.start(t)
 		kids = append(kids, c)
 		if i == 0 {
@@ -99,7 +102,7 @@ func TestRealProcessesKillNine(t *testing.T) {
 			c.kill()
 		}
 	}()
-	gw, err := Start(context.Background(), ServerConfig{Node: DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	gw, err := driver.Start(context.Background(), driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)),
 		Bootstrap: []netip.AddrPort{netip.MustParseAddrPort(boot)}, Store: store.DefaultConfig(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +166,7 @@ func TestRealProcessesKillNine(t *testing.T) {
 			}
 			if time.Now().After(giveUp) {
 				_ = gw.Close() // its state is read safely once its goroutine stopped
-				t.Fatalf("final read of key %d: %v; gateway %v leaves %v stats %+v overlay %+v", k, err, gw.n.ov, gw.n.ov.Leaves(), gw.n.Stats(), gw.n.ov.Stats())
+				t.Fatalf("final read of key %d: %v; gateway %v leaves %v stats %+v overlay %+v", k, err, gw.Node().Overlay(), gw.Node().Overlay().Leaves(), gw.Node().Stats(), gw.Node().Overlay().Stats())
 			}
 			t.Logf("final read of key %d: %v; retrying", k, err)
 		}
@@ -171,8 +174,8 @@ func TestRealProcessesKillNine(t *testing.T) {
 	// A route dropped at the hop limit went round in a loop: never right,
 	// and what made a key unreachable from this gateway for minutes.
 	_ = gw.Close()
-	if l := gw.n.ov.Stats().RoutesLooped; l > 0 {
-		t.Errorf("the gateway dropped %d routes at the hop limit (routing loops): %v leaves %v", l, gw.n.ov, gw.n.ov.Leaves())
+	if l := gw.Node().Overlay().Stats().RoutesLooped; l > 0 {
+		t.Errorf("the gateway dropped %d routes at the hop limit (routing loops): %v leaves %v", l, gw.Node().Overlay(), gw.Node().Overlay().Leaves())
 	}
 	ok := 0
 	for _, e := range hist {

@@ -1,6 +1,7 @@
-package node
+package node_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/simhost"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -15,26 +18,43 @@ import (
 // until it completes or timeout passes (then its outcome is unknown, as
 // for a client that gave up); it reports whether it completed.
 func (c *cluster) gatewayOp(g *simNode, kind linearizability.OpKind, key dht.Key, value []byte, timeout time.Duration) bool {
-	now := g.clk.Now()
 	secret := []byte("s")
 	e := linearizability.Event{Client: g.i, Kind: kind, Key: key, Value: value, TTL: 3600, SecretHash: dht.SHA1(secret), Call: c.net.Now()}
-	var id uint64
+	var start func(now time.Time) uint64
 	switch kind {
 	case linearizability.OpPut:
-		id = g.n.Put(now, dht.Put{Client: "127.0.0.1", Key: key, Value: value, TTL: 3600, SecretHash: dht.SHA1(secret)})
+		start = func(now time.Time) uint64 {
+			return g.n.Put(now, dht.Put{Client: "127.0.0.1", Key: key, Value: value, TTL: 3600, SecretHash: dht.SHA1(secret)})
+		}
 	case linearizability.OpRemove:
-		id = g.n.Remove(now, dht.Remove{Client: "127.0.0.1", Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: 3600})
+		start = func(now time.Time) uint64 {
+			return g.n.Remove(now, dht.Remove{Client: "127.0.0.1", Key: key, ValueHash: dht.SHA1(value), Secret: secret, TTL: 3600})
+		}
 	case linearizability.OpGet:
 		e.TTL, e.SecretHash = 0, dht.Hash{}
-		id = g.n.Get(now, dht.Get{Key: key, MaxVals: 100})
+		start = func(now time.Time) uint64 { return g.n.Get(now, dht.Get{Key: key, MaxVals: 100}) }
 	}
 	c.hist = append(c.hist, e)
 	k := len(c.hist) - 1
-	g.pending[id] = k
-	g.flush()
-	done := c.net.RunUntil(func() bool { _, waiting := g.pending[id]; return !waiting }, c.net.Now().Add(timeout))
+	answered, gaveUp := false, false
+	g.call(start, func(d node.Completion) {
+		if gaveUp {
+			return // the client stopped waiting
+		}
+		answered = true
+		h := &c.hist[k]
+		if !errors.Is(d.Err, simhost.ErrCrashed) {
+			h.Return = c.net.Now()
+		}
+		if d.Err != nil {
+			h.Unknown = true
+			return
+		}
+		h.Status, h.Values = d.Status, d.Values
+	})
+	done := c.net.RunUntil(func() bool { return answered }, c.net.Now().Add(timeout))
 	if !done {
-		delete(g.pending, id)
+		gaveUp = true
 		c.hist[k].Unknown = true
 	}
 	return done && !c.hist[k].Unknown
@@ -48,7 +68,7 @@ func (c *cluster) gatewayOp(g *simNode, kind linearizability.OpKind, key dht.Key
 // went wrong: final reads without an answer, routes that looped, and
 // eventual-consistency violations.
 func killRestartRun(t fataler, seed uint64, port uint16) []string {
-	c := newClusterOn(t, seed, port, 6, DefaultConfig())
+	c := newClusterOn(t, seed, port, 6, node.DefaultConfig())
 	gw := c.addNode(6)
 	c.net.RunFor(3 * time.Second) // the ring forms
 	i := 0
@@ -80,12 +100,12 @@ func killRestartRun(t fataler, seed uint64, port uint16) []string {
 		// The real test's client gives up after 20 s; a gateway must answer
 		// well within that (three attempts of 5 s).
 		if !c.gatewayOp(gw, linearizability.OpGet, testKeyN(k), nil, 20*time.Second) {
-			bad = append(bad, fmt.Sprintf("no answer to a get of key %d (%s) at %v", k, testKeyN(k).String()[:8], gw.n.ov))
+			bad = append(bad, fmt.Sprintf("no answer to a get of key %d (%s) at %v", k, testKeyN(k).String()[:8], gw.n.Overlay()))
 		}
 	}
 	for _, sn := range c.nodes {
-		if l := sn.n.ov.Stats().RoutesLooped; l > 0 {
-			bad = append(bad, fmt.Sprintf("%v: %d routes dropped at the hop limit (a loop)", sn.n.ov, l))
+		if l := sn.n.Overlay().Stats().RoutesLooped; l > 0 {
+			bad = append(bad, fmt.Sprintf("%v: %d routes dropped at the hop limit (a loop)", sn.n.Overlay(), l))
 		}
 	}
 	for _, v := range linearizability.CheckEventual(c.hist, linearizability.EventualConfig{MaxTTL: dht.MaxTTL, Skew: 2 * time.Second, Settle: 5 * time.Second, FinalReads: final, Faults: c.faults}) {

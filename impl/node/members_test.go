@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"net/netip"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/wire"
 )
 
@@ -18,7 +19,7 @@ import (
 // keeps the sets still: without it the set changes during the partition.
 func TestRegisterSetHeldThroughPartition(t *testing.T) {
 	for _, hold := range []time.Duration{2 * time.Minute, time.Second} {
-		cfg := DefaultConfig()
+		cfg := node.DefaultConfig()
 		cfg.MemberHold = hold
 		c := newCluster(t, 7, 10, cfg)
 		c.net.RunFor(time.Minute)
@@ -32,7 +33,7 @@ func TestRegisterSetHeldThroughPartition(t *testing.T) {
 			}
 			return out
 		}
-		if !slices.Contains(ids(a.n.registerSet(key)), x.n.self.ID) {
+		if !slices.Contains(ids(a.n.RegisterSetOf(key)), x.n.Self().ID) {
 			t.Fatalf("hold %v: node %d is not in the register set before the partition", hold, x.i)
 		}
 		var rest []netip.AddrPort
@@ -43,8 +44,8 @@ func TestRegisterSetHeldThroughPartition(t *testing.T) {
 		}
 		_ = c.net.Partition([]netip.AddrPort{x.addr}, rest)
 		c.net.RunFor(40 * time.Second)
-		inLeaves := slices.Contains(ids(a.n.ov.Leaves()), x.n.self.ID)
-		inSet := slices.Contains(ids(a.n.registerSet(key)), x.n.self.ID)
+		inLeaves := slices.Contains(ids(a.n.Overlay().Leaves()), x.n.Self().ID)
+		inSet := slices.Contains(ids(a.n.RegisterSetOf(key)), x.n.Self().ID)
 		if inLeaves {
 			t.Fatalf("hold %v: node %d is still in node %d's leaf set 40 s into the partition: the test cannot tell the hold apart", hold, x.i, a.i)
 		}
@@ -58,15 +59,15 @@ func TestRegisterSetHeldThroughPartition(t *testing.T) {
 			t.Fatalf("node %d left the register set 40 s into the partition, within the hold of %v", x.i, hold)
 		}
 		c.net.RunFor(hold)
-		if slices.Contains(ids(a.n.registerSet(key)), x.n.self.ID) {
+		if slices.Contains(ids(a.n.RegisterSetOf(key)), x.n.Self().ID) {
 			t.Fatalf("node %d is still in the register set after the hold of %v", x.i, hold)
 		}
-		if n := len(a.n.registerSet(key)); n != cfg.Replicas {
+		if n := len(a.n.RegisterSetOf(key)); n != cfg.Replicas {
 			t.Fatalf("the register set has %d members after the hold, want %d", n, cfg.Replicas)
 		}
 		c.net.Heal()
 		c.net.RunFor(time.Minute)
-		if !slices.Contains(ids(a.n.registerSet(key)), x.n.self.ID) {
+		if !slices.Contains(ids(a.n.RegisterSetOf(key)), x.n.Self().ID) {
 			t.Fatalf("node %d is not back in the register set a minute after the partition healed", x.i)
 		}
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,6 +210,10 @@ func New(cfg Config, self wire.Peer, disk Disk, log *slog.Logger) *Node {
 	n.proto = proto
 	return n
 }
+
+// IDFor derives a node ID from its advertised address, as Bamboo did: a
+// node that restarts at the same address gets its place back.
+func IDFor(addr netip.AddrPort) dht.Key { return dht.Key(sha1.Sum([]byte(addr.String()))) }
 
 // Overlay exposes the overlay core for inspection (tests, metrics).
 func (n *Node) Overlay() *overlay.Node { return n.ov }

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/simnet"
 	"github.com/opendht-go/opendht/linearizability"
@@ -28,21 +29,19 @@ import (
 // call runs one request at gateway sn until it completes, and records it
 // in the history as a client would see it. It returns the completion and
 // whether one came (a crashed gateway gives none).
-func (c *cluster) call(sn *simNode, e linearizability.Event, start func(now time.Time) uint64) (Completion, bool) {
+func (c *cluster) call(sn *simNode, e linearizability.Event, start func(now time.Time) uint64) (node.Completion, bool) {
 	e.Client, e.Call = sn.i, c.net.Now()
-	var got *Completion
-	id := start(sn.clk.Now())
-	sn.waiting[id] = func(d Completion) { got = &d }
-	sn.flush()
+	var got *node.Completion
+	sn.call(start, func(d node.Completion) { got = &d })
 	c.net.RunUntil(func() bool { return got != nil || !sn.alive }, c.net.Now().Add(time.Minute))
 	e.Return = c.net.Now()
 	if got == nil || got.Err != nil {
 		e.Unknown = e.Kind != linearizability.OpGet
 		if e.Kind == linearizability.OpGet {
-			return Completion{}, false // a failed get returns nothing to check
+			return node.Completion{}, false // a failed get returns nothing to check
 		}
 		c.hist = append(c.hist, e)
-		return Completion{}, false
+		return node.Completion{}, false
 	}
 	e.Status, e.Values = got.Status, got.Values
 	c.hist = append(c.hist, e)
@@ -84,14 +83,12 @@ func (c *cluster) pagedGet(sn *simNode, key dht.Key, maxvals int, between func(p
 		if page > 1000 {
 			return nil, fmt.Errorf("placemarks do not end")
 		}
-		var d Completion
+		var d node.Completion
 		ok := false
 		for try := 0; try < 10 && !ok; try++ { // a client retries a failed page (ErrNoAnswer)
-			var got *Completion
+			var got *node.Completion
 			g := dht.Get{Key: key, MaxVals: maxvals, Placemark: pm}
-			id := sn.n.Get(sn.clk.Now(), g)
-			sn.waiting[id] = func(x Completion) { got = &x }
-			sn.flush()
+			sn.call(func(now time.Time) uint64 { return sn.n.Get(now, g) }, func(x node.Completion) { got = &x })
 			c.net.RunUntil(func() bool { return got != nil || !sn.alive }, c.net.Now().Add(time.Minute))
 			if got != nil && got.Err == nil {
 				d, ok = *got, true
@@ -202,11 +199,11 @@ func wholeReplicaSetMoves(t *testing.T, c *cluster) []string {
 	old := len(c.nodes)
 	key, newcomers := closerNewcomers(c, c.cfg.Replicas)
 	gw := c.byCloseness(key)[c.cfg.Replicas]
-	// More values than one anti-entropy round pushes (maxPushPerSync): a
+	// More values than one anti-entropy round pushes (node.MaxPushPerSync): a
 	// round that happens while the joins are still under way cannot hand
 	// over everything by chance.
 	var want []string
-	for i := range maxPushPerSync + 44 {
+	for i := range node.MaxPushPerSync + 44 {
 		v := fmt.Sprintf("moved-%03d", i)
 		if st := c.put(gw, key, []byte(v), nil, 3600); st != dht.StatusOK {
 			return []string{fmt.Sprintf("put %s: status %v", v, st)}
@@ -241,20 +238,20 @@ func wholeReplicaSetMoves(t *testing.T, c *cluster) []string {
 func closerNewcomers(c *cluster, k int) (dht.Key, []int) {
 	first := len(c.nodes) + 1000
 	for a := first; ; a++ {
-		key := IDFor(c.addr(a))
+		key := node.IDFor(c.addr(a))
 		var cands []int
 		for b := first; b < first+4000; b++ {
 			cands = append(cands, b)
 		}
 		slices.SortFunc(cands, func(x, y int) int {
-			if overlay.Closer(key, IDFor(c.addr(x)), IDFor(c.addr(y))) {
+			if overlay.Closer(key, node.IDFor(c.addr(x)), node.IDFor(c.addr(y))) {
 				return -1
 			}
 			return 1
 		})
 		cands = cands[:k]
-		nearestOld := c.byCloseness(key)[0].n.self.ID
-		if overlay.Closer(key, IDFor(c.addr(cands[k-1])), nearestOld) {
+		nearestOld := c.byCloseness(key)[0].n.Self().ID
+		if overlay.Closer(key, node.IDFor(c.addr(cands[k-1])), nearestOld) {
 			return key, cands
 		}
 	}
@@ -351,7 +348,7 @@ func readRightAfterJoin(t *testing.T, c *cluster) []string {
 	// The get goes out the moment the newcomer has joined: it is the key's
 	// root, and no anti-entropy round has copied anything to it yet.
 	from := c.net.Now()
-	c.net.RunUntil(sn.n.ov.Joined, c.net.Now().Add(20*time.Second))
+	c.net.RunUntil(sn.n.Overlay().Joined, c.net.Now().Add(20*time.Second))
 	c.changes = append(c.changes, linearizability.Interval{From: from, To: c.net.Now()}) // one join
 	got, err := c.pagedGet(gw, key, 10, nil)
 	if err != nil {
@@ -497,8 +494,8 @@ func scenarioSeeds(t *testing.T) []uint64 {
 // runScenario runs one scenario on a fresh 12-node cluster with variant v
 // planted in every node, and returns the problems its own checks saw and
 // the verdict of the porcupine checker on its history (nil: none).
-func runScenario(t *testing.T, run scenario, seed uint64, v Variant) (problems []string, hist linearizability.History, faults []linearizability.Interval, dhtVerdict []linearizability.Violation) {
-	c := newCluster(t, seed, 12, DefaultConfig())
+func runScenario(t *testing.T, run scenario, seed uint64, v node.Variant) (problems []string, hist linearizability.History, faults []linearizability.Interval, dhtVerdict []linearizability.Violation) {
+	c := newCluster(t, seed, 12, node.DefaultConfig())
 	c.variant = v
 	for _, sn := range c.nodes {
 		plant(t, sn.n, v)
@@ -528,7 +525,7 @@ func TestReplicatedScenarios(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) {
 			for _, seed := range scenarioSeeds(t) {
-				problems, hist, faults, dv := runScenario(t, sc.run, seed, Variant{})
+				problems, hist, faults, dv := runScenario(t, sc.run, seed, node.Variant{})
 				if len(problems) > 0 {
 					t.Errorf("seed %d: %v (replay: go test -tags variants ./impl/node -run 'TestReplicatedScenarios/%s')", seed, problems, strings.ReplaceAll(sc.name, " ", "_"))
 				}
@@ -552,7 +549,7 @@ func TestReplicatedVariantsCaught(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, name := range sc.variants {
 			t.Run(name, func(t *testing.T) {
-				v, ok := Variants[name]
+				v, ok := node.Variants[name]
 				if !ok {
 					t.Fatalf("unknown variant %q", name)
 				}
@@ -593,31 +590,31 @@ func TestReplicaSetIsClosest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a simulated minute of a 16-node cluster")
 	}
-	c := newCluster(t, 7, 16, DefaultConfig())
+	c := newCluster(t, 7, 16, node.DefaultConfig())
 	c.net.RunFor(time.Minute)
 	for k := range 12 {
 		key := testKeyN(100 + k)
 		want := c.byCloseness(key)[:c.cfg.Replicas]
 		root := want[0]
-		got := root.n.replicaSet(key)
+		got := root.n.ReplicaSetOf(key)
 		if len(got) != len(want) {
 			t.Fatalf("key %d: the root's replica set has %d members, want %d", k, len(got), len(want))
 		}
 		for i := range got {
-			if got[i].ID != want[i].n.self.ID {
+			if got[i].ID != want[i].n.Self().ID {
 				t.Fatalf("RD-1: key %d: member %d of the root's replica set is %x, want node %d", k, i, got[i].ID[:4], want[i].i)
 			}
 		}
 		before := map[int]int{}
 		for _, sn := range c.nodes {
-			before[sn.i] = sn.n.stats.WritesAtRoot
+			before[sn.i] = sn.n.Stats().WritesAtRoot
 		}
 		gw := c.nodes[(k*5)%len(c.nodes)]
 		if st := c.put(gw, key, []byte("rooted"), nil, 600); st != dht.StatusOK {
 			t.Fatalf("key %d: put: status %v", k, st)
 		}
 		for _, sn := range c.nodes {
-			n := sn.n.stats.WritesAtRoot - before[sn.i]
+			n := sn.n.Stats().WritesAtRoot - before[sn.i]
 			if (sn == root) != (n == 1) || n > 1 {
 				t.Fatalf("RD-1: key %d: node %d stored the put as root %d times (the root is node %d)", k, sn.i, n, root.i)
 			}
@@ -630,13 +627,13 @@ func TestReplicaSetIsClosest(t *testing.T) {
 // and the get fails with the original text instead of quietly starting
 // over.
 func TestGetRefusesStoragePlacemark(t *testing.T) {
-	c := newCluster(t, 9, 4, DefaultConfig())
+	c := newCluster(t, 9, 4, node.DefaultConfig())
 	c.net.RunFor(10 * time.Second)
 	sn := c.nodes[1]
-	var got *Completion
-	id := sn.n.Get(sn.clk.Now(), dht.Get{Key: testKeyN(1), MaxVals: 1, Placemark: dht.EncodePlacemark(3)})
-	sn.waiting[id] = func(d Completion) { got = &d }
-	sn.flush()
+	var got *node.Completion
+	sn.call(func(now time.Time) uint64 {
+		return sn.n.Get(now, dht.Get{Key: testKeyN(1), MaxVals: 1, Placemark: dht.EncodePlacemark(3)})
+	}, func(d node.Completion) { got = &d })
 	c.net.RunUntil(func() bool { return got != nil }, c.net.Now().Add(time.Minute))
 	if got == nil || !errors.Is(got.Err, dht.ErrBadPlacemark) {
 		t.Fatalf("a get with a storage-order placemark: %+v, want %v", got, dht.ErrBadPlacemark)

@@ -29,7 +29,7 @@ func TestProtocolRequestsAnsweredInOneNodeRing(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := netip.MustParseAddrPort("10.9.0.1:5850")
-		n := New(cfg, wire.Peer{ID: IDFor(addr), Addr: addr}, diskOf(t, st, cfg), nil)
+		n := New(cfg, wire.Peer{ID: IDFor(addr), Addr: addr}, Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}, nil)
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		n.Join(now, nil)
 		var done []Completion

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -66,13 +67,13 @@ func TestScenarioScripts(t *testing.T) {
 				var seed uint64
 				d.ScanArgs(t, "nodes", &n)
 				d.ScanArgs(t, "seed", &seed)
-				c = newCluster(t, seed, n, DefaultConfig())
+				c = newCluster(t, seed, n, node.DefaultConfig())
 				c.net.RunFor(time.Minute)
 				return fmt.Sprintf("%d nodes", len(c.live()))
 			case "variant":
 				var name string
 				d.ScanArgs(t, "name", &name)
-				v, ok := Variants[name]
+				v, ok := node.Variants[name]
 				if !ok {
 					d.Fatalf(t, "unknown variant %q", name)
 				}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/store"
 )
@@ -67,7 +68,7 @@ func runChild(spec string) error {
 	go ff.poll(ctx)
 	ncfg := node.DefaultConfig()
 	ncfg.RMW = cs.Protocol
-	sc := node.ServerConfig{
+	sc := driver.ServerConfig{
 		Node: ncfg, Listen: cs.Listen, Store: store.DefaultConfig(cs.Dir),
 		XMLRPC: netip.AddrPortFrom(self.Addr(), self.Port()+1).String(),
 		Drop:   ff.drop,
@@ -81,7 +82,7 @@ func runChild(spec string) error {
 		}
 		sc.Bootstrap = []netip.AddrPort{b}
 	}
-	s, err := node.Start(ctx, sc)
+	s, err := driver.Start(ctx, sc)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
@@ -50,7 +51,7 @@ func DefaultUDPConfig(protocol string, seed uint64, out string) UDPConfig {
 	}}
 }
 
-// gateway is what a client of a real-UDP run calls: a node.Server in this
+// gateway is what a client of a real-UDP run calls: a driver.Server in this
 // process, or a client.Client of a node process's XML-RPC gateway.
 type gateway interface {
 	CAS(ctx context.Context, c dht.CAS) (dht.CASResult, error)
@@ -99,9 +100,9 @@ func (f *netFaults) dropper(self netip.AddrPort) func(netip.AddrPort) bool {
 type udpNode struct {
 	i    int
 	addr netip.AddrPort
-	cfg  node.ServerConfig // in this process
-	spec childSpec         // in its own process
-	log  string            // a node process's stderr
+	cfg  driver.ServerConfig // in this process
+	spec childSpec           // in its own process
+	log  string              // a node process's stderr
 	mu   sync.Mutex
 	gw   gateway // nil while the node is down
 	kill func()
@@ -116,7 +117,7 @@ func (u *udpNode) gateway() gateway {
 // start runs the node, in this process or in its own.
 func (u *udpNode) start(ctx context.Context, processes bool) error {
 	if !processes {
-		s, err := node.Start(ctx, u.cfg)
+		s, err := driver.Start(ctx, u.cfg)
 		if err != nil {
 			return err
 		}
@@ -262,7 +263,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 	for i := range nodes {
 		addr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", base+10*i))
 		u := &udpNode{i: i, addr: addr, log: filepath.Join(dir, fmt.Sprintf("n%d.log", i))}
-		u.cfg = node.ServerConfig{Node: ncfg, Listen: addr.String(), Store: store.DefaultConfig(filepath.Join(dir, fmt.Sprintf("n%d", i)))}
+		u.cfg = driver.ServerConfig{Node: ncfg, Listen: addr.String(), Store: store.DefaultConfig(filepath.Join(dir, fmt.Sprintf("n%d", i)))}
 		u.cfg.Store.Capacity = 64 << 20
 		u.cfg.Store.CacheSize = 1 << 20
 		u.cfg.Drop = nf.dropper(addr)

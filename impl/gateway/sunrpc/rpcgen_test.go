@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/store"
@@ -140,14 +141,14 @@ func startRpcgenCluster(t *testing.T, n int) []string {
 	var boot []netip.AddrPort
 	var gateways []string
 	for i := range n {
-		cfg := node.ServerConfig{
+		cfg := driver.ServerConfig{
 			Node:      node.DefaultConfig(),
 			Listen:    fmt.Sprintf("127.0.0.1:%d", freeRpcgenPort(t, "udp")),
 			Store:     store.DefaultConfig(t.TempDir()),
 			Bootstrap: boot,
 			SunRPC:    fmt.Sprintf("127.0.0.1:%d", freeRpcgenPort(t, "tcp")),
 		}
-		s, err := node.Start(context.Background(), cfg)
+		s, err := driver.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("start node %d: %v", i, err)
 		}

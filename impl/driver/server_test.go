@@ -1,4 +1,4 @@
-package node
+package driver_test
 
 import (
 	"bufio"
@@ -18,22 +18,25 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
+	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/porttest"
 	"github.com/opendht-go/opendht/impl/store"
 )
 
 // startLocal starts n nodes on loopback UDP; node 0 starts the ring.
-func startLocal(t *testing.T, n int) []*Server {
+func startLocal(t *testing.T, n int) []*driver.Server {
 	t.Helper()
-	var servers []*Server
+	var servers []*driver.Server
 	var boot []netip.AddrPort
 	for i := range n {
-		cfg := ServerConfig{Node: DefaultConfig(), Listen: "127.0.0.1:0", Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot}
+		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: "127.0.0.1:0", Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot}
 		// Port 0 cannot be advertised: pick free ports by binding first.
-		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		s, err := Start(context.Background(), cfg)
+		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t))
+		s, err := driver.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("start node %d: %v", i, err)
 		}
@@ -55,7 +58,7 @@ func TestLoopbackPutGetRemove(t *testing.T) {
 	servers := startLocal(t, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	key := dht.Key(IDFor(netip.MustParseAddrPort("1.2.3.4:5")))
+	key := dht.Key(node.IDFor(netip.MustParseAddrPort("1.2.3.4:5")))
 	secret := []byte("s3cret")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -92,14 +95,14 @@ func TestGatewaysOnNode(t *testing.T) {
 	}
 	var boot []netip.AddrPort
 	var sunAddr, xmlAddr string
-	var gw *Server
+	var gw *driver.Server
 	for i := range 3 {
-		cfg := ServerConfig{Node: DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot}
+		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)), Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot}
 		if i == 2 {
-			sunAddr, xmlAddr = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+			sunAddr, xmlAddr = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t)), fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
 			cfg.SunRPC, cfg.XMLRPC = sunAddr, xmlAddr
 		}
-		s, err := Start(context.Background(), cfg)
+		s, err := driver.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +187,7 @@ func apiCall(t *testing.T, method, url, body string, v any) int {
 
 // checkJSONAPI drives the HTTP/JSON API of node gw over TCP, on its
 // XML-RPC port. key holds "via sun rpc", removable with secret "pw".
-func checkJSONAPI(t *testing.T, gw *Server, key dht.Key) {
+func checkJSONAPI(t *testing.T, gw *driver.Server, key dht.Key) {
 	t.Helper()
 	base := "http://" + gw.XMLRPCAddr() + httpapi.Prefix
 	keyURL := base + "keys/" + hex.EncodeToString(key[:])

@@ -1,8 +1,7 @@
-package node
+package driver
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/transport"
 	"github.com/opendht-go/opendht/impl/wire"
@@ -24,7 +24,7 @@ import (
 
 // ServerConfig configures a node running over real UDP.
 type ServerConfig struct {
-	Node Config
+	Node node.Config
 	// Listen is the UDP address to bind, e.g. "127.0.0.1:5850".
 	Listen string
 	// Advertise is the address other nodes reach this one at; empty means
@@ -61,13 +61,13 @@ type packet struct {
 
 type call struct {
 	start func(now time.Time) uint64
-	done  chan Completion
+	done  chan node.Completion
 }
 
 // Server runs one Node: a UDP transport, the store, and one goroutine that
 // owns the node and does its I/O.
 type Server struct {
-	n       *Node
+	n       *node.Node
 	st      *store.Store
 	tr      *transport.UDP
 	clk     clock.Clock
@@ -154,10 +154,6 @@ func (s *Server) syncer() {
 	}
 }
 
-// IDFor derives a node ID from its advertised address, as Bamboo did: a
-// node that restarts at the same address gets its place back.
-func IDFor(addr netip.AddrPort) dht.Key { return dht.Key(sha1.Sum([]byte(addr.String()))) }
-
 // Start opens the store, binds the socket, joins the ring and serves until
 // Close or ctx ends.
 func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
@@ -194,17 +190,17 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.tr = tr
-	self := wire.Peer{ID: IDFor(adv), Addr: adv}
+	self := wire.Peer{ID: node.IDFor(adv), Addr: adv}
 	ncfg := cfg.Node
 	ncfg.Overlay.Seed = uint64(time.Now().UnixNano())
-	disk := Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
+	disk := node.Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
 	if err := st.ScanState(ncfg.RMW, func(k dht.Key, v []byte) bool { disk.Registers[k] = v; return true }); err != nil {
 		cancel()
 		_ = tr.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("node: read the registers' states: %w", err)
 	}
-	s.n = New(ncfg, self, disk, log)
+	s.n = node.New(ncfg, self, disk, log)
 	var lns []net.Listener
 	listen := func(what, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
@@ -318,7 +314,7 @@ func (s *Server) loop(ctx context.Context) {
 	// The storage worker finishes what it was given, then the syncer;
 	// Close waits for both before it closes the store.
 	defer close(s.toStore)
-	waiters := map[uint64]chan Completion{}
+	waiters := map[uint64]chan node.Completion{}
 	var published time.Time
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -367,7 +363,7 @@ func (s *Server) loop(ctx context.Context) {
 	}
 }
 
-func (s *Server) flush(waiters map[uint64]chan Completion) {
+func (s *Server) flush(waiters map[uint64]chan node.Completion) {
 	r := s.n.Ready()
 	buf := make([]byte, 0, wire.MaxDatagram)
 	for _, out := range r.Sends {
@@ -391,23 +387,23 @@ func (s *Server) flush(waiters map[uint64]chan Completion) {
 	}
 }
 
-func (s *Server) do(ctx context.Context, start func(now time.Time) uint64) (Completion, error) {
-	c := call{start: start, done: make(chan Completion, 1)}
+func (s *Server) do(ctx context.Context, start func(now time.Time) uint64) (node.Completion, error) {
+	c := call{start: start, done: make(chan node.Completion, 1)}
 	select {
 	case s.calls <- c:
 	case <-s.stopped:
-		return Completion{}, ErrStopped
+		return node.Completion{}, ErrStopped
 	case <-ctx.Done():
-		return Completion{}, ctx.Err()
+		return node.Completion{}, ctx.Err()
 	}
 	select {
 	case d, ok := <-c.done:
 		if !ok {
-			return Completion{}, ErrStopped
+			return node.Completion{}, ErrStopped
 		}
 		return d, d.Err
 	case <-ctx.Done():
-		return Completion{}, ctx.Err()
+		return node.Completion{}, ctx.Err()
 	}
 }
 
@@ -453,3 +449,11 @@ func (s *Server) ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, 
 	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.ReadRegister(now, key) })
 	return d.Register.Versioned, err
 }
+
+// Store is the node's store, for what is safe to read while the node runs
+// (usage, committed bytes): its accessors lock.
+func (s *Server) Store() *store.Store { return s.st }
+
+// Node returns the node core. It belongs to the server's goroutine: read it
+// only after Close has returned.
+func (s *Server) Node() *node.Node { return s.n }

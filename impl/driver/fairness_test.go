@@ -1,4 +1,4 @@
-package node
+package driver_test
 
 import (
 	"context"
@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/gateway"
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
+	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/porttest"
 	"github.com/opendht-go/opendht/impl/store"
 )
 
@@ -166,19 +169,19 @@ func fairValue(run string, client byte, n uint64) []byte {
 
 // startFairRing starts three nodes with the scenario's small stores; every
 // node is in every key's replica set. Node 0 runs the gateways.
-func startFairRing(t *testing.T) []*Server {
+func startFairRing(t *testing.T) []*driver.Server {
 	t.Helper()
-	var servers []*Server
+	var servers []*driver.Server
 	var boot []netip.AddrPort
 	for i := range 3 {
 		sc := store.DefaultConfig(t.TempDir())
 		sc.Capacity, sc.MaxTTL, sc.QueueLimit, sc.QueueTimeout = fairCapacity, fairMaxTTL, fairQueue, fairQueueWait
 		sc.NoSync = true // this test is about admission, not durability; fsyncs would only slow the flood
-		cfg := ServerConfig{Node: DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Store: sc, Bootstrap: boot}
+		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)), Store: sc, Bootstrap: boot}
 		if i == 0 {
-			cfg.XMLRPC = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+			cfg.XMLRPC = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
 		}
-		s, err := Start(context.Background(), cfg)
+		s, err := driver.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +194,8 @@ func startFairRing(t *testing.T) []*Server {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		formed := true
 		for _, s := range servers {
-			formed = formed && s.joined.Load() && s.leafPeers.Load() == int64(len(servers)-1)
+			st, _ := s.APIStatus(context.Background())
+			formed = formed && st.Joined && st.LeafSetPeers == len(servers)-1
 		}
 		if formed {
 			return servers
@@ -205,7 +209,7 @@ func startFairRing(t *testing.T) []*Server {
 // runFairness floods the store through the gateway at base from
 // flooderIP, then adds the polite client from politeIP for politeFor, and
 // samples every node's charges meanwhile.
-func runFairness(t *testing.T, name string, servers []*Server, base string, politeFor time.Duration) fairRun {
+func runFairness(t *testing.T, name string, servers []*driver.Server, base string, politeFor time.Duration) fairRun {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -239,11 +243,11 @@ func runFairness(t *testing.T, name string, servers []*Server, base string, poli
 	}
 	// Let the flood fill the store before the polite client starts, so that
 	// every one of its puts meets a full node.
-	for deadline := time.Now().Add(5 * time.Second); servers[0].st.Committed() < fairCapacity-2*fairCharge; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); servers[0].Store().Committed() < fairCapacity-2*fairCharge; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			stop()
 			floodWG.Wait()
-			t.Fatalf("%s: the flood did not fill node 0 in 5 s: %d of %d bytes", name, servers[0].st.Committed(), fairCapacity)
+			t.Fatalf("%s: the flood did not fill node 0 in 5 s: %d of %d bytes", name, servers[0].Store().Committed(), fairCapacity)
 		}
 	}
 
@@ -255,8 +259,8 @@ func runFairness(t *testing.T, name string, servers []*Server, base string, poli
 		defer tick.Stop()
 		for at := time.Duration(0); at < politeFor; at = time.Since(start) {
 			for i, s := range servers {
-				u := s.st.Usage()
-				run.samples = append(run.samples, usageSample{node: i, at: at, flood: u[flooderIP], polite: u[politeIP], total: s.st.Committed()})
+				u := s.Store().Usage()
+				run.samples = append(run.samples, usageSample{node: i, at: at, flood: u[flooderIP], polite: u[politeIP], total: s.Store().Committed()})
 			}
 			<-tick.C
 		}

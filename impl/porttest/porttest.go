@@ -1,11 +1,14 @@
-package node
+// Package porttest finds free loopback ports for tests that start real
+// nodes.
+package porttest
 
 import (
 	"net"
 	"testing"
 )
 
-func freePort(t *testing.T) int {
+// UDP returns a UDP port on 127.0.0.1 that was free a moment ago.
+func UDP(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -15,7 +18,8 @@ func freePort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-func freeTCPPort(t *testing.T) int {
+// TCP returns a TCP port on 127.0.0.1 that was free a moment ago.
+func TCP(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
