@@ -43,12 +43,21 @@ type ServerConfig struct {
 	SunRPC string
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
-	// Drop, if set, is asked about every datagram that arrives: one it
-	// returns true for is discarded, as if the network had lost it. It is
-	// fault injection for tests and the judge of linearizability/judge
-	// (partitions and loss over real UDP); it runs on the transport's
-	// reader goroutine and must be safe for concurrent use.
-	Drop func(from netip.AddrPort) bool
+	// Clock is the server's only source of time; nil is the real clock.
+	Clock clock.Clock
+	// Bind binds the node's datagram transport on Listen and delivers
+	// what arrives to recv (on the transport's reader goroutine; recv
+	// copies what it keeps). Nil binds a UDP socket (transport.ListenUDP).
+	// A wrapper can inject faults, as the judge of linearizability/judge
+	// does for partitions and loss over real UDP.
+	Bind func(ctx context.Context, addr string, recv func(from netip.AddrPort, payload []byte)) (Transport, error)
+}
+
+// Transport is what the server needs of a datagram transport: best-effort
+// sends, and Close. *transport.UDP is one.
+type Transport interface {
+	Send(to netip.AddrPort, payload []byte) error
+	Close() error
 }
 
 // ErrStopped: the server has stopped.
@@ -69,7 +78,7 @@ type call struct {
 type Server struct {
 	n       *node.Node
 	st      *store.Store
-	tr      *transport.UDP
+	tr      Transport
 	clk     clock.Clock
 	log     *slog.Logger
 	in      chan packet
@@ -79,7 +88,6 @@ type Server struct {
 	dropped atomic.Int64
 	once    sync.Once
 	xmlAddr string
-	drop    func(netip.AddrPort) bool
 
 	// The storage worker runs the node's storage requests in order, off
 	// the node's goroutine; the syncer waits for their writes to be
@@ -178,12 +186,22 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{drop: cfg.Drop, st: st, clk: clock.Real(), log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.Real()
+	}
+	s := &Server{st: st, clk: clk, log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
 		toStore: make(chan []store.Request, 1<<12), toSync: make(chan syncWait, 1<<16),
 		storedReady: make(chan struct{}, 1), syncReady: make(chan struct{}, 1), ioDone: make(chan struct{}),
 		capacity: cfg.Store.Capacity}
 	s.started = s.clk.Now()
-	tr, err := transport.ListenUDP(ctx, cfg.Listen, s.receive)
+	bind := cfg.Bind
+	if bind == nil {
+		bind = func(ctx context.Context, addr string, recv func(netip.AddrPort, []byte)) (Transport, error) {
+			return transport.ListenUDP(ctx, addr, recv)
+		}
+	}
+	tr, err := bind(ctx, cfg.Listen, s.receive)
 	if err != nil {
 		cancel()
 		_ = st.Close()
@@ -192,7 +210,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	s.tr = tr
 	self := wire.Peer{ID: node.IDFor(adv), Addr: adv}
 	ncfg := cfg.Node
-	ncfg.Overlay.Seed = uint64(time.Now().UnixNano())
+	ncfg.Overlay.Seed = uint64(s.clk.Now().UnixNano())
 	disk := node.Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
 	if err := st.ScanState(ncfg.RMW, func(k dht.Key, v []byte) bool { disk.Registers[k] = v; return true }); err != nil {
 		cancel()
@@ -299,9 +317,6 @@ func (s *Server) publish() {
 // receive runs on the transport's reader goroutine: it hands the datagram
 // to the node's goroutine, or drops it if that one is far behind.
 func (s *Server) receive(from netip.AddrPort, payload []byte) {
-	if s.drop != nil && s.drop(from) {
-		return
-	}
 	select {
 	case s.in <- packet{from, append([]byte(nil), payload...)}:
 	default:
@@ -316,15 +331,35 @@ func (s *Server) loop(ctx context.Context) {
 	defer close(s.toStore)
 	waiters := map[uint64]chan node.Completion{}
 	var published time.Time
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	// The timer is set through the clock, and set again only when the
+	// node's next wake-up comes earlier than the one it is set for: a
+	// wake-up that moved later costs one early Tick, not a timer per
+	// event.
+	tick := make(chan struct{}, 1)
+	var timer clock.Timer
+	var armed time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		s.flush(waiters)
-		wait := time.Second
-		if w := s.n.NextWake(); !w.IsZero() {
-			wait = min(max(time.Until(w), time.Millisecond), time.Second)
+		now := s.clk.Now()
+		due := now.Add(time.Second)
+		if w := s.n.NextWake(); !w.IsZero() && w.Before(due) {
+			due = w
 		}
-		timer.Reset(wait)
+		if due.Before(now.Add(time.Millisecond)) {
+			due = now.Add(time.Millisecond)
+		}
+		if timer == nil || due.Before(armed) {
+			if timer != nil {
+				timer.Stop()
+			}
+			armed = due
+			timer = s.clk.AfterFunc(due.Sub(now), func() { wake(tick) })
+		}
 		select {
 		case <-ctx.Done():
 			for _, ch := range waiters {
@@ -335,7 +370,8 @@ func (s *Server) loop(ctx context.Context) {
 			s.n.Receive(s.clk.Now(), p.from, p.data)
 		case c := <-s.calls:
 			waiters[c.start(s.clk.Now())] = c.done
-		case <-timer.C:
+		case <-tick:
+			timer = nil
 			s.n.Tick(s.clk.Now())
 		case <-s.storedReady:
 			s.ioMu.Lock()
@@ -457,3 +493,18 @@ func (s *Server) Store() *store.Store { return s.st }
 // Node returns the node core. It belongs to the server's goroutine: read it
 // only after Close has returned.
 func (s *Server) Node() *node.Node { return s.n }
+
+// DropBind returns a Bind that binds a UDP socket and discards every
+// datagram drop returns true for, as if the network had lost it: fault
+// injection over real UDP (partitions, loss) for tests and the judge. drop
+// runs on the transport's reader goroutine and must be safe for concurrent
+// use.
+func DropBind(drop func(from netip.AddrPort) bool) func(ctx context.Context, addr string, recv func(netip.AddrPort, []byte)) (Transport, error) {
+	return func(ctx context.Context, addr string, recv func(netip.AddrPort, []byte)) (Transport, error) {
+		return transport.ListenUDP(ctx, addr, func(from netip.AddrPort, payload []byte) {
+			if !drop(from) {
+				recv(from, payload)
+			}
+		})
+	}
+}

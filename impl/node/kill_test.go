@@ -44,7 +44,7 @@ func runChild(spec string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if parts[4] != "" {
-		cfg.Drop = childDropper(ctx, parts[4])
+		cfg.Bind = driver.DropBind(childDropper(ctx, parts[4]))
 	}
 	s, err := driver.Start(ctx, cfg)
 	if err != nil {

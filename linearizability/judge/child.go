@@ -71,7 +71,7 @@ func runChild(spec string) error {
 	sc := driver.ServerConfig{
 		Node: ncfg, Listen: cs.Listen, Store: store.DefaultConfig(cs.Dir),
 		XMLRPC: netip.AddrPortFrom(self.Addr(), self.Port()+1).String(),
-		Drop:   ff.drop,
+		Bind:   driver.DropBind(ff.drop),
 	}
 	sc.Store.Capacity = 64 << 20
 	sc.Store.CacheSize = 1 << 20

@@ -266,7 +266,7 @@ func RunUDP(cfg UDPConfig) (Result, error) {
 		u.cfg = driver.ServerConfig{Node: ncfg, Listen: addr.String(), Store: store.DefaultConfig(filepath.Join(dir, fmt.Sprintf("n%d", i)))}
 		u.cfg.Store.Capacity = 64 << 20
 		u.cfg.Store.CacheSize = 1 << 20
-		u.cfg.Drop = nf.dropper(addr)
+		u.cfg.Bind = driver.DropBind(nf.dropper(addr))
 		u.spec = childSpec{Listen: addr.String(), Dir: u.cfg.Store.Dir, Protocol: cfg.Protocol, Faults: nf.path}
 		if i > 0 {
 			u.cfg.Bootstrap = []netip.AddrPort{boot}
