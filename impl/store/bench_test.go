@@ -50,34 +50,49 @@ func putOp(i uint64) dht.Op {
 	return dht.Op{Kind: dht.OpPut, Put: dht.Put{Client: dht.ClientID([]byte{'c', byte('0' + i%8)}), Key: benchKey(i), Value: v, TTL: 3600}}
 }
 
+// The put benchmarks write through the node's path (driver): one
+// goroutine submitting steps, one syncer waiting for them in order.
+
 func BenchmarkPutDurableSequential(b *testing.B) {
 	s := benchStore(b)
-	ctx := context.Background()
+	d := newDriver(s)
+	defer d.close()
 	b.SetBytes(1024)
 	b.ResetTimer()
 	for i := range uint64(b.N) {
-		if st, err := s.Write(ctx, putOp(i), wallNow()); err != nil || st != dht.StatusOK {
+		if st, err := d.write(putOp(i), wallNow()); err != nil || st != dht.StatusOK {
 			b.Fatal(st, err)
 		}
 	}
 }
 
+// BenchmarkPutDurable64Way: 64 writers with one outstanding put each.
+// "batched" submits what accumulated as one StepsAsync, "single" one
+// StepAsync per put.
 func BenchmarkPutDurable64Way(b *testing.B) {
-	s := benchStore(b)
-	ctx := context.Background()
-	var n atomic.Uint64
-	b.SetBytes(1024)
-	b.SetParallelism(32) // 2 cores x 32 = 64 concurrent writers
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			if st, err := s.Write(ctx, putOp(i), wallNow()); err != nil || st != dht.StatusOK {
-				b.Error(st, err)
-				return
-			}
-		}
-	})
+	for _, c := range []struct {
+		name  string
+		batch int
+	}{{"batched", maxBatch}, {"single", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := benchStore(b)
+			d := newDriverBatch(s, c.batch)
+			defer d.close()
+			var n atomic.Uint64
+			b.SetBytes(1024)
+			b.SetParallelism(32) // 2 cores x 32 = 64 concurrent writers
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					if st, err := d.write(putOp(i), wallNow()); err != nil || st != dht.StatusOK {
+						b.Error(st, err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 const benchItems = 100_000
@@ -118,6 +133,8 @@ var loaded struct {
 }
 
 func fill(b *testing.B, s *Store, n uint64) {
+	d := newDriver(s)
+	defer d.close()
 	var next atomic.Uint64
 	var wg sync.WaitGroup
 	for range 64 {
@@ -125,7 +142,7 @@ func fill(b *testing.B, s *Store, n uint64) {
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				if st, err := s.Write(context.Background(), putOp(i), wallNow()); err != nil || st != dht.StatusOK {
+				if st, err := d.write(putOp(i), wallNow()); err != nil || st != dht.StatusOK {
 					b.Error(st, err)
 					return
 				}
@@ -196,8 +213,9 @@ func BenchmarkGetManyValues(b *testing.B) {
 	for i := range uint64(keys * perKey) {
 		op := putOp(i)
 		op.Put.Key = benchKey(i % keys)
-		if st, err := s.Write(context.Background(), op, wallNow()); err != nil || st != dht.StatusOK {
-			b.Fatal(st, err)
+		op.ID = i + 1
+		if r, err := s.Step(op, wallNow()); err != nil || len(r.Completed) != 1 || r.Completed[0].Status != dht.StatusOK {
+			b.Fatal(r, err)
 		}
 	}
 	for _, order := range []struct {
