@@ -28,6 +28,10 @@ type Config struct {
 	ReplyCap int
 	// CacheSize is the Pebble block cache in bytes.
 	CacheSize int64
+	// ReadCacheSize is the read cache in bytes: the decoded items of
+	// recently read keys, from which gets are answered without Pebble. 0
+	// turns it off.
+	ReadCacheSize int64
 	// NoSync disables fsync. Only for tests and benchmarks that say so:
 	// acknowledged writes can then be lost in a machine crash.
 	NoSync bool
@@ -52,6 +56,9 @@ func DefaultConfig(dir string) Config {
 		ReplyCap: dht.MaxValueLen,
 		// 64 MiB of block cache keeps the hot keys of a busy node in memory.
 		CacheSize: 64 << 20,
+		// 32 MiB of decoded items answers the hot keys' gets from memory;
+		// a key holding more than 1/256 of it (128 kB) is read from Pebble.
+		ReadCacheSize: 32 << 20,
 	}
 }
 
@@ -72,6 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store: reply cap must be at least %d bytes, got %d", dht.MaxValueLen, c.ReplyCap)
 	case c.CacheSize < 0:
 		return fmt.Errorf("store: cache size must not be negative, got %d", c.CacheSize)
+	case c.ReadCacheSize < 0:
+		return fmt.Errorf("store: read cache size must not be negative, got %d", c.ReadCacheSize)
 	}
 	return nil
 }

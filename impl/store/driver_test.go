@@ -13,6 +13,8 @@ import (
 type driver struct {
 	s      *Store
 	batch  int // steps in one StepsAsync at most
+	// batches and steps counted by the loop, read after close.
+	batches, steps int
 	calls  chan *call
 	toSync chan synced
 	done   chan struct{}
@@ -97,6 +99,8 @@ func (d *driver) loop() {
 			ops = append(ops, c.op)
 			now = max(now, c.now)
 		}
+		d.batches++
+		d.steps += len(ops)
 		res, p, err := d.s.StepsAsync(ops, now)
 		var acks []ack
 		if err != nil {

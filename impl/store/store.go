@@ -62,6 +62,9 @@ type Store struct {
 	bug     mutation // always noMutation outside negative-control tests
 
 	lastNow atomic.Int64 // s.now for lock-free readers
+
+	rc      *readCache // nil when Config.ReadCacheSize is 0
+	touched []dht.Key  // keys the running steps wrote, to invalidate in rc
 }
 
 // Open opens the store in cfg.Dir, creating it if the directory is absent
@@ -115,6 +118,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.NoSync {
 		s.wopts = pebble.NoSync
+	}
+	if cfg.ReadCacheSize > 0 {
+		s.rc = newReadCache(cfg.ReadCacheSize)
 	}
 	if err := s.load(fresh); err != nil {
 		_ = db.Close()
@@ -342,6 +348,7 @@ func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.B
 	if s.failed != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, s.failed)
 	}
+	s.touched = s.touched[:0]
 	b := s.db.NewIndexedBatch()
 	out := make([]dht.Result, len(ops))
 	for i, op := range ops {
@@ -360,12 +367,30 @@ func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.B
 			return nil, nil, s.abort(b, err)
 		}
 		_ = b.Close()
+		s.invalidate()
 		return out, nil, nil
 	}
 	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
 		return nil, nil, s.abort(b, err)
 	}
+	s.invalidate()
 	return out, b, nil
+}
+
+// touch notes that the running step writes or deletes records of key k.
+func (s *Store) touch(k dht.Key) {
+	if s.rc != nil {
+		s.touched = append(s.touched, k)
+	}
+}
+
+// invalidate drops the touched keys from the read cache once the batch
+// that wrote them is applied: a get from then on reads the new records.
+func (s *Store) invalidate() {
+	if s.rc != nil {
+		s.rc.invalidate(s.touched)
+	}
+	s.touched = s.touched[:0]
 }
 
 // stepInto does the work of one step, writing into b.
@@ -426,6 +451,9 @@ func (s *Store) stepInto(b *pebble.Batch, op dht.Op, now dht.Time) (dht.Result, 
 // reflect a batch that did not reach the disk. The caller holds the mutex.
 func (s *Store) abort(b *pebble.Batch, err error) error {
 	_ = b.Close()
+	if s.rc != nil {
+		s.rc.clear()
+	}
 	if s.failed == nil {
 		s.failed = err
 		s.log.Error("store failed", "err", err)
@@ -464,6 +492,7 @@ func (s *Store) expire(b *pebble.Batch) error {
 			_ = b.Delete(valueKey(x.id.Key, x.seq), nil)
 		}
 		s.release(x.client, x.charge)
+		s.touch(x.id.Key)
 	}
 	return nil
 }
@@ -623,7 +652,11 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 }
 
 // commit writes an identity record and its expiry entry and charges it.
+// Every write of a step that changes what a key holds commits a record.
 func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
+	if r.kind != kindTombstone || s.bug != mutCacheKeepsRemoved {
+		s.touch(id.Key)
+	}
 	_ = b.Set(identKey(id), r.encode(), nil)
 	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
 	s.curve.Add(r.expiry, r.charge)
@@ -794,13 +827,30 @@ func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, erro
 func (s *Store) ReplyCap() int { return s.cfg.ReplyCap }
 
 // Get answers a get at time now without taking the store mutex: gets run
-// in parallel with each other and with writes.
+// in parallel with each other and with writes. Keys read recently are
+// answered from the read cache, whose memory the reply's values share:
+// callers must not modify them.
 func (s *Store) Get(g dht.Get, now dht.Time) (dht.GetReply, error) {
 	if err := g.Validate(); err != nil {
 		return dht.GetReply{}, err
 	}
 	now = max(now, dht.Time(s.lastNow.Load()))
-	return s.read(s.db, g, now)
+	if s.rc == nil {
+		return s.read(s.db, g, now)
+	}
+	e, gen := s.rc.lookup(g.Key)
+	if e == nil {
+		var ok bool
+		var err error
+		if e, ok, err = loadItems(s.db, g.Key, s.rc.budget/4); err != nil {
+			return dht.GetReply{}, err
+		}
+		if !ok { // too large to cache
+			return s.read(s.db, g, now)
+		}
+		s.rc.insert(g.Key, e, gen)
+	}
+	return s.answer(e, g, now)
 }
 
 // Tick lets time pass: expiry, queue timeouts and admission at now.
