@@ -11,13 +11,13 @@ import (
 // (DUR-1). Tests and benchmarks use it in place of a write path of their
 // own, so that they measure and check the one the node takes.
 type driver struct {
-	s      *Store
-	batch  int // steps in one StepsAsync at most
+	s     *Store
+	batch int // steps in one StepsAsync at most
 	// batches and steps counted by the loop, read after close.
 	batches, steps int
-	calls  chan *call
-	toSync chan synced
-	done   chan struct{}
+	calls          chan *call
+	toSync         chan synced
+	done           chan struct{}
 }
 
 // call is one write submitted by a client of the driver.
