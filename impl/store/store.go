@@ -95,6 +95,7 @@ func Open(cfg Config) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{log},
 		Comparer:           comparer,
+		MemTableSize:       uint64(cfg.MemTableSize),
 	}
 	// Most puts look up an identity that does not exist yet: bloom filters
 	// answer those without reading every level.
