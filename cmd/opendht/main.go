@@ -145,7 +145,7 @@ func (f *storeFlags) write(ctx context.Context, op dht.Op) error {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := s.Write(ctx, op, now())
+	st, err := writeOne(ctx, s, op)
 	if err != nil {
 		return err
 	}
@@ -154,6 +154,33 @@ func (f *storeFlags) write(ctx context.Context, op dht.Op) error {
 		os.Exit(2)
 	}
 	return nil
+}
+
+// writeOne runs one put or remove through the store's write path (a step,
+// durable when it returns) and, while admission keeps it queued, ticks
+// until it completes or ctx ends.
+func writeOne(ctx context.Context, s *store.Store, op dht.Op) (dht.Status, error) {
+	op.ID = 1
+	res, err := s.Step(op, now())
+	for {
+		if err != nil {
+			return 0, err
+		}
+		if res.Err != nil {
+			return 0, res.Err
+		}
+		for _, c := range res.Completed {
+			if c.ID == op.ID {
+				return c.Status, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("write still waiting for admission: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		res, err = s.Step(dht.Op{Kind: dht.OpTick}, now())
+	}
 }
 
 func getCmd(f *storeFlags) *cobra.Command {

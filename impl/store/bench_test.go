@@ -50,34 +50,50 @@ func putOp(i uint64) dht.Op {
 	return dht.Op{Kind: dht.OpPut, Put: dht.Put{Client: dht.ClientID([]byte{'c', byte('0' + i%8)}), Key: benchKey(i), Value: v, TTL: 3600}}
 }
 
+// The put benchmarks write through the node's path (driver): one
+// goroutine submitting steps, one syncer waiting for them in order.
+
 func BenchmarkPutDurableSequential(b *testing.B) {
 	s := benchStore(b)
-	ctx := context.Background()
+	d := newDriver(s)
+	defer d.close()
 	b.SetBytes(1024)
 	b.ResetTimer()
 	for i := range uint64(b.N) {
-		if st, err := s.Write(ctx, putOp(i), wallNow()); err != nil || st != dht.StatusOK {
+		if st, err := d.write(putOp(i), wallNow()); err != nil || st != dht.StatusOK {
 			b.Fatal(st, err)
 		}
 	}
 }
 
+// BenchmarkPutDurable64Way: 64 writers with one outstanding put each.
+// "batched" submits what accumulated as one StepsAsync, "single" one
+// StepAsync per put.
 func BenchmarkPutDurable64Way(b *testing.B) {
-	s := benchStore(b)
-	ctx := context.Background()
-	var n atomic.Uint64
-	b.SetBytes(1024)
-	b.SetParallelism(32) // 2 cores x 32 = 64 concurrent writers
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			if st, err := s.Write(ctx, putOp(i), wallNow()); err != nil || st != dht.StatusOK {
-				b.Error(st, err)
-				return
-			}
-		}
-	})
+	for _, c := range []struct {
+		name  string
+		batch int
+	}{{"batched", maxBatch}, {"single", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := benchStore(b)
+			d := newDriverBatch(s, c.batch)
+			var n atomic.Uint64
+			b.SetBytes(1024)
+			b.SetParallelism(32) // 2 cores x 32 = 64 concurrent writers
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					if st, err := d.write(putOp(i), wallNow()); err != nil || st != dht.StatusOK {
+						b.Error(st, err)
+						return
+					}
+				}
+			})
+			d.close()
+			b.ReportMetric(float64(d.steps)/float64(max(d.batches, 1)), "steps/batch")
+		})
+	}
 }
 
 const benchItems = 100_000
@@ -86,8 +102,8 @@ const benchItems = 100_000
 // writers (the load is not what is measured) and compacted, as a node that
 // has been running for a while.
 // It is built once per process and shared by the get benchmarks; its block
-// cache (256 MiB) holds the whole working set, as a node sized for its data
-// would.
+// cache and its read cache (256 MiB each) hold the whole working set, as a
+// node sized for its data would.
 func loadedStore(b *testing.B) *Store {
 	loaded.once.Do(func() {
 		dir, err := os.MkdirTemp("", "opendht-bench-")
@@ -98,6 +114,7 @@ func loadedStore(b *testing.B) *Store {
 		cfg.Capacity = 1 << 40
 		cfg.NoSync = true
 		cfg.CacheSize = 256 << 20
+		cfg.ReadCacheSize = 256 << 20
 		s, err := Open(cfg)
 		if err != nil {
 			b.Fatal(err)
@@ -118,6 +135,8 @@ var loaded struct {
 }
 
 func fill(b *testing.B, s *Store, n uint64) {
+	d := newDriver(s)
+	defer d.close()
 	var next atomic.Uint64
 	var wg sync.WaitGroup
 	for range 64 {
@@ -125,7 +144,7 @@ func fill(b *testing.B, s *Store, n uint64) {
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				if st, err := s.Write(context.Background(), putOp(i), wallNow()); err != nil || st != dht.StatusOK {
+				if st, err := d.write(putOp(i), wallNow()); err != nil || st != dht.StatusOK {
 					b.Error(st, err)
 					return
 				}
@@ -135,33 +154,61 @@ func fill(b *testing.B, s *Store, n uint64) {
 	wg.Wait()
 }
 
+// readPaths runs a get benchmark answered from the read cache (warmed by
+// one read of every key first) and from Pebble alone.
+func readPaths(b *testing.B, s *Store, run func(b *testing.B)) {
+	b.Run("cache", func(b *testing.B) {
+		warm.Do(func() {
+			for i := range uint64(benchItems) {
+				if _, err := s.Get(dht.Get{Key: benchKey(i), MaxVals: 10}, wallNow()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.ResetTimer()
+		run(b)
+	})
+	b.Run("pebble", func(b *testing.B) {
+		rc := s.rc
+		s.rc = nil // no step runs meanwhile
+		defer func() { s.rc = rc }()
+		run(b)
+	})
+}
+
+var warm sync.Once
+
 func BenchmarkGetSequential(b *testing.B) {
 	s := loadedStore(b)
-	b.SetBytes(1024)
-	b.ResetTimer()
-	for i := range uint64(b.N) {
-		r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10}, wallNow())
-		if err != nil || len(r.Values) != 1 {
-			b.Fatal(err, len(r.Values))
+	readPaths(b, s, func(b *testing.B) {
+		b.SetBytes(1024)
+		b.ReportAllocs()
+		for i := range uint64(b.N) {
+			r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10}, wallNow())
+			if err != nil || len(r.Values) != 1 {
+				b.Fatal(err, len(r.Values))
+			}
 		}
-	}
+	})
 }
 
 func BenchmarkGet64Way(b *testing.B) {
 	s := loadedStore(b)
-	var n atomic.Uint64
-	b.SetBytes(1024)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10}, wallNow())
-			if err != nil || len(r.Values) != 1 {
-				b.Error(err, len(r.Values))
-				return
+	readPaths(b, s, func(b *testing.B) {
+		var n atomic.Uint64
+		b.SetBytes(1024)
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := n.Add(1)
+				r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10}, wallNow())
+				if err != nil || len(r.Values) != 1 {
+					b.Error(err, len(r.Values))
+					return
+				}
 			}
-		}
+		})
 	})
 }
 
@@ -169,14 +216,16 @@ func BenchmarkGet64Way(b *testing.B) {
 // the order a node's gateways read in.
 func BenchmarkGetItemOrder(b *testing.B) {
 	s := loadedStore(b)
-	b.SetBytes(1024)
-	b.ResetTimer()
-	for i := range uint64(b.N) {
-		r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10, ItemOrder: true}, wallNow())
-		if err != nil || len(r.Values) != 1 {
-			b.Fatal(err, len(r.Values))
+	readPaths(b, s, func(b *testing.B) {
+		b.SetBytes(1024)
+		b.ReportAllocs()
+		for i := range uint64(b.N) {
+			r, err := s.Get(dht.Get{Key: benchKey(i % benchItems), MaxVals: 10, ItemOrder: true}, wallNow())
+			if err != nil || len(r.Values) != 1 {
+				b.Fatal(err, len(r.Values))
+			}
 		}
-	}
+	})
 }
 
 // BenchmarkGetManyValues reads pages of 10 values from keys that hold 40
@@ -196,8 +245,9 @@ func BenchmarkGetManyValues(b *testing.B) {
 	for i := range uint64(keys * perKey) {
 		op := putOp(i)
 		op.Put.Key = benchKey(i % keys)
-		if st, err := s.Write(context.Background(), op, wallNow()); err != nil || st != dht.StatusOK {
-			b.Fatal(st, err)
+		op.ID = i + 1
+		if r, err := s.Step(op, wallNow()); err != nil || len(r.Completed) != 1 || r.Completed[0].Status != dht.StatusOK {
+			b.Fatal(r, err)
 		}
 	}
 	for _, order := range []struct {

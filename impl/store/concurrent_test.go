@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -11,8 +10,9 @@ import (
 	"github.com/opendht-go/opendht/impl/dht"
 )
 
-// TestConcurrentWritesAndGets runs writers (grouped into shared batches and
-// fsyncs) and lock-free readers at once, then checks that every
+// TestConcurrentWritesAndGets runs writers through the node's path (driver:
+// steps grouped into shared batches and fsyncs) and lock-free readers at
+// once, then checks that every
 // acknowledged put is stored exactly once (ST-2, DUR-1) and that the
 // per-client charges add up (FST-10, INV-5). Run under -race by make check.
 func TestConcurrentWritesAndGets(t *testing.T) {
@@ -23,6 +23,8 @@ func TestConcurrentWritesAndGets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	d := newDriver(s)
+	defer d.close()
 	const writers, perWriter = 16, 50
 	now := dht.Time(1_700_000_000)
 	var wg sync.WaitGroup
@@ -33,7 +35,7 @@ func TestConcurrentWritesAndGets(t *testing.T) {
 			defer wg.Done()
 			for i := range perWriter {
 				p := dht.Put{Client: dht.ClientID(fmt.Sprintf("10.0.0.%d", w%4)), Key: dht.Key{0: byte(w)}, Value: []byte(fmt.Sprint(i)), TTL: 600}
-				st, err := s.Write(context.Background(), dht.Op{Kind: dht.OpPut, Put: p}, now)
+				st, err := d.write(dht.Op{Kind: dht.OpPut, Put: p}, now)
 				if err != nil || st != dht.StatusOK {
 					errs <- fmt.Errorf("writer %d put %d: %v %v", w, i, st, err)
 					return

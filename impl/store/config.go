@@ -28,6 +28,13 @@ type Config struct {
 	ReplyCap int
 	// CacheSize is the Pebble block cache in bytes.
 	CacheSize int64
+	// MemTableSize is the size in bytes of Pebble's memtable, the writes
+	// not yet flushed to a table.
+	MemTableSize int64
+	// ReadCacheSize is the read cache in bytes: the decoded items of
+	// recently read keys, from which gets are answered without Pebble. 0
+	// turns it off.
+	ReadCacheSize int64
 	// NoSync disables fsync. Only for tests and benchmarks that say so:
 	// acknowledged writes can then be lost in a machine crash.
 	NoSync bool
@@ -52,6 +59,13 @@ func DefaultConfig(dir string) Config {
 		ReplyCap: dht.MaxValueLen,
 		// 64 MiB of block cache keeps the hot keys of a busy node in memory.
 		CacheSize: 64 << 20,
+		// 64 MiB: every flush and compaction rewrites the 1 kB values a
+		// put carries; Pebble's 4 MiB default flushed so often that
+		// flushing and compacting took more CPU than the puts themselves.
+		MemTableSize: 64 << 20,
+		// 32 MiB of decoded items answers the hot keys' gets from memory;
+		// a key holding more than 1/256 of it (128 kB) is read from Pebble.
+		ReadCacheSize: 32 << 20,
 	}
 }
 
@@ -72,6 +86,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store: reply cap must be at least %d bytes, got %d", dht.MaxValueLen, c.ReplyCap)
 	case c.CacheSize < 0:
 		return fmt.Errorf("store: cache size must not be negative, got %d", c.CacheSize)
+	case c.MemTableSize < 1<<20 || c.MemTableSize >= 1<<32:
+		return fmt.Errorf("store: memtable size must be in [1 MiB, 4 GiB), got %d bytes", c.MemTableSize)
+	case c.ReadCacheSize < 0:
+		return fmt.Errorf("store: read cache size must not be negative, got %d", c.ReadCacheSize)
 	}
 	return nil
 }

@@ -24,10 +24,21 @@
 //
 // # Durability and group commit
 //
-// A step builds one Pebble batch under the store mutex and hands it to the
-// WAL with ApplyNoSyncWait; the fsync is awaited after the mutex is
-// released, so concurrent writers share fsyncs (group commit). A completion
-// is reported only after the batch that applied it is synced (DUR-1).
+// There is one write path, the node's: StepAsync (or StepsAsync for the
+// operations that accumulated meanwhile) builds one Pebble batch under the
+// store mutex and hands it to the WAL with ApplyNoSyncWait, and returns a
+// Pending; the driver waits for the Pendings in order on another goroutine,
+// so steps applied while an fsync is in flight share the next one (group
+// commit). A write's status is reported only after its Pending's Wait
+// returned (DUR-1). Step is StepAsync followed by Wait.
+//
+// # Read cache
+//
+// Get reads Pebble without the store mutex, through a read cache of the
+// decoded items of recently read keys (readcache.go). Every step that
+// writes or reclaims a record of a key invalidates that key once its batch
+// is applied; the model-versus-store test compares Get with the model after
+// every get step, and a negative control leaves a cached key stale.
 //
 // # Room for what comes next
 //

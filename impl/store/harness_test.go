@@ -185,6 +185,9 @@ func (d *differential) step(t *rapid.T, op dht.Op) {
 	if !errors.Is(got.Err, want.Err) && (got.Err == nil || want.Err == nil || got.Err.Error() != want.Err.Error()) {
 		t.Fatalf("op %s id %d at %d: error: store %v, model %v", op.Kind, op.ID, d.now, got.Err, want.Err)
 	}
+	if op.Kind == dht.OpGet {
+		d.getMatches(t, op, want)
+	}
 	valid := want.Err == nil
 	got.Err, want.Err = nil, nil
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
@@ -205,6 +208,23 @@ func (d *differential) step(t *rapid.T, op dht.Op) {
 		d.stats["placemark"]++
 	}
 	d.stats[op.Kind.String()]++
+}
+
+// getMatches asks the store's lock-free Get (the read cache's path) what
+// the step just answered: after the step it must agree with the model's
+// reply. Reads of the same key that follow writes, tombstones, expiry and
+// admission find a cache entry that must have been invalidated.
+func (d *differential) getMatches(t *rapid.T, op dht.Op, want dht.Result) {
+	rep, err := d.s.Get(op.Get, d.now)
+	if !errors.Is(err, want.Err) && (err == nil || want.Err == nil || err.Error() != want.Err.Error()) {
+		t.Fatalf("get id %d at %d: error: store Get %v, model %v", op.ID, d.now, err, want.Err)
+	}
+	if err != nil {
+		return
+	}
+	if diff := cmp.Diff(want.Reply, rep, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("get id %d at %d: store Get differs from model (-model +store):\n%s", op.ID, d.now, diff)
+	}
 }
 
 func (d *differential) check(t *rapid.T) {

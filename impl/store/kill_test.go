@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,6 +45,7 @@ func killChild(dir string) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
+	d := newDriver(s)
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
@@ -60,7 +60,7 @@ func killChild(dir string) {
 					op = dht.Op{Kind: dht.OpRemove, Remove: dht.Remove{Client: "127.0.0.1", Key: killKey(i - 8), ValueHash: dht.SHA1([]byte(strconv.Itoa(i - 8))), Secret: []byte("s"), TTL: 3600}}
 					kind = "rm"
 				}
-				st, err := s.Write(context.Background(), op, wallNow())
+				st, err := d.write(op, wallNow())
 				if err != nil || st != dht.StatusOK {
 					fmt.Fprintln(os.Stderr, "write", i, st, err)
 					continue

@@ -14,4 +14,8 @@ const (
 	mutNoReplyCap
 	// mutNoSync acknowledges writes before they are synced (breaks DUR-1).
 	mutNoSync
+	// mutCacheKeepsRemoved does not invalidate the read cache when a
+	// remove writes a tombstone, so gets may still return the removed
+	// item (breaks RM-2 for cached keys).
+	mutCacheKeepsRemoved
 )

@@ -32,8 +32,10 @@ func (r *recorder) Log(...any)                        {}
 
 // TestNegativeControls proves that the model-versus-store test can fail:
 // each deliberately wrong store variant must be caught. PUT-4 (a tombstone
-// blocks a re-put), GET-3 (the reply cap) and DUR-1 (acknowledged means
-// synced: a crash of the machine loses nothing acknowledged).
+// blocks a re-put), GET-3 (the reply cap), DUR-1 (acknowledged means
+// synced: a crash of the machine loses nothing acknowledged) and RM-2
+// through the read cache (a tombstone that does not invalidate the cached
+// key).
 func TestNegativeControls(t *testing.T) {
 	// No fail files for expected failures, and little time on shrinking.
 	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "2000"} {
@@ -51,6 +53,7 @@ func TestNegativeControls(t *testing.T) {
 		{"ignores tombstones", mutIgnoreTombstones, "PUT-4"},
 		{"ignores reply cap", mutNoReplyCap, "GET-3"},
 		{"acknowledges before fsync", mutNoSync, "DUR-1"},
+		{"read cache keeps removed items", mutCacheKeepsRemoved, "RM-2"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{TB: t}

@@ -115,6 +115,8 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.QueueLimit = 0 },
 		func(c *Config) { c.QueueTimeout = -1 },
 		func(c *Config) { c.ReplyCap = 10 },
+		func(c *Config) { c.MemTableSize = 1000 },
+		func(c *Config) { c.ReadCacheSize = -1 },
 	} {
 		c := DefaultConfig("x")
 		mut(&c)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,15 +63,8 @@ type Store struct {
 
 	lastNow atomic.Int64 // s.now for lock-free readers
 
-	waitMu  sync.Mutex
-	waiters map[uint64]chan dht.Status
-	nextID  atomic.Uint64
-
-	writeCh   chan *writeReq
-	syncCh    chan syncJob
-	quit      chan struct{}
-	syncDone  chan struct{}
-	closeOnce sync.Once
+	rc      *readCache // nil when Config.ReadCacheSize is 0
+	touched []dht.Key  // keys the running steps wrote, to invalidate in rc
 }
 
 // Open opens the store in cfg.Dir, creating it if the directory is absent
@@ -103,6 +95,7 @@ func Open(cfg Config) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{log},
 		Comparer:           comparer,
+		MemTableSize:       uint64(cfg.MemTableSize),
 	}
 	// Most puts look up an identity that does not exist yet: bloom filters
 	// answer those without reading every level.
@@ -122,23 +115,18 @@ func Open(cfg Config) (*Store, error) {
 		curve:   admission.NewCurve(cfg.Capacity, cfg.MaxTTL),
 		queues:  admission.NewQueues(cfg.QueueLimit, cfg.QueueTimeout),
 		usage:   map[dht.ClientID]int64{},
-		waiters: map[uint64]chan dht.Status{},
 		nextSeq: 1,
 	}
 	if cfg.NoSync {
 		s.wopts = pebble.NoSync
 	}
-	s.nextID.Store(1 << 63)
+	if cfg.ReadCacheSize > 0 {
+		s.rc = newReadCache(cfg.ReadCacheSize)
+	}
 	if err := s.load(fresh); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	s.writeCh = make(chan *writeReq, maxGroup)
-	s.syncCh = make(chan syncJob, 2) // a short pipeline: long ones make small groups
-	s.quit = make(chan struct{})
-	s.syncDone = make(chan struct{})
-	go s.commitLoop()
-	go s.syncLoop()
 	return s, nil
 }
 
@@ -218,22 +206,15 @@ func checkMeta(b []byte) error {
 	return nil
 }
 
-// Close closes the store. Queued writes are dropped unacknowledged.
+// Close closes the store. Queued writes are dropped unacknowledged. The
+// Pendings of earlier steps must have been waited for.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.quit) })
-	<-s.syncDone // the commit loop has stopped and every group is synced
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.waitMu.Lock()
-	for id, ch := range s.waiters {
-		close(ch)
-		delete(s.waiters, id)
-	}
-	s.waitMu.Unlock()
 	return s.db.Close()
 }
 
@@ -267,18 +248,19 @@ func (s *Store) Queued() int {
 // Step runs one step of the node's state machine at time now (STEP-1) and
 // returns once every write it completed with status 0 is durable. The error
 // is a disk or lifecycle error; validation errors are in the result.
+// It is StepAsync followed by Wait: the node's one write path, without
+// the pipelining.
 func (s *Store) Step(op dht.Op, now dht.Time) (dht.Result, error) {
-	s.mu.Lock()
-	res, b, err := s.stepsLocked([]stepReq{{op: op, now: now}})
-	s.mu.Unlock()
+	res, p, err := s.StepAsync(op, now)
 	if err != nil {
 		return dht.Result{}, err
 	}
-	if err := s.syncWait(b); err != nil {
-		return dht.Result{}, err
+	if p != nil {
+		if err := p.Wait(); err != nil {
+			return dht.Result{}, err
+		}
 	}
-	s.deliver(res[0].Completed)
-	return res[0], nil
+	return res, nil
 }
 
 // Pending is what a step wrote, on its way to disk: the writes are applied
@@ -286,8 +268,9 @@ func (s *Store) Step(op dht.Op, now dht.Time) (dht.Result, error) {
 type Pending struct {
 	s *Store
 	b *pebble.Batch
-	// Completed are the writes the step decided (as in dht.Result): their
-	// statuses may be reported once Wait has returned nil.
+	// Completed are the writes the steps decided (as in dht.Result, in
+	// step order): their statuses may be reported once Wait has returned
+	// nil.
 	Completed []dht.Completion
 }
 
@@ -295,11 +278,7 @@ type Pending struct {
 // Steps become durable in the order they ran, so waiting for them in that
 // order waits for each fsync once. Wait must be called exactly once.
 func (p *Pending) Wait() error {
-	if err := p.s.syncWait(p.b); err != nil {
-		return err
-	}
-	p.s.deliver(p.Completed)
-	return nil
+	return p.s.syncWait(p.b)
 }
 
 // StepAsync runs one step like Step but does not wait for the fsync: it
@@ -308,17 +287,34 @@ func (p *Pending) Wait() error {
 // to anyone before that Wait returns (DUR-1). Writing steps that run while
 // earlier ones are being synced share the fsync (group commit).
 func (s *Store) StepAsync(op dht.Op, now dht.Time) (dht.Result, *Pending, error) {
-	s.mu.Lock()
-	res, b, err := s.stepsLocked([]stepReq{{op: op, now: now}})
-	s.mu.Unlock()
+	res, p, err := s.StepsAsync([]dht.Op{op}, now)
 	if err != nil {
 		return dht.Result{}, nil, err
 	}
-	if b == nil {
-		s.deliver(res[0].Completed)
-		return res[0], nil, nil
+	return res[0], p, nil
+}
+
+// StepsAsync runs one step per op, in order, all at time now, into one
+// Pebble batch: one WAL record and one fsync for all of them. The results
+// are those of StepAsync for each op in turn; the Pending, nil when no step
+// wrote anything, covers them all. A driver submits here the operations
+// that accumulated while its previous batch was being applied.
+func (s *Store) StepsAsync(ops []dht.Op, now dht.Time) ([]dht.Result, *Pending, error) {
+	s.mu.Lock()
+	res, b, err := s.stepsLocked(ops, now)
+	s.mu.Unlock()
+	if err != nil || b == nil {
+		return res, nil, err
 	}
-	return res[0], &Pending{s: s, b: b, Completed: res[0].Completed}, nil
+	p := &Pending{s: s, b: b}
+	if len(res) == 1 {
+		p.Completed = res[0].Completed
+	} else {
+		for _, r := range res {
+			p.Completed = append(p.Completed, r.Completed...)
+		}
+	}
+	return res, p, nil
 }
 
 func (s *Store) syncWait(b *pebble.Batch) error {
@@ -343,25 +339,21 @@ func (s *Store) fail(err error) {
 	s.mu.Unlock()
 }
 
-type stepReq struct {
-	op  dht.Op
-	now dht.Time
-}
-
 // stepsLocked runs steps into one batch and hands it to the WAL; the caller
 // waits for the fsync after releasing the mutex. Several steps in one batch
 // is group commit: one WAL record and one fsync for all of them.
-func (s *Store) stepsLocked(reqs []stepReq) ([]dht.Result, *pebble.Batch, error) {
+func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.Batch, error) {
 	if s.closed {
 		return nil, nil, ErrClosed
 	}
 	if s.failed != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, s.failed)
 	}
+	s.touched = s.touched[:0]
 	b := s.db.NewIndexedBatch()
-	out := make([]dht.Result, len(reqs))
-	for i, r := range reqs {
-		res, err := s.stepInto(b, r.op, r.now)
+	out := make([]dht.Result, len(ops))
+	for i, op := range ops {
+		res, err := s.stepInto(b, op, now)
 		if err != nil {
 			return nil, nil, s.abort(b, err)
 		}
@@ -376,12 +368,30 @@ func (s *Store) stepsLocked(reqs []stepReq) ([]dht.Result, *pebble.Batch, error)
 			return nil, nil, s.abort(b, err)
 		}
 		_ = b.Close()
+		s.invalidate()
 		return out, nil, nil
 	}
 	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
 		return nil, nil, s.abort(b, err)
 	}
+	s.invalidate()
 	return out, b, nil
+}
+
+// touch notes that the running step writes or deletes records of key k.
+func (s *Store) touch(k dht.Key) {
+	if s.rc != nil {
+		s.touched = append(s.touched, k)
+	}
+}
+
+// invalidate drops the touched keys from the read cache once the batch
+// that wrote them is applied: a get from then on reads the new records.
+func (s *Store) invalidate() {
+	if s.rc != nil {
+		s.rc.invalidate(s.touched)
+	}
+	s.touched = s.touched[:0]
 }
 
 // stepInto does the work of one step, writing into b.
@@ -442,6 +452,9 @@ func (s *Store) stepInto(b *pebble.Batch, op dht.Op, now dht.Time) (dht.Result, 
 // reflect a batch that did not reach the disk. The caller holds the mutex.
 func (s *Store) abort(b *pebble.Batch, err error) error {
 	_ = b.Close()
+	if s.rc != nil {
+		s.rc.clear()
+	}
 	if s.failed == nil {
 		s.failed = err
 		s.log.Error("store failed", "err", err)
@@ -480,6 +493,7 @@ func (s *Store) expire(b *pebble.Batch) error {
 			_ = b.Delete(valueKey(x.id.Key, x.seq), nil)
 		}
 		s.release(x.client, x.charge)
+		s.touch(x.id.Key)
 	}
 	return nil
 }
@@ -639,7 +653,11 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 }
 
 // commit writes an identity record and its expiry entry and charges it.
+// Every write of a step that changes what a key holds commits a record.
 func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
+	if r.kind != kindTombstone || s.bug != mutCacheKeepsRemoved {
+		s.touch(id.Key)
+	}
 	_ = b.Set(identKey(id), r.encode(), nil)
 	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
 	s.curve.Add(r.expiry, r.charge)
@@ -810,151 +828,36 @@ func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, erro
 func (s *Store) ReplyCap() int { return s.cfg.ReplyCap }
 
 // Get answers a get at time now without taking the store mutex: gets run
-// in parallel with each other and with writes.
+// in parallel with each other and with writes. Keys read recently are
+// answered from the read cache, whose memory the reply's values share:
+// callers must not modify them.
 func (s *Store) Get(g dht.Get, now dht.Time) (dht.GetReply, error) {
 	if err := g.Validate(); err != nil {
 		return dht.GetReply{}, err
 	}
 	now = max(now, dht.Time(s.lastNow.Load()))
-	return s.read(s.db, g, now)
-}
-
-// Write submits a put or remove at time now and waits for its completion
-// (ST-2). It assigns the write's ID. Concurrent writes are grouped into one
-// batch and one fsync (group commit). If ctx ends first the write stays
-// queued and its outcome is unknown to the caller. Call Tick periodically
-// so that queued writes are admitted as capacity frees up.
-func (s *Store) Write(ctx context.Context, op dht.Op, now dht.Time) (dht.Status, error) {
-	op.ID = s.nextID.Add(1)
-	ch := make(chan dht.Status, 1)
-	s.waitMu.Lock()
-	s.waiters[op.ID] = ch
-	s.waitMu.Unlock()
-	forget := func() {
-		s.waitMu.Lock()
-		delete(s.waiters, op.ID)
-		s.waitMu.Unlock()
+	if s.rc == nil {
+		return s.read(s.db, g, now)
 	}
-	req := &writeReq{op: op, now: now, errc: make(chan error, 1)}
-	select {
-	case s.writeCh <- req:
-	case <-s.quit:
-		forget()
-		return 0, ErrClosed
-	case <-ctx.Done():
-		forget()
-		return 0, ctx.Err()
+	e, gen := s.rc.lookup(g.Key)
+	if e == nil {
+		var ok bool
+		var err error
+		if e, ok, err = loadItems(s.db, g.Key, s.rc.budget/4); err != nil {
+			return dht.GetReply{}, err
+		}
+		if !ok { // too large to cache
+			return s.read(s.db, g, now)
+		}
+		s.rc.insert(g.Key, e, gen)
 	}
-	select {
-	case err := <-req.errc:
-		if err != nil {
-			forget()
-			return 0, err
-		}
-	case <-s.quit:
-		forget()
-		return 0, ErrClosed
-	}
-	select {
-	case st, ok := <-ch:
-		if !ok {
-			return 0, ErrClosed
-		}
-		return st, nil
-	case <-ctx.Done():
-		forget()
-		return 0, ctx.Err()
-	}
-}
-
-type writeReq struct {
-	op   dht.Op
-	now  dht.Time
-	errc chan error // validation or disk error, or nil once synced
-}
-
-type syncJob struct {
-	b    *pebble.Batch
-	reqs []*writeReq
-	res  []dht.Result
-	err  error
-}
-
-// maxGroup bounds the writes in one group commit.
-const maxGroup = 512
-
-// commitLoop takes the writes waiting to be committed, runs them as steps
-// into one batch under the mutex, and passes the batch on to syncLoop, so
-// that the next group is built while this one is being synced.
-func (s *Store) commitLoop() {
-	defer close(s.syncCh)
-	for {
-		var reqs []*writeReq
-		select {
-		case r := <-s.writeCh:
-			reqs = append(reqs, r)
-		case <-s.quit:
-			return
-		}
-	drain:
-		for len(reqs) < maxGroup {
-			select {
-			case r := <-s.writeCh:
-				reqs = append(reqs, r)
-			default:
-				break drain
-			}
-		}
-		steps := make([]stepReq, len(reqs))
-		for i, r := range reqs {
-			steps[i] = stepReq{op: r.op, now: r.now}
-		}
-		s.mu.Lock()
-		res, b, err := s.stepsLocked(steps)
-		s.mu.Unlock()
-		s.syncCh <- syncJob{b: b, reqs: reqs, res: res, err: err}
-	}
-}
-
-// syncLoop waits for each group's fsync, in commit order, then reports.
-func (s *Store) syncLoop() {
-	defer close(s.syncDone)
-	for job := range s.syncCh {
-		err := job.err
-		if err == nil {
-			err = s.syncWait(job.b)
-		}
-		if err != nil {
-			for _, r := range job.reqs {
-				r.errc <- err
-			}
-			continue
-		}
-		for i, r := range job.reqs {
-			s.deliver(job.res[i].Completed)
-			r.errc <- job.res[i].Err
-		}
-	}
+	return s.answer(e, g, now)
 }
 
 // Tick lets time pass: expiry, queue timeouts and admission at now.
 func (s *Store) Tick(now dht.Time) error {
 	_, err := s.Step(dht.Op{Kind: dht.OpTick}, now)
 	return err
-}
-
-func (s *Store) deliver(done []dht.Completion) {
-	if len(done) == 0 {
-		return
-	}
-	s.waitMu.Lock()
-	defer s.waitMu.Unlock()
-	for _, c := range done {
-		if ch, ok := s.waiters[c.ID]; ok {
-			ch <- c.Status
-			delete(s.waiters, c.ID)
-		}
-	}
 }
 
 // comparer orders keys bytewise, like Pebble's default, and tells Pebble

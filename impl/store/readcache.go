@@ -1,0 +1,256 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/opendht-go/opendht/impl/dht"
+)
+
+// The read cache holds, for recently read keys, every item the store holds
+// under the key (expired or not, tombstones left out), decoded: a get of a
+// cached key is answered from memory, at any time, page size, placemark
+// and order, without a Pebble iterator. What a key holds changes only in a
+// step, and every step that writes an identity record of a key, or
+// reclaims one, invalidates the key after its batch is applied and before
+// the step returns; a get that loaded a key while a step invalidated it
+// does not keep what it loaded (the shard's generation moved). Expired
+// items stay in an entry until their reclamation invalidates it: the
+// answer filters them by time as the Pebble read does (TTL-3).
+
+// cacheShards spreads the cache over independently locked shards, so
+// concurrent gets rarely wait for each other or for a step's invalidations.
+const cacheShards = 64
+
+type readCache struct {
+	seed   maphash.Seed
+	budget int64 // bytes per shard
+	shards [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu    sync.RWMutex
+	gen   uint64 // bumped by every invalidation in the shard
+	keys  map[dht.Key]*keyItems
+	bytes int64
+	_     [40]byte // keeps shards on separate cache lines
+}
+
+// keyItems is what one key holds: its items in storage order (GET-1), and
+// their indexes in item order (RD-9).
+type keyItems struct {
+	bySeq  []cachedItem
+	byPos  []int32
+	charge int64 // bytes the entry holds, for the budget
+}
+
+type cachedItem struct {
+	seq    uint64
+	pos    dht.ItemPos
+	expiry dht.Time
+	value  []byte
+}
+
+// cachedItemOverhead approximates the memory of a cached item beyond its
+// value bytes.
+const cachedItemOverhead = 96
+
+func newReadCache(size int64) *readCache {
+	c := &readCache{seed: maphash.MakeSeed(), budget: size / cacheShards}
+	for i := range c.shards {
+		c.shards[i].keys = map[dht.Key]*keyItems{}
+	}
+	return c
+}
+
+func (c *readCache) shard(k dht.Key) *cacheShard {
+	return &c.shards[maphash.Bytes(c.seed, k[:])%cacheShards]
+}
+
+// lookup returns the key's entry, or the shard's generation to insert a
+// freshly loaded one with.
+func (c *readCache) lookup(k dht.Key) (*keyItems, uint64) {
+	sh := c.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.keys[k], sh.gen
+}
+
+// insert keeps e for k unless the shard was invalidated since gen was read
+// (e may then be stale), evicting other keys to stay within the budget.
+func (c *readCache) insert(k dht.Key, e *keyItems, gen uint64) {
+	if e.charge > c.budget/4 {
+		return // one key must not flush a shard
+	}
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.gen != gen {
+		return
+	}
+	if old := sh.keys[k]; old != nil {
+		sh.bytes -= old.charge
+	}
+	sh.keys[k] = e
+	sh.bytes += e.charge
+	for victim, v := range sh.keys { // random eviction: map order is random
+		if sh.bytes <= c.budget {
+			break
+		}
+		if victim != k {
+			delete(sh.keys, victim)
+			sh.bytes -= v.charge
+		}
+	}
+}
+
+// invalidate forgets what the cache holds for the keys a step wrote.
+func (c *readCache) invalidate(keys []dht.Key) {
+	for _, k := range keys {
+		sh := c.shard(k)
+		sh.mu.Lock()
+		sh.gen++
+		if old := sh.keys[k]; old != nil {
+			delete(sh.keys, k)
+			sh.bytes -= old.charge
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// clear forgets everything: the disk may no longer match memory.
+func (c *readCache) clear() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.gen++
+		clear(sh.keys)
+		sh.bytes = 0
+		sh.mu.Unlock()
+	}
+}
+
+// loadItems reads every item of key k from r: its identity records name
+// the items and their positions, its value records hold their values and
+// expiries. ok is false if the key holds more than limit bytes.
+func loadItems(r reader, k dht.Key, limit int64) (e *keyItems, ok bool, err error) {
+	prefix := append([]byte{tagIdent}, k[:]...)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: valueKey(k, ^uint64(0))})
+	if err != nil {
+		return nil, false, err
+	}
+	defer it.Close()
+	pos := map[uint64]dht.ItemPos{}
+	e = &keyItems{}
+	for it.SeekGE(prefix); it.Valid() && bytes.HasPrefix(it.Key(), prefix); it.Next() {
+		rec, err := decodeIdent(it.Value())
+		if err != nil {
+			return nil, false, err
+		}
+		if rec.kind != kindItem {
+			continue
+		}
+		if e.charge += rec.charge + cachedItemOverhead; e.charge > limit {
+			return nil, false, nil
+		}
+		id := decodeID(it.Key()[1:])
+		pos[rec.seq] = dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash}
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	for it.SeekGE(valueKey(k, 0)); it.Valid(); it.Next() {
+		key := it.Key()
+		if len(key) != 1+dht.KeyLen+8 || key[0] != tagValue {
+			break
+		}
+		seq := binary.BigEndian.Uint64(key[1+dht.KeyLen:])
+		p, found := pos[seq]
+		if !found {
+			return nil, false, fmt.Errorf("%w: value record without its identity record (sequence %d)", errCorruptRecord, seq)
+		}
+		_, exp, v, err := decodeValue(it.Value())
+		if err != nil {
+			return nil, false, err
+		}
+		e.bySeq = append(e.bySeq, cachedItem{seq: seq, pos: p, expiry: exp, value: slices.Clone(v)})
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	if len(e.bySeq) != len(pos) {
+		return nil, false, fmt.Errorf("%w: %d items of a key, %d value records", errCorruptRecord, len(pos), len(e.bySeq))
+	}
+	e.byPos = make([]int32, len(e.bySeq))
+	for i := range e.byPos {
+		e.byPos[i] = int32(i)
+	}
+	slices.SortFunc(e.byPos, func(a, b int32) int { return e.bySeq[a].pos.Compare(e.bySeq[b].pos) })
+	return e, true, nil
+}
+
+// answer replies to g at time now from the key's items, as read and
+// readItems reply from Pebble. The values are the cache's own: entries are
+// never modified, only replaced, and Get's callers must not modify them.
+func (s *Store) answer(e *keyItems, g dht.Get, now dht.Time) (dht.GetReply, error) {
+	var rep dht.GetReply
+	size := 0
+	full := func(n int) bool { // GET-2, GET-3
+		return len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+n > s.cfg.ReplyCap && s.bug != mutNoReplyCap)
+	}
+	if g.ItemOrder {
+		start := 0
+		if len(g.Placemark) > 0 {
+			after, err := dht.DecodeItemPlacemark(g.Placemark)
+			if err != nil {
+				return dht.GetReply{}, err
+			}
+			start = sort.Search(len(e.byPos), func(i int) bool { return e.bySeq[e.byPos[i]].pos.Compare(after) > 0 })
+		}
+		var last dht.ItemPos
+		for _, i := range e.byPos[start:] {
+			x := &e.bySeq[i]
+			if x.expiry <= now { // TTL-3: not yet reclaimed
+				continue
+			}
+			if full(len(x.value)) {
+				rep.Placemark = dht.EncodeItemPlacemark(last) // RD-9
+				break
+			}
+			rep.Values = append(rep.Values, dht.Value{Value: x.value, TTLRemaining: int64(x.expiry - now), SecretHash: x.pos.SecretHash})
+			size += len(x.value)
+			last = x.pos
+		}
+		return rep, nil
+	}
+	var from uint64
+	if len(g.Placemark) > 0 {
+		var err error
+		if from, err = dht.DecodePlacemark(g.Placemark); err != nil {
+			return dht.GetReply{}, err
+		}
+	}
+	start := sort.Search(len(e.bySeq), func(i int) bool { return e.bySeq[i].seq >= from })
+	var last uint64
+	for i := start; i < len(e.bySeq); i++ {
+		x := &e.bySeq[i]
+		if x.expiry <= now { // TTL-3: not yet reclaimed
+			continue
+		}
+		if full(len(x.value)) {
+			rep.Placemark = dht.EncodePlacemark(last + 1) // GET-4
+			break
+		}
+		rep.Values = append(rep.Values, dht.Value{Value: x.value, TTLRemaining: int64(x.expiry - now), SecretHash: x.pos.SecretHash})
+		size += len(x.value)
+		last = x.seq
+	}
+	return rep, nil
+}
