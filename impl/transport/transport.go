@@ -31,6 +31,18 @@
 //     same map key.
 //   - Send is safe for concurrent use. Close stops reception and makes
 //     later Sends fail with ErrClosed; calling it twice is harmless.
+//
+// # Batches
+//
+// System calls are a large part of what a datagram costs a node. The UDP
+// transport on Linux reads every datagram queued on its socket with one
+// recvmmsg, into buffers it reuses, and a BatchSender (the UDP transport)
+// sends several datagrams with one sendmmsg: a node's driver hands
+// SendBatch every datagram of one step. Batches change nothing in the
+// contract above: each datagram of a batch is checked, sent, lost or
+// refused on its own, and a Handler is still called once per datagram. A
+// BatchHandler (ListenUDPBatch) receives the datagrams of one read in one
+// call, so that a driver can pass them on together.
 package transport
 
 import (

@@ -41,6 +41,10 @@ func (e *encoder) bytes(v []byte) {
 	e.uv(uint64(len(v)))
 	e.b = append(e.b, v...)
 }
+func (e *encoder) str(v string) {
+	e.uv(uint64(len(v)))
+	e.b = append(e.b, v...)
+}
 func (e *encoder) addr(a netip.AddrPort) {
 	ip := a.Addr()
 	switch {
@@ -72,6 +76,9 @@ func (e *encoder) peers(ps []Peer) {
 type decoder struct {
 	b   []byte
 	err error
+	// share makes bytes return slices of b instead of copies
+	// (DecodeShared).
+	share bool
 }
 
 func (d *decoder) fail(what string) {
@@ -133,7 +140,15 @@ func (d *decoder) bytes(max int) []byte {
 		d.fail("short byte string")
 		return nil
 	}
-	v := append([]byte(nil), d.b[:n]...)
+	var v []byte
+	switch {
+	case n == 0:
+		// nil, as a copy of nothing is, so both decoders agree
+	case d.share:
+		v = d.b[:n:n]
+	default:
+		v = append([]byte(nil), d.b[:n]...)
+	}
 	d.b = d.b[n:]
 	return v
 }
@@ -186,4 +201,19 @@ func (d *decoder) peers() []Peer {
 		ps = append(ps, d.peer())
 	}
 	return ps
+}
+
+// str reads a byte string as a string: one copy, never shared.
+func (d *decoder) str(max int) string {
+	n := d.uvMax(uint64(max), "byte string")
+	if d.err != nil {
+		return ""
+	}
+	if uint64(len(d.b)) < n {
+		d.fail("short byte string")
+		return ""
+	}
+	v := string(d.b[:n])
+	d.b = d.b[n:]
+	return v
 }

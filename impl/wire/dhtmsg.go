@@ -127,7 +127,7 @@ func (m *Write) encode(e *encoder) {
 	e.id(it.Key)
 	e.i64(it.TTL)
 	e.i64(it.Expiry)
-	e.bytes([]byte(it.Client))
+	e.str(it.Client)
 	if it.Kind == ItemPut {
 		e.bytes(it.Value)
 		e.id(dht.Key(it.SecretHash))
@@ -146,7 +146,7 @@ func (m *Write) decode(d *decoder) {
 	it.Key = d.id()
 	it.TTL = d.i64()
 	it.Expiry = d.i64()
-	it.Client = string(d.bytes(MaxClientLen))
+	it.Client = d.str(MaxClientLen)
 	switch it.Kind {
 	case ItemPut:
 		it.Value = d.bytes(dht.MaxValueLen)

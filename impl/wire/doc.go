@@ -13,4 +13,10 @@
 // strings and lists carry a varint length checked against their limit.
 // decode(encode(m)) == m for every message (FuzzDecode checks
 // decode-encode-decode stability).
+//
+// Encode appends to the caller's buffer and allocates nothing. Decode
+// allocates the message and copies its byte strings out of the datagram;
+// DecodeShared leaves them in the datagram, for a driver that gives every
+// datagram its own buffer (FuzzDecodeShared checks that both decode the
+// same).
 package wire

@@ -192,3 +192,57 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeShared: DecodeShared accepts exactly what Decode accepts and
+// yields the same message.
+func FuzzDecodeShared(f *testing.F) {
+	for _, m := range []Message{&Ping{Nonce: 7}, &Route{Nonce: 3, Kind: RouteApp, Payload: []byte("x")},
+		&Write{ReqID: 1, Item: Item{Kind: ItemPut, Value: []byte("v"), Client: "c"}}, &Write{ReqID: 2, Item: Item{Kind: ItemRemove, Secret: []byte("s")}},
+		&ReadResp{ReqID: 4, Values: []ReadValue{{Value: []byte("v")}}, Placemark: []byte("p")}, &Proto{Payload: []byte("p")}} {
+		b, err := Encode(nil, Envelope{Msg: m})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, werr := Decode(b)
+		got, gerr := DecodeShared(b)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("Decode error %v, DecodeShared error %v", werr, gerr)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
+			t.Fatalf("DecodeShared differs from Decode (-Decode +DecodeShared):\n%s", diff)
+		}
+	})
+}
+
+// Decode copies every byte string out of the datagram, so a driver may
+// reuse its buffer; DecodeShared's message reads through to it.
+func TestDecodeCopiesAndDecodeSharedShares(t *testing.T) {
+	w := &Write{ReqID: 1, Item: Item{Kind: ItemPut, Value: []byte("value"), Client: "10.0.0.1"}}
+	for _, tc := range []struct {
+		name   string
+		decode func([]byte) (Envelope, error)
+		shares bool
+	}{{"Decode", Decode, false}, {"DecodeShared", DecodeShared, true}} {
+		b, err := Encode(nil, Envelope{Msg: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := tc.decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for i := range b {
+			b[i] = 'X'
+		}
+		got := env.Msg.(*Write).Item
+		if changed := string(got.Value) != "value"; changed != tc.shares {
+			t.Errorf("%s: value after overwriting the datagram is %q; shares memory = %v, want %v", tc.name, got.Value, changed, tc.shares)
+		}
+		if got.Client != "10.0.0.1" {
+			t.Errorf("%s: client after overwriting the datagram is %q: strings must never share", tc.name, got.Client)
+		}
+	}
+}

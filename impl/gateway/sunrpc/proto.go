@@ -128,7 +128,7 @@ func head(w *xdrWriter, app, lib string, key dht.Key) {
 func readHead(r *xdrReader, app, lib *string, key *dht.Key) {
 	*app = r.string(MaxNameLen, "application")
 	*lib = r.string(MaxNameLen, "client_library")
-	copy(key[:], r.fixed(dht.KeyLen))
+	r.fixedInto(key[:])
 }
 
 // MarshalXDR returns the XDR encoding of a.
@@ -140,9 +140,13 @@ func (a PutArgsV2) MarshalXDR() []byte {
 	return w.b
 }
 
-// UnmarshalXDR decodes exactly one PutArgsV2 from b.
-func (a *PutArgsV2) UnmarshalXDR(b []byte) error {
-	r := xdrReader{b: b}
+// UnmarshalXDR decodes exactly one PutArgsV2 from b. a shares no memory
+// with b.
+func (a *PutArgsV2) UnmarshalXDR(b []byte) error { return a.decodeXDR(b, false) }
+
+// decodeXDR is UnmarshalXDR; with share, a's byte strings are slices of b.
+func (a *PutArgsV2) decodeXDR(b []byte, share bool) error {
+	r := xdrReader{b: b, share: share}
 	readHead(&r, &a.Application, &a.ClientLibrary, &a.Key)
 	a.Value = r.opaque(dht.MaxValueLen, "value")
 	a.TTLSec = r.int32()
@@ -159,9 +163,13 @@ func (a PutArgs) MarshalXDR() []byte {
 	return w.b
 }
 
-// UnmarshalXDR decodes exactly one PutArgs from b.
-func (a *PutArgs) UnmarshalXDR(b []byte) error {
-	r := xdrReader{b: b}
+// UnmarshalXDR decodes exactly one PutArgs from b. a shares no memory
+// with b.
+func (a *PutArgs) UnmarshalXDR(b []byte) error { return a.decodeXDR(b, false) }
+
+// decodeXDR is UnmarshalXDR; with share, a's byte strings are slices of b.
+func (a *PutArgs) decodeXDR(b []byte, share bool) error {
+	r := xdrReader{b: b, share: share}
 	readHead(&r, &a.Application, &a.ClientLibrary, &a.Key)
 	a.Value = r.opaque(dht.MaxValueLen, "value")
 	a.SecretHash.decode(&r, "secret hash")
@@ -178,9 +186,13 @@ func (a GetArgs) MarshalXDR() []byte {
 	return w.b
 }
 
-// UnmarshalXDR decodes exactly one GetArgs from b.
-func (a *GetArgs) UnmarshalXDR(b []byte) error {
-	r := xdrReader{b: b}
+// UnmarshalXDR decodes exactly one GetArgs from b. a shares no memory
+// with b.
+func (a *GetArgs) UnmarshalXDR(b []byte) error { return a.decodeXDR(b, false) }
+
+// decodeXDR is UnmarshalXDR; with share, a's byte strings are slices of b.
+func (a *GetArgs) decodeXDR(b []byte, share bool) error {
+	r := xdrReader{b: b, share: share}
 	readHead(&r, &a.Application, &a.ClientLibrary, &a.Key)
 	a.MaxVals = r.int32()
 	a.Placemark = r.opaque(dht.MaxPlacemarkLen, "placemark")
@@ -258,9 +270,13 @@ func (a RmArgs) MarshalXDR() []byte {
 	return w.b
 }
 
-// UnmarshalXDR decodes exactly one RmArgs from b.
-func (a *RmArgs) UnmarshalXDR(b []byte) error {
-	r := xdrReader{b: b}
+// UnmarshalXDR decodes exactly one RmArgs from b. a shares no memory
+// with b.
+func (a *RmArgs) UnmarshalXDR(b []byte) error { return a.decodeXDR(b, false) }
+
+// decodeXDR is UnmarshalXDR; with share, a's byte strings are slices of b.
+func (a *RmArgs) decodeXDR(b []byte, share bool) error {
+	r := xdrReader{b: b, share: share}
 	readHead(&r, &a.Application, &a.ClientLibrary, &a.Key)
 	a.ValueHash.decode(&r, "value hash")
 	a.SecretHashAlg = r.string(MaxAlgLen, "secret hash algorithm")

@@ -89,13 +89,21 @@ func readRecord(r io.Reader, max int, first func()) ([]byte, error) {
 
 // writeRecord writes msg as a single-fragment record.
 func writeRecord(w io.Writer, msg []byte) error {
-	if len(msg) >= lastFragment {
-		return fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, len(msg))
+	b, err := appendRecord(make([]byte, 0, 4+len(msg)), msg)
+	if err != nil {
+		return err
 	}
-	b := make([]byte, 4, 4+len(msg))
-	binary.BigEndian.PutUint32(b, lastFragment|uint32(len(msg)))
-	_, err := w.Write(append(b, msg...))
+	_, err = w.Write(b)
 	return err
+}
+
+// appendRecord appends msg as a single-fragment record to dst.
+func appendRecord(dst, msg []byte) ([]byte, error) {
+	if len(msg) >= lastFragment {
+		return dst, fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, len(msg))
+	}
+	dst = binary.BigEndian.AppendUint32(dst, lastFragment|uint32(len(msg)))
+	return append(dst, msg...), nil
 }
 
 // callHeader is the part of an RPC call message before the arguments.

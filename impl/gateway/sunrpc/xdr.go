@@ -40,6 +40,9 @@ type xdrReader struct {
 	b   []byte
 	off int
 	err error
+	// share makes opaque values slices of b instead of copies: for a
+	// server that reads every record into its own buffer.
+	share bool
 }
 
 func (r *xdrReader) fail(format string, a ...any) {
@@ -76,19 +79,49 @@ func (r *xdrReader) fixed(n int) []byte {
 		r.fail("%d bytes declared, %d left at offset %d", n, r.remaining(), r.off)
 		return nil
 	}
+	if !r.padding(n, padded) {
+		return nil
+	}
 	var p []byte // nil when empty, so decoded values compare equal to literals
-	if n > 0 {
+	switch {
+	case n == 0:
+	case r.share:
+		p = r.b[r.off : r.off+n : r.off+n]
+	default:
 		p = make([]byte, n)
 		copy(p, r.b[r.off:])
 	}
+	r.off += padded
+	return p
+}
+
+// padding checks that the padding after n bytes at the offset is zero.
+func (r *xdrReader) padding(n, padded int) bool {
 	for _, c := range r.b[r.off+n : r.off+padded] {
 		if c != 0 {
 			r.fail("non-zero padding at offset %d", r.off+n)
-			return nil
+			return false
 		}
 	}
+	return true
+}
+
+// fixedInto reads opaque[len(dst)] into dst, without allocating.
+func (r *xdrReader) fixedInto(dst []byte) {
+	if r.err != nil {
+		return
+	}
+	n := len(dst)
+	padded := (n + 3) &^ 3
+	if padded > r.remaining() {
+		r.fail("%d bytes declared, %d left at offset %d", n, r.remaining(), r.off)
+		return
+	}
+	if !r.padding(n, padded) {
+		return
+	}
+	copy(dst, r.b[r.off:])
 	r.off += padded
-	return p
 }
 
 // opaque reads opaque<max>.
@@ -104,8 +137,28 @@ func (r *xdrReader) opaque(max int, what string) []byte {
 	return r.fixed(int(n))
 }
 
-// string reads string<max>.
-func (r *xdrReader) string(max int, what string) string { return string(r.opaque(max, what)) }
+// string reads string<max>, with one copy.
+func (r *xdrReader) string(max int, what string) string {
+	n := r.uint32()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint32(max) {
+		r.fail("%s is %d bytes, longer than %d", what, n, max)
+		return ""
+	}
+	padded := (int(n) + 3) &^ 3
+	if padded > r.remaining() {
+		r.fail("%d bytes declared, %d left at offset %d", n, r.remaining(), r.off)
+		return ""
+	}
+	if !r.padding(int(n), padded) {
+		return ""
+	}
+	v := string(r.b[r.off : r.off+int(n)])
+	r.off += padded
+	return v
+}
 
 // count reads the length of a variable array whose elements take at least
 // minSize bytes each, so a count the remaining bytes cannot hold is
