@@ -46,18 +46,12 @@ type ServerConfig struct {
 	// Clock is the server's only source of time; nil is the real clock.
 	Clock clock.Clock
 	// Bind binds the node's datagram transport on Listen and delivers
-	// what arrives to recv (on the transport's reader goroutine; recv
-	// copies what it keeps). Nil binds a UDP socket (transport.ListenUDP).
-	// A wrapper can inject faults, as the judge of linearizability/judge
+	// what arrives to recv, a batch at a time (on the transport's reader
+	// goroutine; recv copies what it keeps). Nil binds a UDP socket
+	// (transport.ListenUDPBatch: many datagrams per system call). A
+	// wrapper can inject faults, as the judge of linearizability/judge
 	// does for partitions and loss over real UDP.
-	Bind func(ctx context.Context, addr string, recv func(from netip.AddrPort, payload []byte)) (Transport, error)
-}
-
-// Transport is what the server needs of a datagram transport: best-effort
-// sends, and Close. *transport.UDP is one.
-type Transport interface {
-	Send(to netip.AddrPort, payload []byte) error
-	Close() error
+	Bind func(ctx context.Context, addr string, recv transport.BatchHandler) (transport.Transport, error)
 }
 
 // ErrStopped: the server has stopped.
@@ -78,10 +72,12 @@ type call struct {
 type Server struct {
 	n       *node.Node
 	st      *store.Store
-	tr      Transport
+	tr      transport.Transport
+	sendBuf []byte               // the loop's: datagrams of one flush
+	sends   []transport.Datagram // the loop's
 	clk     clock.Clock
 	log     *slog.Logger
-	in      chan packet
+	in      chan []packet
 	calls   chan call
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -111,8 +107,8 @@ type Server struct {
 }
 
 type syncWait struct {
-	seq uint64
-	p   *store.Pending
+	seqs []uint64 // the requests whose writes p holds
+	p    *store.Pending
 }
 
 type syncResult struct {
@@ -134,14 +130,38 @@ func wake(ch chan struct{}) {
 func (s *Server) storageWorker() {
 	defer close(s.toSync)
 	for reqs := range s.toStore {
-		out := make([]store.Response, 0, len(reqs))
-		for _, req := range reqs {
-			r := s.st.Exec(req)
-			if r.Pending != nil {
-				s.toSync <- syncWait{r.Seq, r.Pending}
-				r.Pending = nil // the syncer's now
+		// What accumulated while the previous batch ran goes together:
+		// consecutive steps share one Pebble batch and one fsync.
+		for more := true; more; {
+			select {
+			case r, ok := <-s.toStore:
+				if !ok {
+					more = false
+					break
+				}
+				reqs = append(reqs, r...)
+			default:
+				more = false
 			}
-			out = append(out, r)
+		}
+		out := s.st.ExecAll(reqs)
+		var w syncWait
+		for i := range out {
+			r := &out[i]
+			if r.Pending == nil {
+				continue
+			}
+			if r.Pending != w.p {
+				if w.p != nil {
+					s.toSync <- w
+				}
+				w = syncWait{p: r.Pending}
+			}
+			w.seqs = append(w.seqs, r.Seq)
+			r.Pending = nil // the syncer's now
+		}
+		if w.p != nil {
+			s.toSync <- w
 		}
 		s.ioMu.Lock()
 		s.stored = append(s.stored, out...)
@@ -156,7 +176,9 @@ func (s *Server) syncer() {
 	for w := range s.toSync {
 		err := w.p.Wait()
 		s.ioMu.Lock()
-		s.synced = append(s.synced, syncResult{w.seq, err})
+		for _, seq := range w.seqs {
+			s.synced = append(s.synced, syncResult{seq, err})
+		}
 		s.ioMu.Unlock()
 		wake(s.syncReady)
 	}
@@ -190,15 +212,15 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if clk == nil {
 		clk = clock.Real()
 	}
-	s := &Server{st: st, clk: clk, log: log, in: make(chan packet, 4096), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
+	s := &Server{st: st, clk: clk, log: log, in: make(chan []packet, 1024), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
 		toStore: make(chan []store.Request, 1<<12), toSync: make(chan syncWait, 1<<16),
 		storedReady: make(chan struct{}, 1), syncReady: make(chan struct{}, 1), ioDone: make(chan struct{}),
 		capacity: cfg.Store.Capacity}
 	s.started = s.clk.Now()
 	bind := cfg.Bind
 	if bind == nil {
-		bind = func(ctx context.Context, addr string, recv func(netip.AddrPort, []byte)) (Transport, error) {
-			return transport.ListenUDP(ctx, addr, recv)
+		bind = func(ctx context.Context, addr string, recv transport.BatchHandler) (transport.Transport, error) {
+			return transport.ListenUDPBatch(ctx, addr, recv, transport.DefaultUDPConfig())
 		}
 	}
 	tr, err := bind(ctx, cfg.Listen, s.receive)
@@ -314,13 +336,24 @@ func (s *Server) publish() {
 	s.tablePeers.Store(int64(ov.TableSize()))
 }
 
-// receive runs on the transport's reader goroutine: it hands the datagram
-// to the node's goroutine, or drops it if that one is far behind.
-func (s *Server) receive(from netip.AddrPort, payload []byte) {
+// receive runs on the transport's reader goroutine: it copies a batch of
+// datagrams into one allocation and hands it to the node's goroutine, or
+// drops it if that one is far behind.
+func (s *Server) receive(ds []transport.Datagram) {
+	size := 0
+	for _, d := range ds {
+		size += len(d.Payload)
+	}
+	buf := make([]byte, 0, size)
+	ps := make([]packet, len(ds))
+	for i, d := range ds {
+		buf = append(buf, d.Payload...)
+		ps[i] = packet{d.Addr, buf[len(buf)-len(d.Payload) : len(buf) : len(buf)]}
+	}
 	select {
-	case s.in <- packet{from, append([]byte(nil), payload...)}:
+	case s.in <- ps:
 	default:
-		s.dropped.Add(1)
+		s.dropped.Add(int64(len(ps)))
 	}
 }
 
@@ -366,8 +399,11 @@ func (s *Server) loop(ctx context.Context) {
 				close(ch)
 			}
 			return
-		case p := <-s.in:
-			s.n.Receive(s.clk.Now(), p.from, p.data)
+		case ps := <-s.in:
+			now := s.clk.Now()
+			for _, p := range ps {
+				s.n.Receive(now, p.from, p.data)
+			}
 		case c := <-s.calls:
 			waiters[c.start(s.clk.Now())] = c.done
 		case <-tick:
@@ -401,16 +437,28 @@ func (s *Server) loop(ctx context.Context) {
 
 func (s *Server) flush(waiters map[uint64]chan node.Completion) {
 	r := s.n.Ready()
-	buf := make([]byte, 0, wire.MaxDatagram)
-	for _, out := range r.Sends {
-		b, err := wire.Encode(buf[:0], out.Env)
-		if err != nil {
-			s.log.Error("encode", "err", err)
-			continue
+	if len(r.Sends) > 0 {
+		// Every datagram of the step encoded into one reused buffer and
+		// sent in one system call where the transport can (sendmmsg).
+		buf, ds := s.sendBuf[:0], s.sends[:0]
+		for _, out := range r.Sends {
+			start := len(buf)
+			b, err := wire.Encode(buf, out.Env)
+			if err != nil {
+				s.log.Error("encode", "err", err)
+				continue
+			}
+			buf = b
+			ds = append(ds, transport.Datagram{Addr: out.To, Payload: buf[start:len(buf):len(buf)]})
 		}
-		if err := s.tr.Send(out.To, b); err != nil {
-			s.log.Debug("send", "to", out.To, "err", err)
+		// The payloads above point into buf as it was when each was
+		// encoded; if buf grew, earlier ones still point at the old
+		// array, whose bytes stay valid: nothing writes there again.
+		if err := transport.SendBatch(s.tr, ds); err != nil {
+			s.log.Debug("send", "err", err)
 		}
+		clear(ds)
+		s.sendBuf, s.sends = buf, ds
 	}
 	if len(r.Storage) > 0 {
 		s.toStore <- r.Storage
@@ -499,12 +547,18 @@ func (s *Server) Node() *node.Node { return s.n }
 // injection over real UDP (partitions, loss) for tests and the judge. drop
 // runs on the transport's reader goroutine and must be safe for concurrent
 // use.
-func DropBind(drop func(from netip.AddrPort) bool) func(ctx context.Context, addr string, recv func(netip.AddrPort, []byte)) (Transport, error) {
-	return func(ctx context.Context, addr string, recv func(netip.AddrPort, []byte)) (Transport, error) {
-		return transport.ListenUDP(ctx, addr, func(from netip.AddrPort, payload []byte) {
-			if !drop(from) {
-				recv(from, payload)
+func DropBind(drop func(from netip.AddrPort) bool) func(ctx context.Context, addr string, recv transport.BatchHandler) (transport.Transport, error) {
+	return func(ctx context.Context, addr string, recv transport.BatchHandler) (transport.Transport, error) {
+		return transport.ListenUDPBatch(ctx, addr, func(ds []transport.Datagram) {
+			kept := ds[:0]
+			for _, d := range ds {
+				if !drop(d.Addr) {
+					kept = append(kept, d)
+				}
 			}
-		})
+			if len(kept) > 0 {
+				recv(kept)
+			}
+		}, transport.DefaultUDPConfig())
 	}
 }

@@ -149,3 +149,37 @@ func (s *Store) Exec(req Request) Response {
 	}
 	return resp
 }
+
+// ExecAll runs requests in order, like Exec on each, except that a run of
+// consecutive steps at the same time goes into one Pebble batch
+// (StepsAsync): one WAL record and one fsync for all of them. The
+// responses of such a run share one Pending (set on each of them): wait
+// for it once, then report every one of them durable.
+func (s *Store) ExecAll(reqs []Request) []Response {
+	out := make([]Response, 0, len(reqs))
+	for i := 0; i < len(reqs); {
+		j := i
+		for j < len(reqs) && reqs[j].Kind == ReqStep && reqs[j].Now == reqs[i].Now {
+			j++
+		}
+		if j-i < 2 {
+			out = append(out, s.Exec(reqs[i]))
+			i++
+			continue
+		}
+		ops := make([]dht.Op, j-i)
+		for k := range ops {
+			ops[k] = reqs[i+k].Op
+		}
+		res, p, err := s.StepsAsync(ops, reqs[i].Now)
+		for k := range ops {
+			r := Response{Seq: reqs[i+k].Seq, Kind: ReqStep, Err: err, Pending: p, Durable: err == nil && p == nil}
+			if err == nil {
+				r.Result = res[k]
+			}
+			out = append(out, r)
+		}
+		i = j
+	}
+	return out
+}
