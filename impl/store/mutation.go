@@ -14,4 +14,7 @@ const (
 	mutNoReplyCap
 	// mutNoSync acknowledges writes before they are synced (breaks DUR-1).
 	mutNoSync
+	// mutDigestMissesDeletes keeps the digest index from following deleted
+	// identity records, so that it misses reclamation after expiry (TTL-5).
+	mutDigestMissesDeletes
 )

@@ -62,6 +62,8 @@ type Store struct {
 	closed  bool
 	bug     mutation // always noMutation outside negative-control tests
 
+	digest *digestIndex // follows the identity records (digest.go)
+
 	lastNow atomic.Int64 // s.now for lock-free readers
 
 	waitMu  sync.Mutex
@@ -124,12 +126,17 @@ func Open(cfg Config) (*Store, error) {
 		usage:   map[dht.ClientID]int64{},
 		waiters: map[uint64]chan dht.Status{},
 		nextSeq: 1,
+		digest:  newDigestIndex(),
 	}
 	if cfg.NoSync {
 		s.wopts = pebble.NoSync
 	}
 	s.nextID.Store(1 << 63)
 	if err := s.load(fresh); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.rebuildDigest(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -375,12 +382,14 @@ func (s *Store) stepsLocked(reqs []stepReq) ([]dht.Result, *pebble.Batch, error)
 		if err := s.db.Apply(b, s.wopts); err != nil {
 			return nil, nil, s.abort(b, err)
 		}
+		s.followBatch(b)
 		_ = b.Close()
 		return out, nil, nil
 	}
 	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
 		return nil, nil, s.abort(b, err)
 	}
+	s.followBatch(b)
 	return out, b, nil
 }
 
