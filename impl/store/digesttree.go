@@ -150,24 +150,55 @@ func (t *digestTree) merge(a, b int32) int32 {
 	return b
 }
 
-// insert puts node x, whose ID is not in the subtree n, into it.
-func (t *digestTree) insert(n, x int32) int32 {
+// insert puts node x into the subtree n, in one descent. An entry of
+// the same ID already there is taken out and returned as old (0 if none);
+// the caller frees it.
+func (t *digestTree) insert(n, x int32) (root, old int32) {
 	if n == 0 {
-		return x
+		return x, 0
 	}
 	N, X := t.at(n), t.at(x)
 	if X.prio > N.prio {
-		X.left, X.right = t.split(n, &X.id)
+		var rest int32
+		X.left, rest = t.split(n, &X.id)
+		// rest holds the entries at or above X's ID: take out the one
+		// equal to it, if any (the smallest of them).
+		X.right, old = t.removeMin(rest, &X.id)
 		t.pull(x)
-		return x
+		return x, old
 	}
-	if cmpID(&X.id, &N.id) < 0 {
-		N.left = t.insert(N.left, x)
-	} else {
-		N.right = t.insert(N.right, x)
+	switch c := cmpID(&X.id, &N.id); {
+	case c < 0:
+		N.left, old = t.insert(N.left, x)
+	case c > 0:
+		N.right, old = t.insert(N.right, x)
+	default: // x takes n's place
+		X.left, X.right, X.prio = N.left, N.right, N.prio
+		t.pull(x)
+		return x, n
 	}
 	t.pull(n)
-	return n
+	return n, old
+}
+
+// removeMin takes the smallest entry out of the subtree n if its ID is id,
+// and returns it as old (0 if it is not id).
+func (t *digestTree) removeMin(n int32, id *dht.ItemID) (root, old int32) {
+	if n == 0 {
+		return 0, 0
+	}
+	N := t.at(n)
+	if N.left != 0 {
+		N.left, old = t.removeMin(N.left, id)
+		if old != 0 {
+			t.pull(n)
+		}
+		return n, old
+	}
+	if cmpID(&N.id, id) != 0 {
+		return n, 0
+	}
+	return N.right, n
 }
 
 // remove deletes id from the subtree n; found is false if it was absent.
@@ -212,13 +243,11 @@ func (t *digestTree) find(id *dht.ItemID) int32 {
 // set makes id an entry with the given tombstone flag: inserts it, or
 // replaces the flag (and so the summary) of the entry already there.
 func (t *digestTree) set(id dht.ItemID, tomb bool) {
-	if n := t.find(&id); n != 0 {
-		if t.at(n).tomb == tomb {
-			return
-		}
-		t.root, _ = t.remove(t.root, &id)
+	var old int32
+	t.root, old = t.insert(t.root, t.alloc(id, tomb))
+	if old != 0 {
+		t.release(old)
 	}
-	t.root = t.insert(t.root, t.alloc(id, tomb))
 }
 
 // del removes id; it reports whether it was there.
@@ -330,7 +359,7 @@ func (t *digestTree) newBuilder() *builder {
 // add appends an entry above every entry added so far.
 func (b *builder) add(id dht.ItemID, tomb bool) error {
 	if b.t.used > 1 && cmpID(&b.last, &id) >= 0 {
-		return fmt.Errorf("%w: identity %x after %x", errCorruptRecord, id, b.last)
+		return fmt.Errorf("%w: identity %v after %v", errCorruptRecord, id, b.last)
 	}
 	b.last = id
 	x := b.t.alloc(id, tomb)
@@ -383,7 +412,7 @@ func (t *digestTree) check() error {
 			return 0, 0, err
 		}
 		if prev != nil && cmpID(prev, &N.id) >= 0 {
-			return 0, 0, fmt.Errorf("order broken at node %d: %x after %x", n, N.id, *prev)
+			return 0, 0, fmt.Errorf("order broken at node %d: %v after %v", n, N.id, *prev)
 		}
 		prev = &N.id
 		if N.sum != Summary(N.id, N.tomb) {

@@ -38,7 +38,7 @@ func TestSummaryMatchesTheNodesFormula(t *testing.T) {
 		copy(id.ValueHash[:], rapid.SliceOfN(rapid.Byte(), dht.HashLen, dht.HashLen).Draw(t, "valueHash"))
 		tomb := rapid.Bool().Draw(t, "tombstone")
 		if got, want := Summary(id, tomb), nodeSummary(id, tomb); got != want {
-			t.Fatalf("Summary(%x, %v) = %x, the node computes %x", id, tomb, got, want)
+			t.Fatalf("Summary(%v, %v) = %x, the node computes %x", id, tomb, got, want)
 		}
 	})
 	// A fixed vector, so that a change of both formulas fails too.
@@ -149,7 +149,7 @@ func TestDigestTreeMatchesOracle(t *testing.T) {
 				}
 				_, want := o[id]
 				if got := d.tree.del(id); got != want {
-					t.Fatalf("del(%x) found %v, oracle %v", id, got, want)
+					t.Fatalf("del(%v) found %v, oracle %v", id, got, want)
 				}
 				delete(o, id)
 			},
@@ -245,7 +245,7 @@ func FuzzDigestTree(f *testing.F) {
 			case 1:
 				_, want := o[id]
 				if got := d.tree.del(id); got != want {
-					t.Fatalf("del(%x) found %v, oracle %v", id, got, want)
+					t.Fatalf("del(%v) found %v, oracle %v", id, got, want)
 				}
 				delete(o, id)
 			case 2:
