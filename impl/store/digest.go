@@ -75,6 +75,7 @@ func newDigestIndex() *digestIndex {
 // step (or group of steps committed together): every write a step made,
 // or none. That state is applied (Get and Fetch see it) but need not be
 // durable yet; nothing that is not yet visible to Fetch is in the index.
+// After Close they answer from the state the store was closed in.
 //
 // The index holds entries until a step reclaims them: an item or
 // tombstone whose expiry has passed is in it until the next step at or
@@ -157,7 +158,7 @@ func (s *Store) followBatch(b *pebble.Batch) {
 			break
 		}
 		if len(k) != 1+idLen || k[0] != tagIdent {
-			if kind == pebble.InternalKeyKindRangeDelete && string(k) <= string([]byte{tagIdent}) && string(v) > string([]byte{tagIdent}) {
+			if kind == pebble.InternalKeyKindRangeDelete && string(k) < string([]byte{tagIdent + 1}) && string(v) > string([]byte{tagIdent}) {
 				panic("store: the digest index cannot follow a range deletion over identity records")
 			}
 			continue

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"unsafe"
 
 	"github.com/opendht-go/opendht/impl/dht"
 )
@@ -46,9 +45,6 @@ type dnode struct {
 	prio        uint32
 	tomb        bool
 }
-
-// dnodeBytes is the memory one entry takes in the arena.
-const dnodeBytes = int(unsafe.Sizeof(dnode{}))
 
 const (
 	chunkBits = 12 // 4096 nodes (384 KiB) per chunk
@@ -221,23 +217,6 @@ func (t *digestTree) remove(n int32, id *dht.ItemID) (root int32, found bool) {
 		t.pull(n)
 	}
 	return n, found
-}
-
-// find returns the node of id, 0 if absent.
-func (t *digestTree) find(id *dht.ItemID) int32 {
-	n := t.root
-	for n != 0 {
-		N := t.at(n)
-		switch c := cmpID(id, &N.id); {
-		case c < 0:
-			n = N.left
-		case c > 0:
-			n = N.right
-		default:
-			return n
-		}
-	}
-	return 0
 }
 
 // set makes id an entry with the given tombstone flag: inserts it, or

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -264,4 +265,13 @@ func FuzzDigestTree(f *testing.F) {
 			t.Fatalf("tree invariant: %v", err)
 		}
 	})
+}
+
+// TestDigestNodeSize keeps an entry of the index at 96 bytes, 96 MB for a
+// node of a million items and tombstones: a field added or reordered
+// carelessly grows it.
+func TestDigestNodeSize(t *testing.T) {
+	if n := unsafe.Sizeof(dnode{}); n > 96 {
+		t.Fatalf("a digest tree node takes %d bytes, the budget is 96", n)
+	}
 }
