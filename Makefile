@@ -67,7 +67,8 @@ $(QUINT): spec/package.json spec/package-lock.json
 spec: spec-deps
 	bash spec/run.sh
 
-## bench: Go benchmarks of the store (durable put/get, sequential and 64-way)
+## bench: Go benchmarks of the store (durable put/get, sequential and 64-way; the digest index at
+## 10,000 and 1,000,000 entries and its rebuild when a store of 1,000,000 items opens)
 bench:
 	$(GO) test $(TEST_TAGS) -run '^$$' -bench . -benchmem -benchtime 2s ./impl/store/ ./impl/simnet/
 

@@ -40,6 +40,17 @@
 // is applied; the model-versus-store test compares Get with the model after
 // every get step, and a negative control leaves a cached key stale.
 //
+// # Digest index for anti-entropy
+//
+// Beside Pebble, the store keeps in memory an index of its identity
+// records (digest.go): per item or tombstone its ID and its Summary, in
+// item-ID order, with the XOR and count of the summaries of every subtree.
+// DigestRange answers the XOR and count of a key range in O(log N) and
+// ListRange lists a range in O(log N + k), so that an anti-entropy round
+// that finds nothing to repair costs the same at any store size. The index
+// follows every batch the store applies and is rebuilt on open from one
+// scan of the identity records; it is never written to disk.
+//
 // # Room for what comes next
 //
 // The identity record has a kind byte: immutable puts, signed (ed25519)

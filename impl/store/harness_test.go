@@ -299,7 +299,10 @@ func modelVsStore(bug mutation) func(*rapid.T) {
 				}
 				d.step(t, d.drawOp(t))
 			},
-			"": d.check,
+			"": func(t *rapid.T) {
+				d.check(t)
+				checkDigest(t, d.s, digestBounds) // digest_test.go
+			},
 		})
 	}
 }
@@ -308,6 +311,8 @@ func modelVsStore(bug mutation) func(*rapid.T) {
 // random operation sequences with clock jumps, clock steps backwards and
 // several clients, and crashes with reopen (DUR-1, DUR-3): STEP-1, LIM-1..LIM-7, ST-1..ST-3, PUT-1..PUT-6,
 // TTL-1..TTL-6, RM-1..RM-7, GET-1..GET-5, FST-1..FST-8, FST-10, INV-1..INV-5.
+// After every operation it also checks the digest index against the
+// identity records (checkDigest).
 // Replay a failure with the -rapid.seed or -rapid.failfile it prints.
 func TestStoreMatchesModel(t *testing.T) {
 	rapid.Check(t, modelVsStore(noMutation))

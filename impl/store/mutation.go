@@ -18,4 +18,7 @@ const (
 	// remove writes a tombstone, so gets may still return the removed
 	// item (breaks RM-2 for cached keys).
 	mutCacheKeepsRemoved
+	// mutDigestMissesDeletes keeps the digest index from following deleted
+	// identity records, so that it misses reclamation after expiry (TTL-5).
+	mutDigestMissesDeletes
 )

@@ -110,10 +110,6 @@ type Response struct {
 	_       struct{}      // keep literals keyed
 }
 
-// Summary is the 64-bit fingerprint of an item or tombstone that
-// anti-entropy exchanges: equal entries on two nodes have equal summaries.
-func Summary(id dht.ItemID, tombstone bool) uint64 { return summary(id, tombstone) }
-
 // Exec runs one request. Requests must be run in the order the core made
 // them: a step's writes are visible to every request after it.
 func (s *Store) Exec(req Request) Response {

@@ -61,6 +61,8 @@ type Store struct {
 	closed  bool
 	bug     mutation // always noMutation outside negative-control tests
 
+	digest *digestIndex // follows the identity records (digest.go)
+
 	lastNow atomic.Int64 // s.now for lock-free readers
 
 	rc      *readCache // nil when Config.ReadCacheSize is 0
@@ -116,6 +118,7 @@ func Open(cfg Config) (*Store, error) {
 		queues:  admission.NewQueues(cfg.QueueLimit, cfg.QueueTimeout),
 		usage:   map[dht.ClientID]int64{},
 		nextSeq: 1,
+		digest:  newDigestIndex(),
 	}
 	if cfg.NoSync {
 		s.wopts = pebble.NoSync
@@ -124,6 +127,10 @@ func Open(cfg Config) (*Store, error) {
 		s.rc = newReadCache(cfg.ReadCacheSize)
 	}
 	if err := s.load(fresh); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.rebuildDigest(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -367,6 +374,7 @@ func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.B
 		if err := s.db.Apply(b, s.wopts); err != nil {
 			return nil, nil, s.abort(b, err)
 		}
+		s.followBatch(b)
 		_ = b.Close()
 		s.invalidate()
 		return out, nil, nil
@@ -374,6 +382,7 @@ func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.B
 	if err := s.db.ApplyNoSyncWait(b, s.wopts); err != nil {
 		return nil, nil, s.abort(b, err)
 	}
+	s.followBatch(b)
 	s.invalidate()
 	return out, b, nil
 }
