@@ -132,6 +132,13 @@ func (d *digestIndex) list(lo, hi dht.Key, fn func(id dht.ItemID, tombstone bool
 // O(log N) restart of each chunk does not matter.
 const listChunk = 64
 
+// has reports whether id is in the index.
+func (d *digestIndex) has(id dht.ItemID) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.tree.has(&id)
+}
+
 // LenDigest returns the number of entries in the digest index: the items
 // and tombstones stored, expired ones not yet reclaimed included.
 func (s *Store) LenDigest() int { return s.digest.len() }

@@ -229,6 +229,22 @@ func (t *digestTree) set(id dht.ItemID, tomb bool) {
 	}
 }
 
+// has reports whether id is an entry.
+func (t *digestTree) has(id *dht.ItemID) bool {
+	for n := t.root; n != 0; {
+		N := t.at(n)
+		switch c := cmpID(id, &N.id); {
+		case c < 0:
+			n = N.left
+		case c > 0:
+			n = N.right
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // del removes id; it reports whether it was there.
 func (t *digestTree) del(id dht.ItemID) bool {
 	var found bool

@@ -21,4 +21,9 @@ const (
 	// mutDigestMissesDeletes keeps the digest index from following deleted
 	// identity records, so that it misses reclamation after expiry (TTL-5).
 	mutDigestMissesDeletes
+	// mutLookupSkipsBatch answers a lookup from the digest index alone,
+	// missing what the batch being built wrote: a write grouped with an
+	// earlier one of the same item is taken for a new item (breaks FST
+	// charges and PUT-6 within a group commit).
+	mutLookupSkipsBatch
 )

@@ -62,6 +62,10 @@ type Store struct {
 	bug     mutation // always noMutation outside negative-control tests
 
 	digest *digestIndex // follows the identity records (digest.go)
+	// inBatch holds the items and tombstones the batch being built wrote:
+	// with the digest index (every applied batch), it tells lookup which
+	// identities cannot exist without asking Pebble.
+	inBatch map[dht.ItemID]struct{}
 
 	lastNow atomic.Int64 // s.now for lock-free readers
 
@@ -119,6 +123,7 @@ func Open(cfg Config) (*Store, error) {
 		usage:   map[dht.ClientID]int64{},
 		nextSeq: 1,
 		digest:  newDigestIndex(),
+		inBatch: map[dht.ItemID]struct{}{},
 	}
 	if cfg.NoSync {
 		s.wopts = pebble.NoSync
@@ -358,6 +363,7 @@ func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.B
 	}
 	s.touched = s.touched[:0]
 	b := s.db.NewIndexedBatch()
+	clear(s.inBatch)
 	out := make([]dht.Result, len(ops))
 	for i, op := range ops {
 		res, err := s.stepInto(b, op, now)
@@ -498,6 +504,7 @@ func (s *Store) expire(b *pebble.Batch) error {
 	for _, x := range dead {
 		_ = b.Delete(expiryKey(x.e, x.id, x.kind), nil)
 		_ = b.Delete(identKey(x.id), nil)
+		s.inBatch[x.id] = struct{}{}
 		if x.kind == kindItem {
 			_ = b.Delete(valueKey(x.id.Key, x.seq), nil)
 		}
@@ -572,6 +579,16 @@ func (s *Store) admit(b *pebble.Batch) ([]dht.Completion, error) {
 }
 
 func (s *Store) lookup(b *pebble.Batch, id dht.ItemID) (ident, bool, error) {
+	// Most puts are of new items: the digest index, which holds every
+	// identity of every applied batch, answers those in memory; only an
+	// identity it holds, or one this batch wrote, is read from Pebble.
+	_, written := s.inBatch[id]
+	if s.bug == mutLookupSkipsBatch {
+		written = false
+	}
+	if !written && !s.digest.has(id) {
+		return ident{}, false, nil
+	}
 	v, closer, err := b.Get(identKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return ident{}, false, nil
@@ -668,6 +685,7 @@ func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
 		s.touch(id.Key)
 	}
 	_ = b.Set(identKey(id), r.encode(), nil)
+	s.inBatch[id] = struct{}{}
 	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
 	s.curve.Add(r.expiry, r.charge)
 	s.usage[r.client] += r.charge
@@ -677,6 +695,7 @@ func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
 // charge; the caller overwrites or deletes the record itself.
 func (s *Store) uncommit(b *pebble.Batch, id dht.ItemID, r ident) {
 	_ = b.Delete(identKey(id), nil)
+	s.inBatch[id] = struct{}{}
 	_ = b.Delete(expiryKey(r.expiry, id, r.kind), nil)
 	s.curve.Remove(r.expiry, r.charge)
 	s.release(r.client, r.charge)
