@@ -252,7 +252,8 @@ func TestAcceptorAnswersFromDurableState(t *testing.T) {
 
 // TestAcceptorPush: a pushed state is adopted as if its accept had
 // arrived: only above the accepted ballot and not below the promise, and
-// then it is both the promise and the accepted ballot.
+// then it is both the promise and the accepted ballot. The member
+// acknowledges what it then holds.
 func TestAcceptorPush(t *testing.T) {
 	old := state(1, "old")
 	pushed := state(2, "pushed")
@@ -284,8 +285,15 @@ func TestAcceptorPush(t *testing.T) {
 			if d := cmp.Diff(want, a, cpCmp...); d != "" {
 				t.Fatalf("after a push at %d (-want +got):\n%s", x.N, d)
 			}
-			if got := r.replies(r.q); len(got) != 0 {
-				t.Fatalf("a push was answered: %+v", got)
+			// A member acknowledges a push once it holds (durably) a
+			// state at least as new, with its own accepted ballot; it does
+			// not answer a push it refused for its promise.
+			got := r.replies(r.q)
+			switch {
+			case c.at == 2 && len(got) != 0:
+				t.Fatalf("a push refused for the promise was answered: %+v", got)
+			case c.at != 2 && (len(got) != 1 || got[0].Kind != cpPushAck || got[0].Accepted != want.Accepted || got[0].Key != acceptorKey):
+				t.Fatalf("got %+v, want one acknowledgement of %d", got, want.Accepted.N)
 			}
 		})
 	}

@@ -81,7 +81,7 @@ func genState() *rapid.Generator[cpState] {
 func genMsg() *rapid.Generator[cpMsg] {
 	return rapid.Custom(func(t *rapid.T) cpMsg {
 		m := cpMsg{
-			Kind:     uint8(rapid.IntRange(cpLookup, cpPush).Draw(t, "kind")),
+			Kind:     uint8(rapid.IntRange(cpLookup, cpPushAck).Draw(t, "kind")),
 			Op:       rapid.Uint64().Draw(t, "op"),
 			Key:      genKey().Draw(t, "key"),
 			Ballot:   genBallot().Draw(t, "ballot"),
@@ -169,7 +169,7 @@ func TestCodecRejects(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"kind 0", append([]byte{0}, good.encode()[1:]...)},
-		{"kind 8", append([]byte{cpPush + 1}, good.encode()[1:]...)},
+		{"kind 9", append([]byte{cpPushAck + 1}, good.encode()[1:]...)},
 		{"truncated", good.encode()[:len(good.encode())-1]},
 		{"trailing byte", append(good.encode(), 0)},
 		{"value too long", long.encode()},

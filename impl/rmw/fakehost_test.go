@@ -33,6 +33,9 @@ type fakeNet struct {
 	// closest to the key does.
 	root   *fakeHost
 	nextOp uint64
+	// epoch is every host's MembershipEpoch: a test that changes
+	// replicas, a host's set or the hosts bumps it.
+	epoch uint64
 }
 
 // tb is what both *testing.T and *rapid.T offer.
@@ -362,6 +365,8 @@ func (h *fakeHost) ReplicaSet(key dht.Key) []wire.Peer {
 }
 
 func (h *fakeHost) Replicas() int { return h.net.replicas }
+
+func (h *fakeHost) MembershipEpoch() uint64 { return h.net.epoch }
 
 // The put/get namespace is not used by the protocols tested here.
 func (h *fakeHost) Put(time.Time, dht.Put) uint64       { h.net.nextOp++; return h.net.nextOp }

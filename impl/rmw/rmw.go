@@ -128,6 +128,19 @@ type Host interface {
 	Log() *slog.Logger
 }
 
+// MembershipHost is a Host that says when its replica sets may have
+// changed. A host need not implement it (Host is unchanged); one that does
+// lets a protocol's background repair skip, on the rounds between
+// membership changes, the per-register check of which sets changed, so an
+// idle repair round costs the same however many registers the node holds.
+type MembershipHost interface {
+	Host
+	// MembershipEpoch changes whenever ReplicaSet may answer differently,
+	// for some key, than when it last had its current value (a counter
+	// bumped on every join and departure of the membership will do).
+	MembershipEpoch() uint64
+}
+
 // Protocol is a read-modify-write design. See the package comment.
 type Protocol interface {
 	// Start begins a client's operation id at this node as its gateway.
