@@ -150,7 +150,9 @@ type Node struct {
 	protoReqs map[uint64]bool
 	selfMsgs  [][]byte
 	members   map[dht.Key]member
-	inCollect bool
+	// memberEpoch counts changes of members (rmw.MembershipHost).
+	memberEpoch uint64
+	inCollect   bool
 }
 
 type member struct {

@@ -48,11 +48,15 @@ func (n *Node) startRMW(now time.Time, op rmw.Op, verr error) uint64 {
 // not seen in it for MemberHold.
 func (n *Node) updateMembers(now time.Time) {
 	for _, p := range n.ov.Leaves() {
+		if old, ok := n.members[p.ID]; !ok || old.p != p {
+			n.memberEpoch++
+		}
 		n.members[p.ID] = member{p: p, seen: now}
 	}
 	for id, m := range n.members {
 		if now.Sub(m.seen) > n.cfg.MemberHold {
 			delete(n.members, id)
+			n.memberEpoch++
 		}
 	}
 }
@@ -127,6 +131,13 @@ func (h host) Route(now time.Time, key dht.Key, msg []byte) {
 
 func (h host) ReplicaSet(key dht.Key) []wire.Peer { return h.n.registerSet(key) }
 func (h host) Replicas() int                      { return h.n.cfg.Replicas }
+
+// MembershipEpoch changes whenever the membership, and so a register's
+// replica set, may have changed (rmw.MembershipHost): the protocol's
+// repair then looks at its registers' sets again, and only then.
+func (h host) MembershipEpoch() uint64 { return h.n.memberEpoch }
+
+var _ rmw.MembershipHost = host{}
 
 // The node's own gateway calls: their collect is a no-op inside the
 // protocol's call, and the outer collect delivers the answers.
