@@ -85,17 +85,14 @@ type Server struct {
 	once    sync.Once
 	xmlAddr string
 
-	// The storage worker runs the node's storage requests in order, off
-	// the node's goroutine; the syncer waits for their writes to be
-	// durable, in order. The loop collects both kinds of answer.
-	toStore     chan []store.Request
-	toSync      chan syncWait
-	ioMu        sync.Mutex
-	stored      []store.Response
-	synced      []syncResult
-	storedReady chan struct{} // capacity 1: stored has news
-	syncReady   chan struct{} // capacity 1: synced has news
-	ioDone      chan struct{} // closed when the syncer has finished
+	// The loop runs the node's storage requests (execute); the syncer
+	// waits for their writes to be durable, in order, off the loop's
+	// goroutine, and the loop collects what it found.
+	toSync    chan syncWait
+	ioMu      sync.Mutex
+	synced    []syncResult
+	syncReady chan struct{} // capacity 1: synced has news
+	ioDone    chan struct{} // closed when the syncer has finished
 
 	// What GET /api/v1/status reports. The overlay belongs to the loop's
 	// goroutine, so the loop publishes its counts here (publishEvery).
@@ -123,51 +120,34 @@ func wake(ch chan struct{}) {
 	}
 }
 
-// storageWorker runs the node's storage requests, batch after batch, in
-// the order the node made them, and hands each write's Pending to the
-// syncer. It never blocks on the loop: answers go to a list and a wake-up
-// signal.
-func (s *Server) storageWorker() {
-	defer close(s.toSync)
-	for reqs := range s.toStore {
-		// What accumulated while the previous batch ran goes together:
-		// consecutive steps share one Pebble batch and one fsync.
-		for more := true; more; {
-			select {
-			case r, ok := <-s.toStore:
-				if !ok {
-					more = false
-					break
-				}
-				reqs = append(reqs, r...)
-			default:
-				more = false
-			}
+// execute runs the node's storage requests, in order, on the loop's
+// goroutine: consecutive steps share one Pebble batch (store.ExecAll).
+// None of them waits for the disk: a step's writes are applied, and its
+// fsync is the syncer's, which reports it durable later. Reads are
+// answered from Pebble's memtable, block cache or the store's read cache,
+// and anti-entropy's digests and lists from the store's index, so running
+// them here costs less than handing them to another goroutine and back.
+func (s *Server) execute(reqs []store.Request) []store.Response {
+	out := s.st.ExecAll(reqs)
+	var w syncWait
+	for i := range out {
+		r := &out[i]
+		if r.Pending == nil {
+			continue
 		}
-		out := s.st.ExecAll(reqs)
-		var w syncWait
-		for i := range out {
-			r := &out[i]
-			if r.Pending == nil {
-				continue
+		if r.Pending != w.p {
+			if w.p != nil {
+				s.toSync <- w
 			}
-			if r.Pending != w.p {
-				if w.p != nil {
-					s.toSync <- w
-				}
-				w = syncWait{p: r.Pending}
-			}
-			w.seqs = append(w.seqs, r.Seq)
-			r.Pending = nil // the syncer's now
+			w = syncWait{p: r.Pending}
 		}
-		if w.p != nil {
-			s.toSync <- w
-		}
-		s.ioMu.Lock()
-		s.stored = append(s.stored, out...)
-		s.ioMu.Unlock()
-		wake(s.storedReady)
+		w.seqs = append(w.seqs, r.Seq)
+		r.Pending = nil // the syncer's now
 	}
+	if w.p != nil {
+		s.toSync <- w
+	}
+	return out
 }
 
 // syncer waits for each pending write in turn.
@@ -213,8 +193,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		clk = clock.Real()
 	}
 	s := &Server{st: st, clk: clk, log: log, in: make(chan []packet, 1024), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
-		toStore: make(chan []store.Request, 1<<12), toSync: make(chan syncWait, 1<<16),
-		storedReady: make(chan struct{}, 1), syncReady: make(chan struct{}, 1), ioDone: make(chan struct{}),
+		toSync: make(chan syncWait, 1<<16), syncReady: make(chan struct{}, 1), ioDone: make(chan struct{}),
 		capacity: cfg.Store.Capacity}
 	s.started = s.clk.Now()
 	bind := cfg.Bind
@@ -289,7 +268,6 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	s.n.Join(s.clk.Now(), cfg.Bootstrap)
 	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap)
-	go s.storageWorker()
 	go s.syncer()
 	go s.loop(ctx)
 	return s, nil
@@ -359,9 +337,9 @@ func (s *Server) receive(ds []transport.Datagram) {
 
 func (s *Server) loop(ctx context.Context) {
 	defer close(s.stopped)
-	// The storage worker finishes what it was given, then the syncer;
-	// Close waits for both before it closes the store.
-	defer close(s.toStore)
+	// The syncer finishes what it was given; Close waits for it before it
+	// closes the store.
+	defer close(s.toSync)
 	waiters := map[uint64]chan node.Completion{}
 	var published time.Time
 	// The timer is set through the clock, and set again only when the
@@ -409,15 +387,6 @@ func (s *Server) loop(ctx context.Context) {
 		case <-tick:
 			timer = nil
 			s.n.Tick(s.clk.Now())
-		case <-s.storedReady:
-			s.ioMu.Lock()
-			done := s.stored
-			s.stored = nil
-			s.ioMu.Unlock()
-			now := s.clk.Now()
-			for _, r := range done {
-				s.n.Stored(now, r)
-			}
 		case <-s.syncReady:
 			s.ioMu.Lock()
 			done := s.synced
@@ -435,8 +404,19 @@ func (s *Server) loop(ctx context.Context) {
 	}
 }
 
+// flush runs the node's outputs until it has none: what the store's
+// answers make the node do goes out in the same turn.
 func (s *Server) flush(waiters map[uint64]chan node.Completion) {
-	r := s.n.Ready()
+	for {
+		r := s.n.Ready()
+		if len(r.Sends)+len(r.Storage)+len(r.Done) == 0 {
+			return
+		}
+		s.flushOnce(waiters, r)
+	}
+}
+
+func (s *Server) flushOnce(waiters map[uint64]chan node.Completion, r node.Ready) {
 	if len(r.Sends) > 0 {
 		// Every datagram of the step encoded into one reused buffer and
 		// sent in one system call where the transport can (sendmmsg).
@@ -461,7 +441,10 @@ func (s *Server) flush(waiters map[uint64]chan node.Completion) {
 		s.sendBuf, s.sends = buf, ds
 	}
 	if len(r.Storage) > 0 {
-		s.toStore <- r.Storage
+		now := s.clk.Now()
+		for _, resp := range s.execute(r.Storage) {
+			s.n.Stored(now, resp)
+		}
 	}
 	for _, d := range r.Done {
 		if ch, ok := waiters[d.ReqID]; ok {
