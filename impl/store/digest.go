@@ -177,7 +177,7 @@ func (s *Store) followBatch(b *pebble.Batch) {
 			}
 			d.ops = append(d.ops, digestOp{id: decodeID(k[1:]), tomb: v[0] == kindTombstone})
 		case pebble.InternalKeyKindDelete, pebble.InternalKeyKindSingleDelete:
-			if s.bug == mutDigestMissesDeletes {
+			if s.mut() == mutDigestMissesDeletes {
 				continue
 			}
 			d.ops = append(d.ops, digestOp{id: decodeID(k[1:]), del: true})

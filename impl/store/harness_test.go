@@ -85,7 +85,7 @@ func newDifferential(t interface{ Fatalf(string, ...any) }, bug mutation) *diffe
 }
 
 func setBug(s *Store, bug mutation) {
-	s.bug = bug
+	plantMutation(s, bug)
 	if bug == mutNoSync {
 		s.wopts = pebble.NoSync
 	}

@@ -1,9 +1,10 @@
 package store
 
 // mutation names a deliberate bug that tests switch on to prove that the
-// model-versus-store checks catch it (negative controls). Production code
-// never sets it: the field is unexported and only test files in this
-// package assign it.
+// model-versus-store checks catch it (negative controls). Mutations exist
+// only in builds with the build tag "variants" (make's tests set it):
+// elsewhere a store's mutation is the constant noMutation, so production
+// binaries carry neither the switch nor a field for it.
 type mutation int
 
 const (

@@ -203,7 +203,7 @@ func (s *Store) answer(e *keyItems, g dht.Get, now dht.Time) (dht.GetReply, erro
 	var rep dht.GetReply
 	size := 0
 	full := func(n int) bool { // GET-2, GET-3
-		return len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+n > s.cfg.ReplyCap && s.bug != mutNoReplyCap)
+		return len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+n > s.cfg.ReplyCap && s.mut() != mutNoReplyCap)
 	}
 	if g.ItemOrder {
 		start := 0

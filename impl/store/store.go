@@ -59,7 +59,6 @@ type Store struct {
 	usage   map[dht.ClientID]int64
 	failed  error
 	closed  bool
-	bug     mutation // always noMutation outside negative-control tests
 
 	digest *digestIndex // follows the identity records (digest.go)
 	// inBatch holds the items and tombstones the batch being built wrote:
@@ -583,7 +582,7 @@ func (s *Store) lookup(b *pebble.Batch, id dht.ItemID) (ident, bool, error) {
 	// identity of every applied batch, answers those in memory; only an
 	// identity it holds, or one this batch wrote, is read from Pebble.
 	_, written := s.inBatch[id]
-	if s.bug == mutLookupSkipsBatch {
+	if s.mut() == mutLookupSkipsBatch {
 		written = false
 	}
 	if !written && !s.digest.has(id) {
@@ -620,7 +619,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		if err != nil {
 			return false, err
 		}
-		if found && old.kind == kindTombstone && s.bug == mutIgnoreTombstones {
+		if found && old.kind == kindTombstone && s.mut() == mutIgnoreTombstones {
 			found = false
 		}
 		if found && (old.kind == kindTombstone || e <= old.expiry) { // PUT-4, PUT-5
@@ -681,7 +680,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 // commit writes an identity record and its expiry entry and charges it.
 // Every write of a step that changes what a key holds commits a record.
 func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
-	if r.kind != kindTombstone || s.bug != mutCacheKeepsRemoved {
+	if r.kind != kindTombstone || s.mut() != mutCacheKeepsRemoved {
 		s.touch(id.Key)
 	}
 	_ = b.Set(identKey(id), r.encode(), nil)
@@ -739,7 +738,7 @@ func (s *Store) read(r reader, g dht.Get, now dht.Time) (dht.GetReply, error) {
 		if e <= now { // TTL-3: not yet reclaimed
 			continue
 		}
-		if len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+len(v) > s.cfg.ReplyCap && s.bug != mutNoReplyCap) {
+		if len(rep.Values) == g.MaxVals || (len(rep.Values) > 0 && size+len(v) > s.cfg.ReplyCap && s.mut() != mutNoReplyCap) {
 			rep.Placemark = dht.EncodePlacemark(last + 1) // GET-4
 			break
 		}
@@ -793,7 +792,7 @@ func (s *Store) readItems(r reader, g dht.Get, now dht.Time) (dht.GetReply, erro
 			continue
 		}
 		n := int(rec.charge - dht.ItemOverhead)
-		if len(items) == g.MaxVals || (len(items) > 0 && size+n > s.cfg.ReplyCap && s.bug != mutNoReplyCap) { // GET-2, GET-3
+		if len(items) == g.MaxVals || (len(items) > 0 && size+n > s.cfg.ReplyCap && s.mut() != mutNoReplyCap) { // GET-2, GET-3
 			more = true
 			break
 		}
