@@ -58,6 +58,8 @@ type Stats struct {
 	RoutesLooped     int // dropped at the hop limit: a loop, or a corrupt hop count
 	RoutesDelivered  int
 	RouteRetries     int
+	LookupRetries    int // lookups the origin sent again after LookupTimeout
+	LookupsFailed    int // lookups given up after LookupTries
 	JoinAttempts     int
 	IgnoredStrangers int
 }
@@ -80,6 +82,15 @@ type request struct {
 	deadline time.Time
 	route    *wire.Route // reqHop: the message, to resend on timeout
 	tried    []ID        // reqHop: next hops already tried
+}
+
+// lookup is an application lookup awaiting its answer. The origin sends
+// it again if no answer comes in time: a hop that acknowledged it may die
+// before it forwards it, and the message is then lost.
+type lookup struct {
+	key      ID
+	deadline time.Time // zero: held until the node has joined
+	tries    int
 }
 
 type peerInfo struct {
@@ -105,8 +116,8 @@ type Node struct {
 	joined    bool
 	bootstrap []netip.AddrPort
 	joinAt    time.Time
-	lookups   map[uint64]bool // lookups of the application (not tuning)
-	tuning    map[uint64]bool // far-tuning lookups
+	lookups   map[uint64]*lookup // lookups of the application (not tuning)
+	tuning    map[uint64]bool    // far-tuning lookups
 	nextReq   uint64
 
 	nextLeaf, nextNear, nextFar, nextPing, nextRevive time.Time
@@ -136,7 +147,7 @@ func New(cfg Config, self wire.Peer) *Node {
 		peers:   map[ID]*peerInfo{},
 		dead:    map[ID]time.Time{},
 		reqs:    map[uint64]*request{},
-		lookups: map[uint64]bool{},
+		lookups: map[uint64]*lookup{},
 		tuning:  map[uint64]bool{},
 		graves:  map[ID]grave{},
 		stats:   Stats{Sent: map[wire.Type]int{}, Received: map[wire.Type]int{}},
@@ -205,9 +216,12 @@ func (n *Node) sendJoin(now time.Time) {
 	n.joinAt = now
 	n.stats.JoinAttempts++
 	to := n.bootstrap[n.rng.IntN(len(n.bootstrap))]
-	// A node that knows peers already (a restart, or a join that timed
-	// out half-way) asks one of them: the bootstrap may be the dead one.
-	if known := n.leaves.all(); len(known) > 0 && n.rng.IntN(2) == 0 {
+	// A node that knows peers already (a restart, a join that timed out
+	// half-way, or a node whose every leaf died) asks one of them: the
+	// bootstrap nodes may be dead by now, and a node that rejoins only
+	// through them can end up alone, the seed of a ring of its own for
+	// whoever joins through it next.
+	if known := append(n.leaves.all(), n.tbl.all()...); len(known) > 0 && n.rng.IntN(4) != 0 {
 		to = known[n.rng.IntN(len(known))].Addr
 	}
 	r := &wire.Route{Key: n.self.ID, Kind: wire.RouteJoin, Origin: n.self}
@@ -246,6 +260,12 @@ func (n *Node) NextWake() time.Time {
 	t = minTime(t, n.nextRevive)
 	for _, r := range n.reqs {
 		t = minTime(t, r.deadline)
+	}
+	for _, l := range n.lookups {
+		if l.deadline.IsZero() && n.joined {
+			return n.stepNow // a held lookup can go now
+		}
+		t = minTime(t, l.deadline)
 	}
 	if !n.joined && len(n.bootstrap) > 0 {
 		t = minTime(t, n.joinAt.Add(n.cfg.JoinRetry))
@@ -377,7 +397,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 	case *wire.RootIs:
 		n.merge(m.Leaves)
 		switch {
-		case n.lookups[m.ReqID]:
+		case n.lookups[m.ReqID] != nil:
 			delete(n.lookups, m.ReqID)
 			n.out.Found = append(n.out.Found, Found{ReqID: m.ReqID, Key: m.Key, Root: sender, Hops: int(m.Hops)})
 		case n.tuning[m.ReqID]:
@@ -496,6 +516,14 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
 	}
 	next := n.nextHop(m.Key, exclude)
+	if next.ID == n.self.ID && !n.joined && m.Origin.ID != n.self.ID && len(n.leaves.all())+n.tbl.size() > 0 {
+		// A node still joining knows only what the join has brought in so
+		// far: it answers for no key. (One that knows no node at all does:
+		// two nodes that restart through each other must be able to form
+		// a ring.)
+		n.stats.RoutesDropped++
+		return
+	}
 	if next.ID == n.self.ID || m.Hops >= maxHops {
 		if m.Hops >= maxHops {
 			n.stats.RoutesDropped++
@@ -538,7 +566,7 @@ func (n *Node) atRoot(now time.Time, prev wire.Peer, m *wire.Route) {
 }
 
 func (n *Node) rootIsSelf(m *wire.Route) {
-	if n.lookups[m.ReqID] {
+	if n.lookups[m.ReqID] != nil {
 		delete(n.lookups, m.ReqID)
 		n.out.Found = append(n.out.Found, Found{ReqID: m.ReqID, Key: m.Key, Root: n.self, Hops: int(m.Hops)})
 	}
@@ -550,9 +578,45 @@ func (n *Node) Lookup(now time.Time, key ID) uint64 {
 	n.stepNow = now
 	n.nextReq++
 	id := n.nextReq
-	n.lookups[id] = true
-	n.originate(now, &wire.Route{Key: key, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
+	l := &lookup{key: key}
+	n.lookups[id] = l
+	if n.joined {
+		n.sendLookup(now, id, l)
+	}
 	return id
+}
+
+// sendLookup sends (or sends again) a lookup. A node that has not joined
+// holds its lookups until it has: with no leaf set it would answer every
+// one itself.
+func (n *Node) sendLookup(now time.Time, id uint64, l *lookup) {
+	l.tries++
+	l.deadline = now.Add(n.cfg.LookupTimeout)
+	n.originate(now, &wire.Route{Key: l.key, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
+}
+
+// expireLookups sends held lookups once the node has joined, and sends
+// again those not answered in time; after LookupTries it gives up.
+func (n *Node) expireLookups(now time.Time) {
+	var due []uint64
+	for id, l := range n.lookups {
+		if (l.deadline.IsZero() && n.joined) || (!l.deadline.IsZero() && !now.Before(l.deadline)) {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due) // map order must not leak into the outputs
+	for _, id := range due {
+		l := n.lookups[id]
+		if l.tries >= n.cfg.LookupTries {
+			delete(n.lookups, id)
+			n.stats.LookupsFailed++
+			continue
+		}
+		if l.tries > 0 {
+			n.stats.LookupRetries++
+		}
+		n.sendLookup(now, id, l)
+	}
 }
 
 // Route sends an application payload to the root of key; it arrives there
@@ -578,6 +642,7 @@ func (n *Node) originate(now time.Time, m *wire.Route) {
 func (n *Node) Tick(now time.Time) {
 	n.stepNow = now
 	n.expireRequests(now)
+	n.expireLookups(now)
 	for id, until := range n.dead {
 		if !now.Before(until) {
 			delete(n.dead, id)
@@ -683,14 +748,29 @@ func (n *Node) retryHop(now time.Time, r *request) {
 	}
 	n.stats.RouteRetries++
 	m := r.route
-	exclude := r.tried
+	var joiner []ID
 	if m.Kind == wire.RouteJoin {
-		exclude = append(exclude, m.Origin.ID)
+		joiner = []ID{m.Origin.ID}
 	}
-	next := n.nextHop(m.Key, exclude)
+	next := n.nextHop(m.Key, append(slices.Clone(r.tried), joiner...))
 	if next.ID == n.self.ID {
-		n.atRoot(now, n.self, m)
-		return
+		next = n.nextHop(m.Key, joiner)
+		switch {
+		case next.ID != n.self.ID:
+			// The closer node that missed an answer is not declared dead,
+			// and it is the best next hop we know (near the end of a
+			// route, the root itself): try it again, with the timeout
+			// backed off, rather than answer for it.
+		case !n.leaves.covers(m.Key):
+			// The key lies beyond our leaf set, so we are not its root:
+			// drop the message (a lookup's origin sends it again) rather
+			// than answer for a root we do not know.
+			n.stats.RoutesDropped++
+			return
+		default:
+			n.atRoot(now, n.self, m)
+			return
+		}
 	}
 	n.forwardTo(now, next, m, r.tried)
 }
@@ -835,3 +915,4 @@ func setDigit(id *ID, i, b, v int) {
 func (n *Node) String() string {
 	return fmt.Sprintf("node %s joined=%v leaves=%d table=%d reqs=%d", n.self, n.joined, len(n.leaves.all()), n.tbl.size(), len(n.reqs))
 }
+
