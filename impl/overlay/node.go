@@ -915,4 +915,3 @@ func setDigit(id *ID, i, b, v int) {
 func (n *Node) String() string {
 	return fmt.Sprintf("node %s joined=%v leaves=%d table=%d reqs=%d", n.self, n.joined, len(n.leaves.all()), n.tbl.size(), len(n.reqs))
 }
-
