@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -79,6 +80,12 @@ func main() {
 	s.logf("joined %d nodes at %v (wall %v)", *n, s.net.Elapsed(), time.Since(start).Round(time.Millisecond))
 	s.net.RunFor(*warm)
 	s.logf("warm at %v (wall %v)", s.net.Elapsed(), time.Since(start).Round(time.Millisecond))
+	if s.verbose {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.logf("live heap %d MiB, %d bytes per node; %d events queued", ms.HeapAlloc>>20, ms.HeapAlloc/uint64(*n), s.net.Pending())
+	}
 	before := s.net.TotalStats()
 	t0 := s.net.Now()
 	s.lookups(every, *measure)

@@ -127,9 +127,12 @@ type Node struct {
 	// dead find each other again.
 	graves map[ID]grave
 
-	out     Ready
-	stats   Stats
-	stepNow time.Time // the time of the step in progress
+	out   Ready
+	stats Stats // all but Sent and Received, which are counted below
+	// sent and received count messages by type: arrays, not maps, since
+	// there are few types and every message counts.
+	sent, received typeCounts
+	stepNow        time.Time // the time of the step in progress
 }
 
 // New returns a node with identity self. It panics on an invalid config,
@@ -150,7 +153,6 @@ func New(cfg Config, self wire.Peer) *Node {
 		lookups: map[uint64]*lookup{},
 		tuning:  map[uint64]bool{},
 		graves:  map[ID]grave{},
-		stats:   Stats{Sent: map[wire.Type]int{}, Received: map[wire.Type]int{}},
 	}
 	// Nonces start at a random point: a late reply to a previous
 	// incarnation of this node must not match a new request.
@@ -179,16 +181,28 @@ func (n *Node) TableSize() int { return n.tbl.size() }
 // Stats returns a copy of the counters.
 func (n *Node) Stats() Stats {
 	s := n.stats
-	s.Sent, s.Received = clone(n.stats.Sent), clone(n.stats.Received)
+	s.Sent, s.Received = byType(&n.sent), byType(&n.received)
 	return s
 }
 
-func clone(m map[wire.Type]int) map[wire.Type]int {
-	c := make(map[wire.Type]int, len(m))
-	for k, v := range m {
-		c[k] = v
+// typeCounts counts messages by type; the wire has fewer than 16 types.
+type typeCounts [16]int
+
+func (c *typeCounts) add(t wire.Type) {
+	if int(t) < len(c) {
+		c[t]++
 	}
-	return c
+}
+
+// byType returns the nonzero counters of c by message type.
+func byType(c *typeCounts) map[wire.Type]int {
+	m := map[wire.Type]int{}
+	for t, v := range c {
+		if v != 0 {
+			m[wire.Type(t)] = v
+		}
+	}
+	return m
 }
 
 // Ready returns and clears the outputs accumulated since the last call.
@@ -282,7 +296,7 @@ func minTime(a, b time.Time) time.Time {
 
 func (n *Node) send(to netip.AddrPort, m wire.Message) {
 	n.out.Sends = append(n.out.Sends, Send{To: to, Env: wire.Envelope{From: n.self, Msg: m}})
-	n.stats.Sent[m.Type()]++
+	n.sent.add(m.Type())
 }
 
 func (n *Node) newNonce() uint64 {
@@ -360,7 +374,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 		n.stats.IgnoredStrangers++ // an echo of ourselves, or an impostor
 		return
 	}
-	n.stats.Received[env.Msg.Type()]++
+	n.received.add(env.Msg.Type())
 	sender := wire.Peer{ID: env.From.ID, Addr: from} // trust the source address, not the claim
 	n.heard(now, sender)
 	switch m := env.Msg.(type) {
@@ -516,11 +530,11 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
 	}
 	next := n.nextHop(m.Key, exclude)
-	if next.ID == n.self.ID && !n.joined && m.Origin.ID != n.self.ID && len(n.leaves.all())+n.tbl.size() > 0 {
+	if next.ID == n.self.ID && !n.joined && m.Origin.ID != n.self.ID && n.knowsOtherThan(m.Origin.ID) {
 		// A node still joining knows only what the join has brought in so
-		// far: it answers for no key. (One that knows no node at all does:
-		// two nodes that restart through each other must be able to form
-		// a ring.)
+		// far: it answers for no key. (One that knows no node but the
+		// message's origin does: two nodes that restart through each
+		// other must be able to form a ring.)
 		n.stats.RoutesDropped++
 		return
 	}
@@ -535,6 +549,17 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 	}
 	n.stats.RoutesForwarded++
 	n.forwardTo(now, next, m, exclude)
+}
+
+// knowsOtherThan reports whether the leaf set or the table holds a node
+// other than id.
+func (n *Node) knowsOtherThan(id ID) bool {
+	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
+		if p.ID != id {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) forwardTo(now time.Time, next wire.Peer, m *wire.Route, tried []ID) {
@@ -847,6 +872,23 @@ func (n *Node) pingNeighbours(now time.Time) {
 		}
 		nonce := n.newNonce()
 		n.request(now, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+	}
+	n.forgetStrangers(now, seen)
+}
+
+// forgetStrangers drops what the node knows of peers that are neither
+// leaves nor table entries (kept, the map would grow with every node that
+// ever routed a message through this one), unless they were heard from
+// lately or a request to them is outstanding: a candidate for a table
+// slot keeps its RTT samples while it competes.
+func (n *Node) forgetStrangers(now time.Time, neighbours map[ID]bool) {
+	for _, r := range n.reqs {
+		neighbours[r.to.ID] = true
+	}
+	for id, p := range n.peers {
+		if !neighbours[id] && now.Sub(p.lastHeard) > 2*n.cfg.PingPeriod {
+			delete(n.peers, id)
+		}
 	}
 }
 
