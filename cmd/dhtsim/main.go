@@ -43,6 +43,7 @@ import (
 func main() {
 	n := flag.Int("n", 1000, "number of nodes (kept constant under churn)")
 	churn := flag.Duration("churn", 0, "median session time (0: no churn); sessions are exponential, as in the Bamboo evaluation")
+	settle := flag.Duration("settle", time.Minute, "simulated time after the last wave of joins, before the warmup")
 	warm := flag.Duration("warmup", 5*time.Minute, "simulated time after the joins before measuring")
 	measure := flag.Duration("measure", 5*time.Minute, "simulated time of the measurement")
 	lookupEvery := flag.Duration("lookup-every", 0, "interval between lookups (default: 100 lookups per simulated second, at most one per node per 10 s)")
@@ -76,7 +77,7 @@ func main() {
 		os.Exit(1)
 	}
 	s.verbose = *verbose
-	s.joinAll()
+	s.joinAll(*settle)
 	s.logf("joined %d nodes at %v (wall %v)", *n, s.net.Elapsed(), time.Since(start).Round(time.Millisecond))
 	s.net.RunFor(*warm)
 	s.logf("warm at %v (wall %v)", s.net.Elapsed(), time.Since(start).Round(time.Millisecond))
@@ -97,7 +98,7 @@ func main() {
 	latMean, latP99 := meanP99(s.latency)
 	counted := s.issued - s.originDied
 	success := float64(s.correct) / float64(max(counted, 1))
-	s.logf("lookups issued=%d origin_died=%d correct=%d wrong_root=%d unanswered=%d deaths=%d wall=%v", s.issued, s.originDied, s.correct, s.wrong, counted-s.correct-s.wrong, s.deaths, time.Since(start).Round(time.Millisecond))
+	s.logf("lookups issued=%d origin_died=%d correct=%d wrong_root=%d gave_up=%d unanswered=%d deaths=%d wall=%v", s.issued, s.originDied, s.correct, s.wrong, s.gaveUp, counted-s.correct-s.wrong, s.deaths, time.Since(start).Round(time.Millisecond))
 	fmt.Printf("nodes=%d hops_mean=%.2f hops_p99=%d lookup_success=%.4f lookups=%d origin_died=%d latency_ms_mean=%.0f latency_ms_p99=%d maint_bytes_per_node_s=%.0f\n",
 		*n, mean, p99, success, counted, s.originDied, latMean, latP99, maint)
 }
@@ -149,9 +150,9 @@ type sim struct {
 	measuring bool
 	verbose   bool
 
-	issued, correct, wrong, deaths, originDied int
-	hops, latency                              []int // latency in ms
-	lookupBytes                                uint64
+	issued, correct, wrong, gaveUp, deaths, originDied int
+	hops, latency                                      []int // latency in ms
+	lookupBytes                                        uint64
 }
 
 func newSim(seed uint64, n int, churn time.Duration) (*sim, error) {
@@ -256,7 +257,7 @@ func (s *sim) kill(sn *simNode) {
 	s.spawn()   // a new node takes its place: N stays constant
 }
 
-func (s *sim) joinAll() {
+func (s *sim) joinAll(settle time.Duration) {
 	// Join in waves: each new node needs a live bootstrap, and a ring
 	// grows fastest when joins overlap.
 	for s.next < s.n {
@@ -265,7 +266,7 @@ func (s *sim) joinAll() {
 		}
 		s.net.RunFor(2 * time.Second)
 	}
-	s.net.RunFor(time.Minute)
+	s.net.RunFor(settle)
 }
 
 func (s *sim) receive(sn *simNode, from netip.AddrPort, p []byte) {
@@ -302,6 +303,12 @@ func (s *sim) flush(sn *simNode) {
 			s.lookupBytes += uint64(len(b))
 		}
 		_ = sn.ep.Send(out.To, b)
+	}
+	for _, id := range r.GaveUp {
+		if sn.pending[id] != nil {
+			delete(sn.pending, id)
+			s.gaveUp++
+		}
 	}
 	for _, f := range r.Found {
 		l := sn.pending[f.ReqID]

@@ -101,9 +101,11 @@ func TestLookupSentAgainByOrigin(t *testing.T) {
 	n.consider(leaf)
 	n.Ready()
 	id := n.Lookup(now, idHex("90"))
-	sends := 0
+	sends, gaveUp := 0, 0
 	for try := 0; try < cfg.LookupTries+1; try++ {
-		for _, s := range n.Ready().Sends {
+		r := n.Ready()
+		gaveUp += len(r.GaveUp)
+		for _, s := range r.Sends {
 			if m, ok := s.Env.Msg.(*wire.Route); ok && m.ReqID == id && s.To == leaf.Addr {
 				sends++
 				// The leaf acknowledges and then dies with the message.
@@ -113,8 +115,9 @@ func TestLookupSentAgainByOrigin(t *testing.T) {
 		now = now.Add(cfg.LookupTimeout)
 		n.Tick(now)
 	}
-	if sends != cfg.LookupTries {
-		t.Fatalf("the lookup was sent %d times, want %d", sends, cfg.LookupTries)
+	gaveUp += len(n.Ready().GaveUp)
+	if sends != cfg.LookupTries || gaveUp != 1 {
+		t.Fatalf("the lookup was sent %d times, want %d; given up %d times, want once", sends, cfg.LookupTries, gaveUp)
 	}
 	if st := n.Stats(); st.LookupRetries != cfg.LookupTries-1 || st.LookupsFailed != 1 {
 		t.Fatalf("retries=%d failed=%d, want %d and 1", st.LookupRetries, st.LookupsFailed, cfg.LookupTries-1)

@@ -46,6 +46,9 @@ type Ready struct {
 	Sends     []Send
 	Delivered []Delivered
 	Found     []Found
+	// GaveUp lists the request IDs of lookups that got no answer after
+	// LookupTries sends.
+	GaveUp []uint64
 }
 
 // Stats counts the node's protocol events.
@@ -635,6 +638,7 @@ func (n *Node) expireLookups(now time.Time) {
 		if l.tries >= n.cfg.LookupTries {
 			delete(n.lookups, id)
 			n.stats.LookupsFailed++
+			n.out.GaveUp = append(n.out.GaveUp, id)
 			continue
 		}
 		if l.tries > 0 {
@@ -897,7 +901,7 @@ func (n *Node) forgetStrangers(now time.Time, neighbours map[ID]bool) {
 func (n *Node) nearTuning(now time.Time) {
 	var rows []int
 	for r := range n.tbl.rows {
-		if len(n.tbl.row(r)) > 0 {
+		if n.tbl.filled(r) {
 			rows = append(rows, r)
 		}
 	}
@@ -916,7 +920,7 @@ func (n *Node) nearTuning(now time.Time) {
 func (n *Node) farTuning(now time.Time) {
 	depth := 0
 	for r := range n.tbl.rows {
-		if len(n.tbl.row(r)) > 0 {
+		if n.tbl.filled(r) {
 			depth = r + 1
 		}
 	}

@@ -85,6 +85,16 @@ func (t *table) row(r int) []wire.Peer {
 	return out
 }
 
+// filled reports whether row r has an entry.
+func (t *table) filled(r int) bool {
+	for _, p := range t.rows[r] {
+		if p != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // all returns every entry.
 func (t *table) all() []wire.Peer {
 	var out []wire.Peer
