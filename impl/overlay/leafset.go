@@ -83,16 +83,6 @@ func (l *leafSet) all() []wire.Peer {
 	return append(append(out, l.front(l.succ)...), l.front(l.pred)...)
 }
 
-// depleted reports whether a side holds fewer than size nodes: some died
-// and no exchange has replaced them yet, or the ring is small. Its
-// farthest leaf is then asked for its leaf set first.
-func (l *leafSet) depleted(cw bool) bool {
-	if cw {
-		return len(l.succ) < l.size
-	}
-	return len(l.pred) < l.size
-}
-
 // covers reports whether key lies within the range the leaf set knows
 // completely: the arc from the farthest predecessor through self to the
 // farthest successor. Each side holds only nodes of its own half of the
