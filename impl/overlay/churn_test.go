@@ -48,47 +48,6 @@ func TestShortSideCoversOnlyItsNodes(t *testing.T) {
 	}
 }
 
-// TestJoiningNodeAnswersForNoKey: a node still joining has only the rows
-// and leaves that its join brought in so far; were it to answer a join
-// routed to it, the joiner would found a ring with it that the rest of the
-// ring does not know. It drops the message instead (the sender retries
-// elsewhere). A node that knows no node at all still answers, so that two
-// nodes restarting through each other can form a ring.
-func TestJoiningNodeAnswersForNoKey(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	self := testPeer("80", 1)
-	joiner := testPeer("81", 2)
-	join := func(n *Node) Ready {
-		n.Ready()
-		n.Receive(now, joiner.Addr, wire.Envelope{From: joiner, Msg: &wire.Route{Key: joiner.ID, Kind: wire.RouteJoin, Origin: joiner, Nonce: 7}})
-		return n.Ready()
-	}
-	answered := func(r Ready) bool {
-		for _, s := range r.Sends {
-			if _, ok := s.Env.Msg.(*wire.LeafResp); ok && s.To == joiner.Addr {
-				return true
-			}
-		}
-		return false
-	}
-
-	lone := New(DefaultConfig(), self)
-	lone.Join(now, []netip.AddrPort{testPeer("f0", 3).Addr})
-	if !answered(join(lone)) {
-		t.Fatal("a joining node that knows no one did not answer a join")
-	}
-
-	n := New(DefaultConfig(), self)
-	n.Join(now, []netip.AddrPort{testPeer("f0", 3).Addr})
-	n.consider(testPeer("10", 4)) // a row entry its own join brought in
-	if r := join(n); answered(r) {
-		t.Fatal("a joining node that knows part of the ring answered a join as its root")
-	}
-	if n.stats.RoutesDropped != 1 {
-		t.Fatalf("routes dropped = %d, want 1", n.stats.RoutesDropped)
-	}
-}
-
 // TestLookupSentAgainByOrigin: a hop that acknowledged a lookup may die
 // before it forwards it; the origin sends the lookup again after
 // LookupTimeout, LookupTries times in all, then gives up.

@@ -533,14 +533,6 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
 	}
 	next := n.nextHop(m.Key, exclude)
-	if next.ID == n.self.ID && !n.joined && m.Origin.ID != n.self.ID && n.knowsOtherThan(m.Origin.ID) {
-		// A node still joining knows only what the join has brought in so
-		// far: it answers for no key. (One that knows no node but the
-		// message's origin does: two nodes that restart through each
-		// other must be able to form a ring.)
-		n.stats.RoutesDropped++
-		return
-	}
 	if next.ID == n.self.ID || m.Hops >= maxHops {
 		if m.Hops >= maxHops {
 			n.stats.RoutesDropped++
@@ -552,17 +544,6 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 	}
 	n.stats.RoutesForwarded++
 	n.forwardTo(now, next, m, exclude)
-}
-
-// knowsOtherThan reports whether the leaf set or the table holds a node
-// other than id.
-func (n *Node) knowsOtherThan(id ID) bool {
-	for _, p := range append(n.leaves.all(), n.tbl.all()...) {
-		if p.ID != id {
-			return true
-		}
-	}
-	return false
 }
 
 func (n *Node) forwardTo(now time.Time, next wire.Peer, m *wire.Route, tried []ID) {
