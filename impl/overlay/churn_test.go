@@ -48,6 +48,41 @@ func TestShortSideCoversOnlyItsNodes(t *testing.T) {
 	}
 }
 
+// TestJoiningNodeAnswersNoLookup: a node still joining has only the rows
+// and leaves its join brought in so far, so it answers no lookup routed to
+// it (the origin sends it again), but it does answer a join: two nodes
+// that start through each other must form a ring without waiting for a
+// join retry.
+func TestJoiningNodeAnswersNoLookup(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	self, other := testPeer("80", 1), testPeer("81", 2)
+	n := New(DefaultConfig(), self)
+	n.Join(now, []netip.AddrPort{testPeer("f0", 3).Addr})
+	n.consider(testPeer("10", 4)) // a row entry its own join brought in
+	n.Ready()
+	route := func(kind wire.RouteKind) []Send {
+		n.Receive(now, other.Addr, wire.Envelope{From: other, Msg: &wire.Route{Key: idHex("8001"), Kind: kind, Origin: other, ReqID: 5, Nonce: 7}})
+		return n.Ready().Sends
+	}
+	for _, s := range route(wire.RouteFindRoot) {
+		if _, ok := s.Env.Msg.(*wire.RootIs); ok {
+			t.Fatal("a joining node answered a lookup as the root")
+		}
+	}
+	if n.stats.RoutesDropped != 1 {
+		t.Fatalf("routes dropped = %d, want 1", n.stats.RoutesDropped)
+	}
+	answered := false
+	for _, s := range route(wire.RouteJoin) {
+		if _, ok := s.Env.Msg.(*wire.LeafResp); ok && s.To == other.Addr {
+			answered = true
+		}
+	}
+	if !answered {
+		t.Fatal("a joining node did not answer a join routed to it")
+	}
+}
+
 // TestLookupSentAgainByOrigin: a hop that acknowledged a lookup may die
 // before it forwards it; the origin sends the lookup again after
 // LookupTimeout, LookupTries times in all, then gives up.

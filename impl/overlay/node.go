@@ -533,6 +533,15 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
 	}
 	next := n.nextHop(m.Key, exclude)
+	if next.ID == n.self.ID && !n.joined && m.Kind == wire.RouteFindRoot && m.Origin.ID != n.self.ID {
+		// A node still joining knows only what its join has brought in so
+		// far: it answers no lookup (the origin sends it again). Joins it
+		// does answer, or two nodes that start through each other would
+		// wait for each other; application messages are the
+		// application's to retry.
+		n.stats.RoutesDropped++
+		return
+	}
 	if next.ID == n.self.ID || m.Hops >= maxHops {
 		if m.Hops >= maxHops {
 			n.stats.RoutesDropped++
