@@ -4,16 +4,19 @@
 // lookup latency and maintenance traffic:
 //
 //	dhtsim -n 1000 -churn 1.4m -warmup 3m -measure 3m -seed 1
-//	nodes=1000 hops_mean=2.74 hops_p99=5 lookup_success=0.9969 ... maint_bytes_per_node_s=486
+//	nodes=1000 hops_mean=2.74 hops_p99=5 lookup_success=0.9979 lookups=17947 origin_died=53
+//	latency_ms_mean=336 latency_ms_p99=3348 maint_bytes_per_node_s=491 maint_packets_per_node_s=7.8
 //
-// A lookup succeeds when the node that answers it is the true root of its
+// (the result is one line). A lookup succeeds when the node that answers it is the true root of its
 // key (the live, joined node closest to it) at the moment the lookup
 // reaches it; a lookup answered by any other node, or not answered (the
 // origin gives up after its retries), fails. A lookup whose origin dies
 // before the answer arrives has no one to count it and is left out
 // (reported as origin_died). Maintenance traffic is every byte the nodes
 // send during the measurement except the measured lookups' routed
-// messages and answers, per node per simulated second.
+// messages and answers, per node per simulated second. Maintenance
+// datagrams per node and second are reported too: the bytes count UDP payloads, and each datagram adds 28
+// bytes of IPv4 and UDP header on a real network.
 //
 // Every run is deterministic for its -seed.
 package main
