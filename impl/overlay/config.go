@@ -29,6 +29,12 @@ type Config struct {
 	// RouteTries is how many next hops a routed message tries before it is
 	// dropped (the origin retries end to end).
 	RouteTries int
+	// LookupTimeout is how long the origin of a lookup waits for the
+	// answer before it sends the lookup again.
+	LookupTimeout time.Duration
+	// LookupTries is how many times the origin sends a lookup before it
+	// gives up.
+	LookupTries int
 	// RevivePeriod is the mean period of probing one peer declared dead
 	// (how partitioned halves of the ring find each other again).
 	RevivePeriod time.Duration
@@ -59,7 +65,11 @@ func DefaultConfig() Config {
 		DeadAfter: 3,
 		// Enough alternatives to route around a couple of dead entries.
 		RouteTries: 4,
-		JoinRetry:  5 * time.Second,
+		// A lookup takes a few hops of at most a few hundred ms each; the
+		// hop-by-hop retries fit in 2 s unless a hop died holding it.
+		LookupTimeout: 2 * time.Second,
+		LookupTries:   3,
+		JoinRetry:     5 * time.Second,
 		// One ping every 10 s: negligible traffic, and a healed partition
 		// merges within a minute or two.
 		RevivePeriod: 10 * time.Second,
@@ -77,8 +87,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: maintenance periods must be positive")
 	case c.InitialRTO <= 0 || c.MaxRTO < c.InitialRTO:
 		return fmt.Errorf("overlay: need 0 < initial RTO <= max RTO, got %v and %v", c.InitialRTO, c.MaxRTO)
-	case c.DeadAfter < 1 || c.RouteTries < 1:
-		return fmt.Errorf("overlay: dead-after and route tries must be at least 1")
+	case c.DeadAfter < 1 || c.RouteTries < 1 || c.LookupTries < 1:
+		return fmt.Errorf("overlay: dead-after, route tries and lookup tries must be at least 1")
+	case c.LookupTimeout <= 0:
+		return fmt.Errorf("overlay: lookup timeout must be positive")
 	case c.JoinRetry <= 0:
 		return fmt.Errorf("overlay: join retry must be positive")
 	}

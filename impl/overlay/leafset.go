@@ -7,8 +7,10 @@ import (
 )
 
 // leafSet holds the nearest nodes on each side of self: succ in clockwise
-// order, pred in counter-clockwise order, size each. In a network of fewer
-// than 2*size+1 nodes a node can be on both sides. Each side also keeps as
+// order, pred in counter-clockwise order, size each. A node is on the side
+// of the half of the circle it lies in (clockwise when exactly opposite),
+// never on both: a side that runs short then looks short (see covers)
+// instead of filling up with the other side's nodes. Each side also keeps as
 // many again in reserve: when a leaf is found dead, the next one is there
 // at once instead of after the next exchange.
 type leafSet struct {
@@ -39,9 +41,10 @@ func (l *leafSet) add(p wire.Peer) bool {
 	if p.ID == l.self.ID {
 		return false
 	}
-	a := l.insert(&l.succ, p, func(x ID) ID { return clockwise(l.self.ID, x) })
-	b := l.insert(&l.pred, p, func(x ID) ID { return clockwise(x, l.self.ID) })
-	return a || b
+	if Compare(clockwise(l.self.ID, p.ID), clockwise(p.ID, l.self.ID)) <= 0 {
+		return l.insert(&l.succ, p, func(x ID) ID { return clockwise(l.self.ID, x) })
+	}
+	return l.insert(&l.pred, p, func(x ID) ID { return clockwise(x, l.self.ID) })
 }
 
 func (l *leafSet) insert(side *[]wire.Peer, p wire.Peer, dist func(ID) ID) bool {
@@ -74,31 +77,35 @@ func (l *leafSet) remove(id ID) bool {
 	return len(l.succ)+len(l.pred) != n
 }
 
-// all returns the distinct leaves.
+// all returns the leaves, successors first (no node is on both sides).
 func (l *leafSet) all() []wire.Peer {
-	out := slices.Clone(l.front(l.succ))
-	for _, p := range l.front(l.pred) {
-		if !slices.ContainsFunc(out, func(q wire.Peer) bool { return q.ID == p.ID }) {
-			out = append(out, p)
-		}
-	}
-	return out
+	out := make([]wire.Peer, 0, len(l.front(l.succ))+len(l.front(l.pred)))
+	return append(append(out, l.front(l.succ)...), l.front(l.pred)...)
 }
 
 // covers reports whether key lies within the range the leaf set knows
-// completely: between the farthest predecessor and the farthest successor.
-// A side that is not full means the node knows the whole ring, and so do
-// two sides that reach past each other: in a ring of fewer than 2*size+2
-// nodes the farthest predecessor lies clockwise before the farthest
-// successor, and the arc from one to the other is then the short gap
-// between them, not the leaf set's range.
+// completely: the arc from the farthest predecessor through self to the
+// farthest successor. Each side holds only nodes of its own half of the
+// circle, so this arc never wraps: a node that lost its nearest leaves,
+// or that knows only a few nodes scattered around the circle (a few nodes
+// that joined through each other while the rest of the ring was out of
+// reach), covers only as far as the nodes it has, and routes other keys
+// on instead of answering for them. In a small ring a key in the gap
+// between the two farthest leaves goes to the closest node known, which
+// is then its root.
 func (l *leafSet) covers(key ID) bool {
-	if len(l.succ) < l.size || len(l.pred) < l.size {
-		return true
+	lo, hi := l.self.ID, l.self.ID
+	if k := len(l.front(l.pred)); k > 0 {
+		lo = l.pred[k-1].ID
 	}
-	lo, hi := l.pred[l.size-1].ID, l.succ[l.size-1].ID
-	if lo == hi || Between(l.self.ID, lo, hi) {
-		return true
+	if k := len(l.front(l.succ)); k > 0 {
+		hi = l.succ[k-1].ID
 	}
-	return key == lo || key == hi || Between(lo, key, hi)
+	if lo == hi {
+		// No leaves: this node is alone or lost every neighbour. It is
+		// the root only of keys no node it knows is closer to, which the
+		// routing decides from the routing table.
+		return key == l.self.ID
+	}
+	return key == lo || key == hi || key == l.self.ID || Between(lo, key, hi)
 }

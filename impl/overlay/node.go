@@ -46,6 +46,9 @@ type Ready struct {
 	Sends     []Send
 	Delivered []Delivered
 	Found     []Found
+	// GaveUp lists the request IDs of lookups that got no answer after
+	// LookupTries sends.
+	GaveUp []uint64
 }
 
 // Stats counts the node's protocol events.
@@ -58,6 +61,8 @@ type Stats struct {
 	RoutesLooped     int // dropped at the hop limit: a loop, or a corrupt hop count
 	RoutesDelivered  int
 	RouteRetries     int
+	LookupRetries    int // lookups the origin sent again after LookupTimeout
+	LookupsFailed    int // lookups given up after LookupTries
 	JoinAttempts     int
 	IgnoredStrangers int
 }
@@ -80,6 +85,15 @@ type request struct {
 	deadline time.Time
 	route    *wire.Route // reqHop: the message, to resend on timeout
 	tried    []ID        // reqHop: next hops already tried
+}
+
+// lookup is an application lookup awaiting its answer. The origin sends
+// it again if no answer comes in time: a hop that acknowledged it may die
+// before it forwards it, and the message is then lost.
+type lookup struct {
+	key      ID
+	deadline time.Time // zero: held until the node has joined
+	tries    int
 }
 
 type peerInfo struct {
@@ -105,8 +119,8 @@ type Node struct {
 	joined    bool
 	bootstrap []netip.AddrPort
 	joinAt    time.Time
-	lookups   map[uint64]bool // lookups of the application (not tuning)
-	tuning    map[uint64]bool // far-tuning lookups
+	lookups   map[uint64]*lookup // lookups of the application (not tuning)
+	tuning    map[uint64]bool    // far-tuning lookups
 	nextReq   uint64
 
 	nextLeaf, nextNear, nextFar, nextPing, nextRevive time.Time
@@ -116,9 +130,12 @@ type Node struct {
 	// dead find each other again.
 	graves map[ID]grave
 
-	out     Ready
-	stats   Stats
-	stepNow time.Time // the time of the step in progress
+	out   Ready
+	stats Stats // all but Sent and Received, which are counted below
+	// sent and received count messages by type: arrays, not maps, since
+	// there are few types and every message counts.
+	sent, received typeCounts
+	stepNow        time.Time // the time of the step in progress
 }
 
 // New returns a node with identity self. It panics on an invalid config,
@@ -136,10 +153,9 @@ func New(cfg Config, self wire.Peer) *Node {
 		peers:   map[ID]*peerInfo{},
 		dead:    map[ID]time.Time{},
 		reqs:    map[uint64]*request{},
-		lookups: map[uint64]bool{},
+		lookups: map[uint64]*lookup{},
 		tuning:  map[uint64]bool{},
 		graves:  map[ID]grave{},
-		stats:   Stats{Sent: map[wire.Type]int{}, Received: map[wire.Type]int{}},
 	}
 	// Nonces start at a random point: a late reply to a previous
 	// incarnation of this node must not match a new request.
@@ -168,16 +184,28 @@ func (n *Node) TableSize() int { return n.tbl.size() }
 // Stats returns a copy of the counters.
 func (n *Node) Stats() Stats {
 	s := n.stats
-	s.Sent, s.Received = clone(n.stats.Sent), clone(n.stats.Received)
+	s.Sent, s.Received = byType(&n.sent), byType(&n.received)
 	return s
 }
 
-func clone(m map[wire.Type]int) map[wire.Type]int {
-	c := make(map[wire.Type]int, len(m))
-	for k, v := range m {
-		c[k] = v
+// typeCounts counts messages by type; the wire has fewer than 16 types.
+type typeCounts [16]int
+
+func (c *typeCounts) add(t wire.Type) {
+	if int(t) < len(c) {
+		c[t]++
 	}
-	return c
+}
+
+// byType returns the nonzero counters of c by message type.
+func byType(c *typeCounts) map[wire.Type]int {
+	m := map[wire.Type]int{}
+	for t, v := range c {
+		if v != 0 {
+			m[wire.Type(t)] = v
+		}
+	}
+	return m
 }
 
 // Ready returns and clears the outputs accumulated since the last call.
@@ -205,9 +233,12 @@ func (n *Node) sendJoin(now time.Time) {
 	n.joinAt = now
 	n.stats.JoinAttempts++
 	to := n.bootstrap[n.rng.IntN(len(n.bootstrap))]
-	// A node that knows peers already (a restart, or a join that timed
-	// out half-way) asks one of them: the bootstrap may be the dead one.
-	if known := n.leaves.all(); len(known) > 0 && n.rng.IntN(2) == 0 {
+	// A node that knows peers already (a restart, a join that timed out
+	// half-way, or a node whose every leaf died) asks one of them: the
+	// bootstrap nodes may be dead by now, and a node that rejoins only
+	// through them can end up alone, the seed of a ring of its own for
+	// whoever joins through it next.
+	if known := append(n.leaves.all(), n.tbl.all()...); len(known) > 0 && n.rng.IntN(4) != 0 {
 		to = known[n.rng.IntN(len(known))].Addr
 	}
 	r := &wire.Route{Key: n.self.ID, Kind: wire.RouteJoin, Origin: n.self}
@@ -247,6 +278,12 @@ func (n *Node) NextWake() time.Time {
 	for _, r := range n.reqs {
 		t = minTime(t, r.deadline)
 	}
+	for _, l := range n.lookups {
+		if l.deadline.IsZero() && n.joined {
+			return n.stepNow // a held lookup can go now
+		}
+		t = minTime(t, l.deadline)
+	}
 	if !n.joined && len(n.bootstrap) > 0 {
 		t = minTime(t, n.joinAt.Add(n.cfg.JoinRetry))
 	}
@@ -262,7 +299,7 @@ func minTime(a, b time.Time) time.Time {
 
 func (n *Node) send(to netip.AddrPort, m wire.Message) {
 	n.out.Sends = append(n.out.Sends, Send{To: to, Env: wire.Envelope{From: n.self, Msg: m}})
-	n.stats.Sent[m.Type()]++
+	n.sent.add(m.Type())
 }
 
 func (n *Node) newNonce() uint64 {
@@ -340,7 +377,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 		n.stats.IgnoredStrangers++ // an echo of ourselves, or an impostor
 		return
 	}
-	n.stats.Received[env.Msg.Type()]++
+	n.received.add(env.Msg.Type())
 	sender := wire.Peer{ID: env.From.ID, Addr: from} // trust the source address, not the claim
 	n.heard(now, sender)
 	switch m := env.Msg.(type) {
@@ -377,7 +414,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 	case *wire.RootIs:
 		n.merge(m.Leaves)
 		switch {
-		case n.lookups[m.ReqID]:
+		case n.lookups[m.ReqID] != nil:
 			delete(n.lookups, m.ReqID)
 			n.out.Found = append(n.out.Found, Found{ReqID: m.ReqID, Key: m.Key, Root: sender, Hops: int(m.Hops)})
 		case n.tuning[m.ReqID]:
@@ -496,6 +533,15 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
 	}
 	next := n.nextHop(m.Key, exclude)
+	if next.ID == n.self.ID && !n.joined && m.Kind == wire.RouteFindRoot && m.Origin.ID != n.self.ID {
+		// A node still joining knows only what its join has brought in so
+		// far: it answers no lookup (the origin sends it again). Joins it
+		// does answer, or two nodes that start through each other would
+		// wait for each other; application messages are the
+		// application's to retry.
+		n.stats.RoutesDropped++
+		return
+	}
 	if next.ID == n.self.ID || m.Hops >= maxHops {
 		if m.Hops >= maxHops {
 			n.stats.RoutesDropped++
@@ -538,7 +584,7 @@ func (n *Node) atRoot(now time.Time, prev wire.Peer, m *wire.Route) {
 }
 
 func (n *Node) rootIsSelf(m *wire.Route) {
-	if n.lookups[m.ReqID] {
+	if n.lookups[m.ReqID] != nil {
 		delete(n.lookups, m.ReqID)
 		n.out.Found = append(n.out.Found, Found{ReqID: m.ReqID, Key: m.Key, Root: n.self, Hops: int(m.Hops)})
 	}
@@ -550,9 +596,46 @@ func (n *Node) Lookup(now time.Time, key ID) uint64 {
 	n.stepNow = now
 	n.nextReq++
 	id := n.nextReq
-	n.lookups[id] = true
-	n.originate(now, &wire.Route{Key: key, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
+	l := &lookup{key: key}
+	n.lookups[id] = l
+	if n.joined {
+		n.sendLookup(now, id, l)
+	}
 	return id
+}
+
+// sendLookup sends (or sends again) a lookup. A node that has not joined
+// holds its lookups until it has: with no leaf set it would answer every
+// one itself.
+func (n *Node) sendLookup(now time.Time, id uint64, l *lookup) {
+	l.tries++
+	l.deadline = now.Add(n.cfg.LookupTimeout)
+	n.originate(now, &wire.Route{Key: l.key, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
+}
+
+// expireLookups sends held lookups once the node has joined, and sends
+// again those not answered in time; after LookupTries it gives up.
+func (n *Node) expireLookups(now time.Time) {
+	var due []uint64
+	for id, l := range n.lookups {
+		if (l.deadline.IsZero() && n.joined) || (!l.deadline.IsZero() && !now.Before(l.deadline)) {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due) // map order must not leak into the outputs
+	for _, id := range due {
+		l := n.lookups[id]
+		if l.tries >= n.cfg.LookupTries {
+			delete(n.lookups, id)
+			n.stats.LookupsFailed++
+			n.out.GaveUp = append(n.out.GaveUp, id)
+			continue
+		}
+		if l.tries > 0 {
+			n.stats.LookupRetries++
+		}
+		n.sendLookup(now, id, l)
+	}
 }
 
 // Route sends an application payload to the root of key; it arrives there
@@ -578,6 +661,7 @@ func (n *Node) originate(now time.Time, m *wire.Route) {
 func (n *Node) Tick(now time.Time) {
 	n.stepNow = now
 	n.expireRequests(now)
+	n.expireLookups(now)
 	for id, until := range n.dead {
 		if !now.Before(until) {
 			delete(n.dead, id)
@@ -683,14 +767,29 @@ func (n *Node) retryHop(now time.Time, r *request) {
 	}
 	n.stats.RouteRetries++
 	m := r.route
-	exclude := r.tried
+	var joiner []ID
 	if m.Kind == wire.RouteJoin {
-		exclude = append(exclude, m.Origin.ID)
+		joiner = []ID{m.Origin.ID}
 	}
-	next := n.nextHop(m.Key, exclude)
+	next := n.nextHop(m.Key, append(slices.Clone(r.tried), joiner...))
 	if next.ID == n.self.ID {
-		n.atRoot(now, n.self, m)
-		return
+		next = n.nextHop(m.Key, joiner)
+		switch {
+		case next.ID != n.self.ID:
+			// The closer node that missed an answer is not declared dead,
+			// and it is the best next hop we know (near the end of a
+			// route, the root itself): try it again, with the timeout
+			// backed off, rather than answer for it.
+		case !n.leaves.covers(m.Key):
+			// The key lies beyond our leaf set, so we are not its root:
+			// drop the message (a lookup's origin sends it again) rather
+			// than answer for a root we do not know.
+			n.stats.RoutesDropped++
+			return
+		default:
+			n.atRoot(now, n.self, m)
+			return
+		}
 	}
 	n.forwardTo(now, next, m, r.tried)
 }
@@ -768,6 +867,23 @@ func (n *Node) pingNeighbours(now time.Time) {
 		nonce := n.newNonce()
 		n.request(now, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
 	}
+	n.forgetStrangers(now, seen)
+}
+
+// forgetStrangers drops what the node knows of peers that are neither
+// leaves nor table entries (kept, the map would grow with every node that
+// ever routed a message through this one), unless they were heard from
+// lately or a request to them is outstanding: a candidate for a table
+// slot keeps its RTT samples while it competes.
+func (n *Node) forgetStrangers(now time.Time, neighbours map[ID]bool) {
+	for _, r := range n.reqs {
+		neighbours[r.to.ID] = true
+	}
+	for id, p := range n.peers {
+		if !neighbours[id] && now.Sub(p.lastHeard) > 2*n.cfg.PingPeriod {
+			delete(n.peers, id)
+		}
+	}
 }
 
 // nearTuning asks a random neighbour of a random non-empty row for that
@@ -775,7 +891,7 @@ func (n *Node) pingNeighbours(now time.Time) {
 func (n *Node) nearTuning(now time.Time) {
 	var rows []int
 	for r := range n.tbl.rows {
-		if len(n.tbl.row(r)) > 0 {
+		if n.tbl.filled(r) {
 			rows = append(rows, r)
 		}
 	}
@@ -794,7 +910,7 @@ func (n *Node) nearTuning(now time.Time) {
 func (n *Node) farTuning(now time.Time) {
 	depth := 0
 	for r := range n.tbl.rows {
-		if len(n.tbl.row(r)) > 0 {
+		if n.tbl.filled(r) {
 			depth = r + 1
 		}
 	}
