@@ -1,11 +1,13 @@
 // Package driver runs a node core (impl/node) for real: one goroutine owns
-// the core and feeds it datagrams from the UDP transport, timer ticks, the
-// gateways' calls, and the answers of its store; a storage worker runs the
-// core's storage requests (store.Request) in order, and a syncer waits for
-// each write's fsync, in order, before the core hears that it is durable
-// (DUR-1). The gateways (XML-RPC with the HTTP/JSON API, Sun RPC) call the
-// server, which implements gateway.Backend. Time comes only from a
-// clock.Clock.
+// the core and feeds it datagrams from the UDP transport (many per system
+// call), timer ticks from its clock.Clock, the gateways' calls, and the
+// answers of its store. That goroutine also runs the core's storage
+// requests (store.Request), in order, with consecutive steps in one Pebble
+// batch: none of them waits for the disk. A syncer goroutine waits for each
+// write's fsync, in order, before the core hears that it is durable
+// (DUR-1). The datagrams of one step leave in one system call where the
+// transport can. The gateways (XML-RPC with the HTTP/JSON API, Sun RPC)
+// call the server, which implements gateway.Backend.
 //
 // The simulated host (impl/simhost) drives the same core over the
 // deterministic network simulator.
