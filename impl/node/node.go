@@ -481,29 +481,31 @@ func toOp(id uint64, it wire.Item, now dht.Time) (op dht.Op, ok bool) {
 // Ready.Storage, Stored and Synced.
 func (n *Node) storeStep(now time.Time, op dht.Op, then func(now time.Time, res dht.Result, err error)) {
 	d := &durableStep{}
-	n.durable = append(n.durable, d)
-	d.seq = n.ask(store.Request{Kind: store.ReqStep, Op: op, Now: n.storeSecs(now)}, func(now time.Time, r store.Response) {
-		d.applied = true
+	n.askDurable(store.Request{Kind: store.ReqStep, Op: op, Now: n.storeSecs(now)}, d, func(now time.Time, r store.Response) {
 		if r.Err != nil {
 			n.log.Error("store step failed", "err", r.Err)
-			d.synced = true
-			if then != nil {
-				then(now, r.Result, r.Err)
-			}
-			n.dispatchDurable(now)
-			return
-		}
-		// A driver may report the fsync before the answer (Synced first).
-		d.synced = d.synced || r.Durable
-		if !d.failed {
+		} else if !d.failed {
 			d.completed = r.Result.Completed
 			for _, c := range r.Result.Completed {
 				n.decided(now, c)
 			}
 		}
 		if then != nil {
-			then(now, r.Result, nil)
+			then(now, r.Result, r.Err)
 		}
+	})
+}
+
+// askDurable queues a storage request that writes, as step d of the
+// durable queue: then runs with its answer, after which d is applied (and
+// synced, if the store failed or had nothing to sync; a driver may also
+// report the fsync before the answer) and the queue's head is dispatched.
+func (n *Node) askDurable(req store.Request, d *durableStep, then func(now time.Time, r store.Response)) {
+	n.durable = append(n.durable, d)
+	d.seq = n.ask(req, func(now time.Time, r store.Response) {
+		d.applied = true
+		d.synced = d.synced || r.Err != nil || r.Durable
+		then(now, r)
 		n.dispatchDurable(now)
 	})
 }

@@ -164,20 +164,15 @@ func (h host) SaveState(now time.Time, key dht.Key, val []byte, then func(time.T
 	// In the durable queue behind every earlier step: the answer that
 	// depends on this state leaves once it and all before it are on disk.
 	d := &durableStep{after: then}
-	h.n.durable = append(h.n.durable, d)
-	d.seq = h.n.ask(store.Request{Kind: store.ReqSaveState, NS: h.n.cfg.RMW, Key: key, Val: val}, func(now time.Time, r store.Response) {
-		d.applied = true
-		if r.Err != nil {
-			h.n.log.Error("rmw: save state", "err", r.Err)
-			d.synced = true
-			if d.after != nil {
-				d.after(now, r.Err)
-				d.after = nil
-			}
-		} else {
-			d.synced = d.synced || r.Durable
+	h.n.askDurable(store.Request{Kind: store.ReqSaveState, NS: h.n.cfg.RMW, Key: key, Val: val}, d, func(now time.Time, r store.Response) {
+		if r.Err == nil {
+			return
 		}
-		h.n.dispatchDurable(now)
+		h.n.log.Error("rmw: save state", "err", r.Err)
+		if d.after != nil {
+			d.after(now, r.Err)
+			d.after = nil
+		}
 	})
 }
 
