@@ -212,14 +212,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	self := wire.Peer{ID: node.IDFor(adv), Addr: adv}
 	ncfg := cfg.Node
 	ncfg.Overlay.Seed = uint64(s.clk.Now().UnixNano())
-	disk := node.Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
-	if err := st.ScanState(ncfg.RMW, func(k dht.Key, v []byte) bool { disk.Registers[k] = v; return true }); err != nil {
+	regs, err := st.States(ncfg.RMW)
+	if err != nil {
 		cancel()
 		_ = tr.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("node: read the registers' states: %w", err)
 	}
-	s.n = node.New(ncfg, self, disk, log)
+	s.n = node.New(ncfg, self, node.Disk{ReplyCap: st.ReplyCap(), Registers: regs}, log)
 	var lns []net.Listener
 	listen := func(what, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)

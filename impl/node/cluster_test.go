@@ -48,14 +48,13 @@ type cluster struct {
 // simNode is one node of the cluster: a simulated host (impl/simhost)
 // and the handles the tests use, refreshed at every start.
 type simNode struct {
-	c     *cluster
-	i     int
-	addr  netip.AddrPort
-	h     *simhost.Host
-	n     *node.Node
-	clk   *simnet.NodeClock
-	st    *store.Store
-	alive bool
+	c    *cluster
+	i    int
+	addr netip.AddrPort
+	h    *simhost.Host
+	n    *node.Node
+	clk  *simnet.NodeClock
+	st   *store.Store
 }
 
 func newCluster(t fataler, seed uint64, n int, cfg node.Config) *cluster {
@@ -113,7 +112,7 @@ func (sn *simNode) start() {
 	if err := sn.h.Start(simhost.Start{Boot: boot, Seed: c.rng.Uint64(), ClockOffset: offset, ClockDrift: drift}); err != nil {
 		c.t.Fatalf("node %d: %v", sn.i, err)
 	}
-	sn.n, sn.clk, sn.st, sn.alive = sn.h.Node(), sn.h.Clock(), sn.h.Store(), true
+	sn.n, sn.clk, sn.st = sn.h.Node(), sn.h.Clock(), sn.h.Store()
 }
 
 // call starts a request at sn as its gateway; done gets its completion
@@ -143,14 +142,13 @@ func (sn *simNode) record(k int, start func(now time.Time) uint64) {
 
 // crash kills the node: memory lost, disk kept (what was synced).
 func (sn *simNode) crash() {
-	sn.alive = false
 	sn.h.Crash()
 }
 
 func (c *cluster) live() []*simNode {
 	var out []*simNode
 	for _, sn := range c.nodes {
-		if sn.alive {
+		if sn.h.Alive() {
 			out = append(out, sn)
 		}
 	}
@@ -179,7 +177,7 @@ func (c *cluster) startPagedGet(first *simNode, key dht.Key, maxvals int) {
 		}, func(d node.Completion) {
 			e := &c.hist[idx]
 			if d.Err != nil {
-				if tries < 5 && gw.alive {
+				if tries < 5 && gw.h.Alive() {
 					page(gw, pm, tries+1)
 				}
 				return

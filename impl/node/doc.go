@@ -21,7 +21,8 @@
 // completions, and storage requests (store.Request: steps, reads, digests,
 // lists, fetches, state saves). It does no I/O: a driver runs the requests
 // (impl/driver's Server, on its loop goroutine with a syncer goroutine for
-// the fsyncs; RunInline for a simulated host, impl/simhost) and hands back the answers. The registers' acceptor
-// states are held in memory (Disk.Registers at start, every save since),
-// so the protocol reads them without I/O.
+// the fsyncs; impl/simhost for a simulated host) and hands back the
+// answers. The registers' acceptor states are held in memory
+// (Disk.Registers at start, every save since), so the protocol reads them
+// without I/O.
 package node

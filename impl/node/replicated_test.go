@@ -33,7 +33,7 @@ func (c *cluster) call(sn *simNode, e linearizability.Event, start func(now time
 	e.Client, e.Call = sn.i, c.net.Now()
 	var got *node.Completion
 	sn.call(start, func(d node.Completion) { got = &d })
-	c.net.RunUntil(func() bool { return got != nil || !sn.alive }, c.net.Now().Add(time.Minute))
+	c.net.RunUntil(func() bool { return got != nil || !sn.h.Alive() }, c.net.Now().Add(time.Minute))
 	e.Return = c.net.Now()
 	if got == nil || got.Err != nil {
 		e.Unknown = e.Kind != linearizability.OpGet
@@ -89,7 +89,7 @@ func (c *cluster) pagedGet(sn *simNode, key dht.Key, maxvals int, between func(p
 			var got *node.Completion
 			g := dht.Get{Key: key, MaxVals: maxvals, Placemark: pm}
 			sn.call(func(now time.Time) uint64 { return sn.n.Get(now, g) }, func(x node.Completion) { got = &x })
-			c.net.RunUntil(func() bool { return got != nil || !sn.alive }, c.net.Now().Add(time.Minute))
+			c.net.RunUntil(func() bool { return got != nil || !sn.h.Alive() }, c.net.Now().Add(time.Minute))
 			if got != nil && got.Err == nil {
 				d, ok = *got, true
 			}

@@ -8,7 +8,7 @@
 // that survives a crash with what was synced, a simnet endpoint, a node
 // clock with its own offset and drift, and the node's timer. Everything
 // runs on the simulator's goroutine. The store answers the core's storage
-// requests at once (node.RunInline); the core hears that a write is
+// requests at once (runInline); the core hears that a write is
 // durable only after a simulated fsync latency, as from a real driver's
 // syncer, and a disk can be made to stall its fsyncs (HoldSyncs).
 package simhost
@@ -24,7 +24,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/opendht-go/opendht/impl/clock"
-	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/simnet"
@@ -128,13 +127,14 @@ func (h *Host) Start(s Start) error {
 	}
 	ncfg := h.cfg.Node
 	ncfg.Overlay.Seed = s.Seed
-	disk := node.Disk{ReplyCap: st.ReplyCap(), Registers: map[dht.Key][]byte{}}
-	if err := st.ScanState(ncfg.RMW, func(k dht.Key, v []byte) bool { disk.Registers[k] = v; return true }); err != nil {
+	regs, err := st.States(ncfg.RMW)
+	if err != nil {
 		h.net.Detach(h.addr)
 		_ = st.Close()
 		return fmt.Errorf("simhost: %v: read the registers' states: %w", h.addr, err)
 	}
 	h.st, h.ep, h.clk = st, ep, clk
+	disk := node.Disk{ReplyCap: st.ReplyCap(), Registers: regs}
 	h.n = node.New(ncfg, wire.Peer{ID: node.IDFor(h.addr), Addr: h.addr}, disk, nil)
 	h.calls = map[uint64]func(node.Completion){}
 	h.alive = true
@@ -248,7 +248,7 @@ func (h *Host) Flush() {
 	if !h.alive {
 		return
 	}
-	syncs := node.RunInline(h.n, h.st, h.clk.Now, h.send, h.complete)
+	syncs := h.runInline()
 	if len(syncs) > 0 {
 		n := h.n
 		tell := func() {
@@ -257,7 +257,7 @@ func (h *Host) Flush() {
 			}
 			now := h.clk.Now()
 			for _, s := range syncs {
-				h.n.Synced(now, s.Seq, s.Err)
+				h.n.Synced(now, s.seq, s.err)
 			}
 			h.Flush()
 		}
@@ -279,6 +279,42 @@ func (h *Host) Flush() {
 	}
 	if w := h.n.NextWake(); !w.IsZero() {
 		h.timer = h.clk.AfterFunc(max(w.Sub(h.clk.Now()), time.Millisecond), h.tick)
+	}
+}
+
+// syncDone is a write's fsync outcome, for Node.Synced.
+type syncDone struct {
+	seq uint64
+	err error
+}
+
+// runInline runs the node's outputs until it has none left: datagrams onto
+// the network, completions to their callers, storage requests on the
+// store, in order, answered at once. The writes' fsyncs are waited for
+// here too (the simulated disk is durable at once, so a crash keeps the
+// same data in every replay), but the node is not told: the outcomes are
+// returned, for Flush to report after the simulated fsync latency.
+func (h *Host) runInline() []syncDone {
+	var syncs []syncDone
+	for {
+		r := h.n.Ready()
+		if len(r.Sends)+len(r.Done)+len(r.Storage) == 0 {
+			return syncs
+		}
+		for _, s := range r.Sends {
+			h.send(s)
+		}
+		for _, d := range r.Done {
+			h.complete(d)
+		}
+		for _, req := range r.Storage {
+			resp := h.st.Exec(req)
+			if resp.Pending != nil {
+				syncs = append(syncs, syncDone{resp.Seq, resp.Pending.Wait()})
+				resp.Pending = nil
+			}
+			h.n.Stored(h.clk.Now(), resp)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/opendht-go/opendht/impl/dht"
@@ -24,11 +25,14 @@ const (
 	// ReqGet reads the values of Get.Key at Now.
 	ReqGet
 	// ReqDigest returns, for each range of Ranges, the XOR of the
-	// summaries (Summary) of the live items and tombstones whose key lies
-	// in the range, and their count: what anti-entropy compares.
+	// summaries (Summary) of the items and tombstones whose key lies in the
+	// range, and their count: what anti-entropy compares. It reads the
+	// digest index, which holds an expired entry until a step reclaims it
+	// (DigestRange).
 	ReqDigest
-	// ReqList returns the live items and tombstones whose key lies in one
-	// of Ranges, without values or secrets.
+	// ReqList returns the items and tombstones whose key lies in one of
+	// Ranges, without values or secrets, from the digest index as
+	// ReqDigest does.
 	ReqList
 	// ReqFetch returns the full records of IDs (those still live).
 	ReqFetch
@@ -45,22 +49,10 @@ type KeyRange struct {
 
 // Contains reports whether k lies in r.
 func (r KeyRange) Contains(k dht.Key) bool {
-	if compareKeys(k, r.Lo) < 0 {
+	if bytes.Compare(k[:], r.Lo[:]) < 0 {
 		return false
 	}
-	return r.Hi == (dht.Key{}) || compareKeys(k, r.Hi) < 0
-}
-
-func compareKeys(a, b dht.Key) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	return r.Hi == (dht.Key{}) || bytes.Compare(k[:], r.Hi[:]) < 0
 }
 
 // Request is one thing a node's core asks of its store.

@@ -124,3 +124,14 @@ func (s *Store) ScanState(ns string, fn func(key dht.Key, val []byte) bool) erro
 	}
 	return it.Error()
 }
+
+// States returns every state record of namespace ns, by key: what a node
+// holds of its registers when it starts.
+func (s *Store) States(ns string) (map[dht.Key][]byte, error) {
+	out := map[dht.Key][]byte{}
+	err := s.ScanState(ns, func(k dht.Key, v []byte) bool {
+		out[k] = v
+		return true
+	})
+	return out, err
+}

@@ -344,7 +344,7 @@ func (w *workload) next(c *simCluster, cs *clientState) {
 	// proposer then reuses what it knows of a key); one call in four goes
 	// to another.
 	gw := c.nodes[cs.home%len(c.nodes)]
-	if !gw.alive || w.rng.IntN(4) == 0 {
+	if !gw.h.Alive() || w.rng.IntN(4) == 0 {
 		gw = live[w.rng.IntN(len(live))]
 	}
 	key, req := cs.request(w.rng, w.keys)

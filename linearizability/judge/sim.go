@@ -26,12 +26,11 @@ type simCluster struct {
 // simNode is one node: a simulated host (impl/simhost) and the handle
 // of its running node.
 type simNode struct {
-	c     *simCluster
-	i     int
-	addr  netip.AddrPort
-	h     *simhost.Host
-	n     *node.Node
-	alive bool
+	c    *simCluster
+	i    int
+	addr netip.AddrPort
+	h    *simhost.Host
+	n    *node.Node
 }
 
 func newSimCluster(seed uint64, n int, cfg node.Config) (*simCluster, error) {
@@ -91,7 +90,7 @@ func (sn *simNode) start() {
 		c.fail(fmt.Errorf("node %d: %w", sn.i, err))
 		return
 	}
-	sn.n, sn.alive = sn.h.Node(), true
+	sn.n = sn.h.Node()
 }
 
 // call starts a gateway request at this node; done gets its completion
@@ -103,14 +102,13 @@ func (sn *simNode) call(start func(now time.Time) uint64, done func(node.Complet
 
 // crash kills the node: memory lost, disk kept as far as it was synced.
 func (sn *simNode) crash() {
-	sn.alive = false
 	sn.h.Crash()
 }
 
 func (c *simCluster) live() []*simNode {
 	var out []*simNode
 	for _, sn := range c.nodes {
-		if sn.alive {
+		if sn.h.Alive() {
 			out = append(out, sn)
 		}
 	}
@@ -119,7 +117,6 @@ func (c *simCluster) live() []*simNode {
 
 func (c *simCluster) close() {
 	for _, sn := range c.nodes {
-		sn.alive = false
 		sn.h.Close()
 	}
 }
