@@ -35,10 +35,13 @@
 // # Read cache
 //
 // Get reads Pebble without the store mutex, through a read cache of the
-// decoded items of recently read keys (readcache.go). Every step that
-// writes or reclaims a record of a key invalidates that key once its batch
-// is applied; the model-versus-store test compares Get with the model after
-// every get step, and a negative control leaves a cached key stale.
+// decoded items of recently read keys (readcache.go). Once a batch is
+// applied, a cached key whose only change is new items (PUT-3) gains them
+// in a new entry, and a key changed in any other way (an extension, a
+// tombstone, a reclamation) is dropped; the model-versus-store test
+// compares Get with the model after every get step, and two negative
+// controls leave a cached key stale (a removed item kept, a new item
+// missed).
 //
 // # Digest index for anti-entropy
 //

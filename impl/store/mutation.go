@@ -27,4 +27,8 @@ const (
 	// earlier one of the same item is taken for a new item (breaks FST
 	// charges and PUT-6 within a group commit).
 	mutLookupSkipsBatch
+	// mutCacheMissesNewItems leaves a cached key's entry as it was when a
+	// put adds a new item to it, so gets of the key miss the item (breaks
+	// PUT-3 and GET-1 for cached keys).
+	mutCacheMissesNewItems
 )

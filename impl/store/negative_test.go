@@ -35,7 +35,8 @@ func (r *recorder) Log(...any)                        {}
 // blocks a re-put), GET-3 (the reply cap), DUR-1 (acknowledged means
 // synced: a crash of the machine loses nothing acknowledged) and RM-2
 // through the read cache (a tombstone that does not invalidate the cached
-// key).
+// key), PUT-3 through the read cache (a cached key that does not gain a
+// new item).
 func TestNegativeControls(t *testing.T) {
 	if !mutationsBuilt {
 		t.Skip("the negative controls plant mutations: build with -tags variants")
@@ -57,6 +58,7 @@ func TestNegativeControls(t *testing.T) {
 		{"ignores reply cap", mutNoReplyCap, "GET-3"},
 		{"acknowledges before fsync", mutNoSync, "DUR-1"},
 		{"read cache keeps removed items", mutCacheKeepsRemoved, "RM-2"},
+		{"read cache misses new items", mutCacheMissesNewItems, "PUT-3"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{TB: t}

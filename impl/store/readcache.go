@@ -18,10 +18,12 @@ import (
 // under the key (expired or not, tombstones left out), decoded: a get of a
 // cached key is answered from memory, at any time, page size, placemark
 // and order, without a Pebble iterator. What a key holds changes only in a
-// step, and every step that writes an identity record of a key, or
-// reclaims one, invalidates the key after its batch is applied and before
-// the step returns; a get that loaded a key while a step invalidated it
-// does not keep what it loaded (the shard's generation moved). Expired
+// step. After a batch is applied, and before its steps return, every key
+// it changed is brought up to date: a cached key that only gained new
+// items (PUT-3) gets a new entry with them appended (a busy key is not
+// reloaded from Pebble after every put), and a key changed in any other
+// way is dropped. A get that loaded a key while a step changed it does not
+// keep what it loaded (the shard's generation moved). Expired
 // items stay in an entry until their reclamation invalidates it: the
 // answer filters them by time as the Pebble read does (TTL-3).
 
@@ -100,6 +102,11 @@ func (c *readCache) insert(k dht.Key, e *keyItems, gen uint64) {
 	}
 	sh.keys[k] = e
 	sh.bytes += e.charge
+	c.evict(sh, k)
+}
+
+// evict forgets other keys than k until the shard is within its budget.
+func (c *readCache) evict(sh *cacheShard, k dht.Key) {
 	for victim, v := range sh.keys { // random eviction: map order is random
 		if sh.bytes <= c.budget {
 			break
@@ -111,18 +118,82 @@ func (c *readCache) insert(k dht.Key, e *keyItems, gen uint64) {
 	}
 }
 
-// invalidate forgets what the cache holds for the keys a step wrote.
-func (c *readCache) invalidate(keys []dht.Key) {
-	for _, k := range keys {
-		sh := c.shard(k)
-		sh.mu.Lock()
-		sh.gen++
-		if old := sh.keys[k]; old != nil {
-			delete(sh.keys, k)
-			sh.bytes -= old.charge
-		}
-		sh.mu.Unlock()
+// addedItem is a new item (PUT-3) of an applied batch, with the bytes its
+// identity record charges.
+type addedItem struct {
+	key    dht.Key
+	charge int64
+	item   cachedItem
+}
+
+// update brings the cache up to date with an applied batch: the keys in
+// dropped changed in ways other than new items and are forgotten; a
+// cached key whose only changes are the new items in added gains them in
+// a new entry (entries are never modified in place: gets may be reading
+// the old one). Every shard written bumps its generation, so that a get
+// that loaded a key from before the batch does not keep it.
+func (c *readCache) update(dropped []dht.Key, added []addedItem) {
+	for _, k := range dropped {
+		c.drop(k)
 	}
+	for i := 0; i < len(added); {
+		k := added[i].key
+		j := i + 1
+		for j < len(added) && added[j].key == k {
+			j++
+		}
+		if !slices.Contains(dropped, k) {
+			c.extend(k, added[i:j])
+		}
+		i = j
+	}
+}
+
+// drop forgets what the cache holds for k.
+func (c *readCache) drop(k dht.Key) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	sh.gen++
+	if old := sh.keys[k]; old != nil {
+		delete(sh.keys, k)
+		sh.bytes -= old.charge
+	}
+	sh.mu.Unlock()
+}
+
+// extend replaces k's entry, if cached, by one that also holds the new
+// items, which follow every item it holds in storage order (PUT-3 gives
+// each new item the next sequence number).
+func (c *readCache) extend(k dht.Key, added []addedItem) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.gen++
+	old := sh.keys[k]
+	if old == nil {
+		return
+	}
+	e := &keyItems{charge: old.charge}
+	e.bySeq = make([]cachedItem, len(old.bySeq), len(old.bySeq)+len(added))
+	copy(e.bySeq, old.bySeq)
+	for _, a := range added {
+		e.bySeq = append(e.bySeq, a.item)
+		e.charge += a.charge + cachedItemOverhead
+	}
+	delete(sh.keys, k)
+	sh.bytes -= old.charge
+	if e.charge > c.budget/4 {
+		return
+	}
+	e.byPos = make([]int32, len(e.bySeq))
+	copy(e.byPos, old.byPos)
+	for i := len(old.bySeq); i < len(e.bySeq); i++ {
+		e.byPos[i] = int32(i)
+	}
+	slices.SortFunc(e.byPos, func(a, b int32) int { return e.bySeq[a].pos.Compare(e.bySeq[b].pos) })
+	sh.keys[k] = e
+	sh.bytes += e.charge
+	c.evict(sh, k)
 }
 
 // clear forgets everything: the disk may no longer match memory.

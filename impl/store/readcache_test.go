@@ -16,7 +16,7 @@ func TestReadCacheRefusesStaleLoad(t *testing.T) {
 		t.Fatal("empty cache holds a key")
 	}
 	_, gen := c.lookup(k)
-	c.invalidate([]dht.Key{k}) // a step wrote k while the get was loading
+	c.update([]dht.Key{k}, nil) // a step wrote k while the get was loading
 	c.insert(k, e, gen)
 	if got, _ := c.lookup(k); got != nil {
 		t.Fatal("an entry loaded before an invalidation was kept")
@@ -26,7 +26,7 @@ func TestReadCacheRefusesStaleLoad(t *testing.T) {
 	if got, _ := c.lookup(k); got != e {
 		t.Fatal("an entry loaded without invalidation was not kept")
 	}
-	c.invalidate([]dht.Key{k})
+	c.update([]dht.Key{k}, nil)
 	if got, _ := c.lookup(k); got != nil {
 		t.Fatal("invalidation left the entry")
 	}

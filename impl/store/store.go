@@ -69,7 +69,10 @@ type Store struct {
 	lastNow atomic.Int64 // s.now for lock-free readers
 
 	rc      *readCache // nil when Config.ReadCacheSize is 0
-	touched []dht.Key  // keys the running steps wrote, to invalidate in rc
+	touched []dht.Key  // keys the running steps changed otherwise, to invalidate in rc
+	// added holds the new items (PUT-3) the running steps wrote: a cached
+	// key whose only change in the batch is new items gains them in place.
+	added []addedItem
 }
 
 // Open opens the store in cfg.Dir, creating it if the directory is absent
@@ -361,6 +364,8 @@ func (s *Store) stepsLocked(ops []dht.Op, now dht.Time) ([]dht.Result, *pebble.B
 		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, s.failed)
 	}
 	s.touched = s.touched[:0]
+	clear(s.added)
+	s.added = s.added[:0]
 	b := s.db.NewIndexedBatch()
 	clear(s.inBatch)
 	out := make([]dht.Result, len(ops))
@@ -399,13 +404,32 @@ func (s *Store) touch(k dht.Key) {
 	}
 }
 
-// invalidate drops the touched keys from the read cache once the batch
-// that wrote them is applied: a get from then on reads the new records.
+// touchAdd notes that the running step stores a new item (PUT-3) under
+// id.Key, with its value record.
+func (s *Store) touchAdd(id dht.ItemID, r ident, value []byte) {
+	if s.rc != nil {
+		s.added = append(s.added, addedItem{key: id.Key, charge: r.charge, item: cachedItem{
+			seq: r.seq, pos: dht.ItemPos{SecretHash: id.SecretHash, ValueHash: id.ValueHash},
+			expiry: r.expiry, value: slices.Clone(value),
+		}})
+	}
+}
+
+// invalidate brings the read cache up to date once the batch that wrote
+// the touched keys is applied: a key with only new items gains them, any
+// other touched key is dropped, so a get from then on reads the new
+// records.
 func (s *Store) invalidate() {
 	if s.rc != nil {
-		s.rc.invalidate(s.touched)
+		if s.mut() == mutCacheMissesNewItems {
+			s.rc.update(s.touched, nil)
+		} else {
+			s.rc.update(s.touched, s.added)
+		}
 	}
 	s.touched = s.touched[:0]
+	clear(s.added)
+	s.added = s.added[:0]
 }
 
 // stepInto does the work of one step, writing into b.
@@ -632,6 +656,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 			s.uncommit(b, id, old)
 			nr := ident{kind: kindItem, expiry: e, seq: old.seq, charge: w.Charge, client: w.Client}
 			s.commit(b, id, nr)
+			s.touch(id.Key)
 			_ = b.Set(valueKey(id.Key, old.seq), encodeValue(id.SecretHash, e, p.Value), nil)
 			return true, nil
 		}
@@ -642,6 +667,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		s.nextSeq++
 		_ = b.Set([]byte{tagCounter}, binary.BigEndian.AppendUint64(nil, s.nextSeq), nil)
 		s.commit(b, id, nr)
+		s.touchAdd(id, nr, p.Value)
 		_ = b.Set(valueKey(id.Key, nr.seq), encodeValue(id.SecretHash, e, p.Value), nil)
 		return true, nil
 	case dht.OpRemove:
@@ -672,17 +698,18 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 			}
 		}
 		s.commit(b, id, ident{kind: kindTombstone, expiry: e, charge: w.Charge, client: w.Client, secret: r.Secret})
+		if s.mut() != mutCacheKeepsRemoved {
+			s.touch(id.Key)
+		}
 		return true, nil
 	}
 	panic(fmt.Sprintf("store: write %d of kind %v in the queues", w.ID, w.Op.Kind))
 }
 
 // commit writes an identity record and its expiry entry and charges it.
-// Every write of a step that changes what a key holds commits a record.
+// Every write of a step that changes what a key holds commits a record,
+// and its caller tells the read cache (touch, touchAdd).
 func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
-	if r.kind != kindTombstone || s.mut() != mutCacheKeepsRemoved {
-		s.touch(id.Key)
-	}
 	_ = b.Set(identKey(id), r.encode(), nil)
 	s.inBatch[id] = struct{}{}
 	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
