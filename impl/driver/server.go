@@ -2,6 +2,8 @@ package driver
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -211,7 +213,11 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	s.tr = tr
 	self := wire.Peer{ID: node.IDFor(adv), Addr: adv}
 	ncfg := cfg.Node
-	ncfg.Overlay.Seed = uint64(s.clk.Now().UnixNano())
+	// The seed makes the nonces that replies must echo: it must be secret
+	// (OH-3), so it comes from the system's cryptographic source.
+	var seed [8]byte
+	_, _ = crand.Read(seed[:]) // never fails on Linux (crypto/rand's contract)
+	ncfg.Overlay.Seed = binary.LittleEndian.Uint64(seed[:])
 	regs, err := st.States(ncfg.RMW)
 	if err != nil {
 		cancel()

@@ -62,6 +62,9 @@ type Disk struct {
 type Stats struct {
 	Malformed, WritesAtRoot, ReplicaWrites, Reads, Retries, ReplicaTimeouts int
 	SyncRounds, SyncPushed                                                  int
+	// ForgedReplies counts answers of another node to this one's requests
+	// that did not come from the member asked, at its address (OH-3).
+	ForgedReplies int
 }
 
 type opKind uint8
@@ -78,9 +81,10 @@ type gwOp struct {
 	read     dht.Get
 	attempts int
 	deadline time.Time
-	// reads: replies so far, by replica
-	replies  map[dht.Key]*wire.ReadResp
-	rootResp *wire.ReadResp
+	// reads: replies so far, by replica, and the address each came from
+	replies   map[dht.Key]*wire.ReadResp
+	replyAddr map[dht.Key]netip.AddrPort
+	rootResp  *wire.ReadResp
 	// widened: the quorum did not fill within ReadWait, and the gateway
 	// asked every member of the root's replica set itself.
 	widened bool
@@ -95,6 +99,7 @@ type rootWrite struct {
 	needed   int
 	deadline time.Time
 	acked    map[dht.Key]bool
+	sentTo   map[dht.Key]netip.AddrPort // the members the copies went to
 	replied  bool
 	// replicating: the copies went out (as soon as the root's store
 	// admitted the write, in parallel with the root's own fsync);
@@ -273,9 +278,24 @@ func (n *Node) storeSecs(now time.Time) dht.Time {
 	return secs(now)
 }
 
+// id returns the next number of the node's own sequence: storage requests
+// are numbered in order (the durable queue relies on it).
 func (n *Node) id() uint64 {
 	n.nextID++
 	return n.nextID
+}
+
+// wireID returns a fresh random id for a request whose answer comes from
+// another node (a gateway's operation, a root's copies, an anti-entropy
+// round): the answer must echo it, and one who did not see the request
+// cannot guess it (OH-3 for the DHT's own messages).
+func (n *Node) wireID() uint64 {
+	for {
+		v := n.rng.Uint64() >> 2
+		if v != 0 && n.ops[v] == nil && n.roots[v] == nil && n.syncs[v] == nil {
+			return v
+		}
+	}
 }
 
 // send queues a datagram; a message to self is handled at once.
@@ -368,7 +388,7 @@ func (n *Node) Remove(now time.Time, r dht.Remove) uint64 {
 }
 
 func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
-	id := n.id()
+	id := n.wireID()
 	if verr == nil && len(it.Client) > wire.MaxClientLen {
 		verr = fmt.Errorf("node: client identity longer than %d bytes", wire.MaxClientLen)
 	}
@@ -391,7 +411,7 @@ func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
 // Get executes a get as the gateway. Its placemark, if any, must be an
 // item placemark (LIM-5, RD-9): the node pages in item order.
 func (n *Node) Get(now time.Time, g dht.Get) uint64 {
-	id := n.id()
+	id := n.wireID()
 	err := g.Validate()
 	if _, perr := dht.DecodeItemPlacemark(g.Placemark); err == nil && len(g.Placemark) > 0 && perr != nil && !n.bug().StoragePlacemark {
 		err = perr
@@ -411,7 +431,7 @@ func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	op.attempts++
 	op.deadline = now.Add(n.cfg.RequestTimeout)
-	op.replies, op.rootResp, op.widened = nil, nil, false
+	op.replies, op.replyAddr, op.rootResp, op.widened = nil, nil, nil, false
 	var m wire.Message
 	var key dht.Key
 	switch op.kind {
@@ -572,7 +592,7 @@ func (n *Node) dispatchDurable(now time.Time) {
 
 func (n *Node) rootWrite(now time.Time, m *wire.Write) {
 	n.stats.WritesAtRoot++
-	rid := n.id()
+	rid := n.wireID()
 	rw := &rootWrite{gateway: m.Gateway, gwReq: m.ReqID, item: m.Item, acked: map[dht.Key]bool{}}
 	n.roots[rid] = rw
 	sid := n.id()
@@ -688,7 +708,9 @@ func (n *Node) replicate(now time.Time, rid uint64, rw *rootWrite) {
 		rw.needed--
 	}
 	rw.deadline = now.Add(n.cfg.ReplicaTimeout)
+	rw.sentTo = make(map[dht.Key]netip.AddrPort, len(others))
 	for _, p := range others {
+		rw.sentTo[p.ID] = p.Addr
 		n.send(now, p, &wire.Write{ReqID: rid, Replica: true, Gateway: rw.gateway, Item: rw.item})
 	}
 }
@@ -704,6 +726,10 @@ func (n *Node) maybeAck(now time.Time, rid uint64, rw *rootWrite) {
 
 func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
 	if rw, ok := n.roots[m.ReqID]; ok { // a replica answered the root
+		if a, sent := rw.sentTo[from.ID]; !sent || a != from.Addr {
+			n.stats.ForgedReplies++ // OH-3: not from a member the copy went to
+			return
+		}
 		if m.Status == uint8(dht.StatusOK) && !rw.acked[from.ID] {
 			rw.acked[from.ID] = true
 			rw.acks++
@@ -791,8 +817,10 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 	}
 	if op.replies == nil {
 		op.replies = map[dht.Key]*wire.ReadResp{}
+		op.replyAddr = map[dht.Key]netip.AddrPort{}
 	}
 	op.replies[from.ID] = m
+	op.replyAddr[from.ID] = from.Addr
 	if op.rootResp == nil && m.Replicas != nil {
 		// The root has asked the other replicas to answer here too.
 		op.rootResp = m
@@ -812,11 +840,36 @@ func (n *Node) quorate(op *gwOp) bool {
 	need := min(n.cfg.ReadQuorum, len(op.rootResp.Replicas))
 	got := 0
 	for _, p := range op.rootResp.Replicas {
-		if op.replies[p.ID] != nil {
+		if op.member(p) {
 			got++
 		}
 	}
 	return got >= need
+}
+
+// member reports whether p, a member of the root's replica set, answered
+// from its address: an answer under a member's ID from elsewhere does not
+// count toward the quorum, and its values are not merged (OH-3).
+func (op *gwOp) member(p wire.Peer) bool {
+	return op.replies[p.ID] != nil && op.replyAddr[p.ID] == p.Addr
+}
+
+// memberReplies returns the replies of a read that the merge takes: those of
+// the root's replica set from their addresses, the root's own included.
+func (n *Node) memberReplies(op *gwOp) []*wire.ReadResp {
+	if op.rootResp == nil {
+		return nil
+	}
+	out := []*wire.ReadResp{op.rootResp}
+	for _, p := range op.rootResp.Replicas {
+		if r := op.replies[p.ID]; r != nil && r != op.rootResp && op.member(p) {
+			out = append(out, r)
+		}
+	}
+	if len(out) < len(op.replies) {
+		n.stats.ForgedReplies += len(op.replies) - len(out)
+	}
+	return out
 }
 
 // widenRead asks every member of the root's replica set that has not
@@ -846,8 +899,9 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 		n.finishReadStorageOrder(id, op)
 		return
 	}
+	replies := n.memberReplies(op)
 	var cut *dht.ItemPos
-	for _, r := range op.replies {
+	for _, r := range replies {
 		if len(r.Placemark) > 0 && len(r.Values) > 0 {
 			p := dht.PosOf(readValue(r.Values[len(r.Values)-1]))
 			if cut == nil || p.Compare(*cut) < 0 {
@@ -861,7 +915,7 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 	}
 	index := map[dht.ItemPos]int{}
 	var merged []placed
-	for _, r := range op.replies {
+	for _, r := range replies {
 		for _, rv := range r.Values {
 			v := readValue(rv)
 			p := dht.PosOf(v)

@@ -15,6 +15,7 @@ import (
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/simnet"
+	"github.com/opendht-go/opendht/impl/wire"
 	"github.com/opendht-go/opendht/linearizability"
 )
 
@@ -199,11 +200,12 @@ func wholeReplicaSetMoves(t *testing.T, c *cluster) []string {
 	old := len(c.nodes)
 	key, newcomers := closerNewcomers(c, c.cfg.Replicas)
 	gw := c.byCloseness(key)[c.cfg.Replicas]
-	// More values than one anti-entropy round pushes (node.MaxPushPerSync): a
-	// round that happens while the joins are still under way cannot hand
-	// over everything by chance.
+	// More values than three anti-entropy rounds push (node.MaxPushPerSync):
+	// the rounds that happen while the joins are still under way (each
+	// newcomer answers a challenge before the old nodes count it, OH-1)
+	// cannot hand over everything by chance.
 	var want []string
-	for i := range node.MaxPushPerSync + 44 {
+	for i := range 3*node.MaxPushPerSync + 44 {
 		v := fmt.Sprintf("moved-%03d", i)
 		if st := c.put(gw, key, []byte(v), nil, 3600); st != dht.StatusOK {
 			return []string{fmt.Sprintf("put %s: status %v", v, st)}
@@ -345,10 +347,16 @@ func readRightAfterJoin(t *testing.T, c *cluster) []string {
 		want = append(want, v)
 	}
 	sn := c.addNode(newcomer[0])
-	// The get goes out the moment the newcomer has joined: it is the key's
-	// root, and no anti-entropy round has copied anything to it yet.
+	// The get goes out the moment the newcomer has joined and the gateway
+	// knows it (it answered the gateway's challenge, OH-1): it is the
+	// key's root, and no anti-entropy round has copied anything to it yet.
 	from := c.net.Now()
-	c.net.RunUntil(sn.n.Overlay().Joined, c.net.Now().Add(20*time.Second))
+	c.net.RunUntil(func() bool {
+		if !sn.n.Overlay().Joined() {
+			return false
+		}
+		return slices.ContainsFunc(gw.n.Overlay().Leaves(), func(p wire.Peer) bool { return p.Addr == sn.addr })
+	}, c.net.Now().Add(20*time.Second))
 	c.changes = append(c.changes, linearizability.Interval{From: from, To: c.net.Now()}) // one join
 	got, err := c.pagedGet(gw, key, 10, nil)
 	if err != nil {

@@ -8,6 +8,29 @@ import (
 	"github.com/opendht-go/opendht/impl/wire"
 )
 
+// learn makes p a peer bound to its address (as if it had answered a
+// challenge) and offers it to the leaf set and the table.
+func (n *Node) learn(p wire.Peer) {
+	n.bind(p)
+	n.consider(p)
+}
+
+// answerAs answers, as peer p, every request n sent to p's address: the
+// challenges and announcements of a join.
+func answerAs(n *Node, now time.Time, p wire.Peer, sends []Send) {
+	for _, s := range sends {
+		if s.To != p.Addr {
+			continue
+		}
+		switch m := s.Env.Msg.(type) {
+		case *wire.Ping:
+			n.Receive(now, p.Addr, wire.Envelope{From: p, Msg: &wire.Pong{Nonce: m.Nonce}})
+		case *wire.LeafReq:
+			n.Receive(now, p.Addr, wire.Envelope{From: p, Msg: &wire.LeafResp{Nonce: m.Nonce, Leaves: []wire.Peer{p}}})
+		}
+	}
+}
+
 func testPeer(prefix string, i int) wire.Peer {
 	return wire.Peer{ID: idHex(prefix), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), 5850)}
 }
@@ -24,7 +47,7 @@ func TestShortSideCoversOnlyItsNodes(t *testing.T) {
 	self := testPeer("80", 1)
 	n := New(DefaultConfig(), self)
 	for i, p := range []string{"81", "82", "83", "84", "7f"} {
-		n.consider(testPeer(p, 10+i))
+		n.learn(testPeer(p, 10+i))
 	}
 	if got := len(n.leaves.pred); got != 1 {
 		t.Fatalf("predecessor side holds %d nodes, want only 7f: %v", got, n.leaves.pred)
@@ -42,7 +65,7 @@ func TestShortSideCoversOnlyItsNodes(t *testing.T) {
 	// Knowing a node closer to a far key, the node routes there instead of
 	// answering.
 	far := testPeer("21", 30)
-	n.consider(far)
+	n.learn(far)
 	if next := n.nextHop(idHex("20"), nil); next.ID != far.ID {
 		t.Fatalf("next hop for key 20 is %x, want 21", next.ID[:2])
 	}
@@ -58,7 +81,7 @@ func TestJoiningNodeAnswersNoLookup(t *testing.T) {
 	self, other := testPeer("80", 1), testPeer("81", 2)
 	n := New(DefaultConfig(), self)
 	n.Join(now, []netip.AddrPort{testPeer("f0", 3).Addr})
-	n.consider(testPeer("10", 4)) // a row entry its own join brought in
+	n.learn(testPeer("10", 4)) // a row entry its own join brought in
 	n.Ready()
 	route := func(kind wire.RouteKind) []Send {
 		n.Receive(now, other.Addr, wire.Envelope{From: other, Msg: &wire.Route{Key: idHex("8001"), Kind: kind, Origin: other, ReqID: 5, Nonce: 7}})
@@ -92,7 +115,7 @@ func TestLookupSentAgainByOrigin(t *testing.T) {
 	self, leaf := testPeer("80", 1), testPeer("90", 2)
 	n := New(cfg, self)
 	n.Join(now, nil)
-	n.consider(leaf)
+	n.learn(leaf)
 	n.Ready()
 	id := n.Lookup(now, idHex("90"))
 	sends, gaveUp := 0, 0
@@ -131,7 +154,14 @@ func TestLookupHeldUntilJoined(t *testing.T) {
 	if r := n.Ready(); len(r.Found) != 0 || len(r.Sends) != 0 {
 		t.Fatalf("a joining node acted on a lookup at once: %+v", r)
 	}
-	n.Receive(now, boot.Addr, wire.Envelope{From: boot, Msg: &wire.LeafResp{Leaves: []wire.Peer{boot}}})
+	n.Receive(now, boot.Addr, wire.Envelope{From: boot, Msg: &wire.LeafResp{Nonce: n.joinNonce, Leaves: []wire.Peer{boot}}})
+	if n.Joined() {
+		t.Fatal("joined before any leaf answered at its address (OH-1)")
+	}
+	answerAs(n, now, boot, n.Ready().Sends)
+	if !n.Joined() {
+		t.Fatal("not joined after the leaf the root named answered")
+	}
 	n.Ready()
 	n.Tick(n.NextWake())
 	sent := false

@@ -41,7 +41,22 @@ type Config struct {
 	// JoinRetry is how long a joining node waits for its leaf set before it
 	// sends its join again.
 	JoinRetry time.Duration
-	// Seed seeds the node's random choices (peer picks, jitter, tuning IDs).
+	// PeersPerHost is how many peers with one IP address each side of the
+	// leaf set, and the routing table, may hold (OH-5). Loopback
+	// addresses are exempt: every node of a one-machine testbed has one.
+	PeersPerHost int
+	// MaxChallenges bounds the address challenges outstanding at once
+	// (OH-1), and HostChallenges those to one IP address: gossip naming
+	// many strangers does not make the node ping the world.
+	MaxChallenges, HostChallenges int
+	// StrangerRate is how many datagrams per second the node takes from
+	// one IP address while the sender's ID is not bound to it, and
+	// StrangerBurst how many at once (OH-4). Loopback is exempt.
+	StrangerRate  float64
+	StrangerBurst int
+	// Seed seeds the node's random choices (peer picks, jitter, tuning
+	// IDs, and the nonces that challenges and replies must echo: a
+	// production node seeds it from a cryptographic source).
 	Seed uint64
 }
 
@@ -73,6 +88,17 @@ func DefaultConfig() Config {
 		// One ping every 10 s: negligible traffic, and a healed partition
 		// merges within a minute or two.
 		RevivePeriod: 10 * time.Second,
+		// Two: a host may run a couple of nodes, and an attacker with one
+		// address takes at most two leaves a side and two table entries.
+		PeersPerHost: 2,
+		// A join brings a few dozen strangers at most; a flood of gossip
+		// is held to this many pings in flight.
+		MaxChallenges:  64,
+		HostChallenges: 8,
+		// A joining neighbour sends a few dozen datagrams before it is
+		// bound; a flood from one address is cut to this rate.
+		StrangerRate:  100,
+		StrangerBurst: 200,
 	}
 }
 
@@ -93,6 +119,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: lookup timeout must be positive")
 	case c.JoinRetry <= 0:
 		return fmt.Errorf("overlay: join retry must be positive")
+	case c.PeersPerHost < 1:
+		return fmt.Errorf("overlay: peers per host must be at least 1, got %d", c.PeersPerHost)
+	case c.MaxChallenges < 1 || c.HostChallenges < 1 || c.HostChallenges > c.MaxChallenges:
+		return fmt.Errorf("overlay: need 1 <= host challenges <= max challenges, got %d and %d", c.HostChallenges, c.MaxChallenges)
+	case c.StrangerRate <= 0 || c.StrangerBurst < 1:
+		return fmt.Errorf("overlay: stranger rate and burst must be positive, got %v and %d", c.StrangerRate, c.StrangerBurst)
 	}
 	return nil
 }

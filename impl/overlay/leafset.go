@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"net/netip"
 	"slices"
 
 	"github.com/opendht-go/opendht/impl/wire"
@@ -17,6 +18,16 @@ type leafSet struct {
 	self       wire.Peer
 	size       int
 	succ, pred []wire.Peer
+	// perHost caps the entries of one side that share an IP address
+	// (OH-5; 0: no cap); refused counts the peers it kept out.
+	perHost int
+	refused int
+}
+
+// sameHost reports whether two addresses are one host for the per-host
+// caps: the same IP address, not loopback (a one-machine testbed).
+func sameHost(a, b netip.AddrPort) bool {
+	return a.Addr() == b.Addr() && !a.Addr().IsLoopback()
 }
 
 // front returns the first size entries of a side.
@@ -60,6 +71,23 @@ func (l *leafSet) insert(side *[]wire.Peer, p wire.Peer, dist func(ID) ID) bool 
 	i, _ := slices.BinarySearchFunc(s, p, func(q, p wire.Peer) int { return Compare(dist(q.ID), dist(p.ID)) })
 	if i >= 2*l.size {
 		return false
+	}
+	if l.perHost > 0 {
+		// OH-5: at most perHost entries of one host on a side; a closer
+		// one displaces the farthest.
+		same, last := 0, -1
+		for j, q := range s {
+			if sameHost(q.Addr, p.Addr) {
+				same, last = same+1, j
+			}
+		}
+		if same >= l.perHost {
+			if last < i {
+				l.refused++
+				return false
+			}
+			s = slices.Delete(s, last, last+1)
+		}
 	}
 	s = slices.Insert(s, i, p)
 	if len(s) > 2*l.size {

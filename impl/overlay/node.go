@@ -64,7 +64,17 @@ type Stats struct {
 	LookupRetries    int // lookups the origin sent again after LookupTimeout
 	LookupsFailed    int // lookups given up after LookupTries
 	JoinAttempts     int
-	IgnoredStrangers int
+	IgnoredStrangers int // datagrams claiming this node's own ID
+
+	// Datagrams dropped by reason (section 19 of spec/SPEC.md).
+	DroppedUnsolicited int // a reply to no outstanding request from its address (OH-3)
+	DroppedMismatch    int // claims an ID bound to another address (OH-2)
+	DroppedRateLimited int // from an unbound sender over its address's rate (OH-4)
+
+	ChallengesSent     int // pings that ask a stranger to prove its address (OH-1)
+	ChallengesVerified int // answered: the ID is bound to the address
+	ChallengesSkipped  int // not sent: too many outstanding (OH-1)
+	HostCapRefused     int // peers kept out of the leaf set or table by OH-5
 }
 
 type reqKind uint8
@@ -75,6 +85,7 @@ const (
 	reqRow
 	reqHop
 	reqRevive // a probe of a peer declared dead: its silence is no news
+	reqVerify // an address challenge of a stranger (OH-1)
 )
 
 // request is an outstanding message awaiting its answer.
@@ -99,7 +110,28 @@ type lookup struct {
 type peerInfo struct {
 	rtt       rtt
 	lastHeard time.Time
+	// addr is the address the ID is bound to, once the peer has answered
+	// a request sent there (OH-1); until then bound is false and the peer
+	// is a stranger, used for nothing.
+	addr  netip.AddrPort
+	bound bool
 }
+
+// challengeKey names an outstanding address challenge.
+type challengeKey struct {
+	id   ID
+	addr netip.AddrPort
+}
+
+// bucket is a token bucket of datagrams from one address (OH-4).
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the rate limiter's memory: past it, the buckets start
+// afresh (a flood from many addresses is held by MaxChallenges instead).
+const maxBuckets = 4096
 
 // Node is the Bamboo overlay of one node as a pure state machine: it is
 // driven by Join, Receive, Tick, Lookup and Route with the current time,
@@ -114,14 +146,22 @@ type Node struct {
 	peers  map[ID]*peerInfo
 	dead   map[ID]time.Time
 	reqs   map[uint64]*request
-	nonce  uint64
 
 	joined    bool
 	bootstrap []netip.AddrPort
 	joinAt    time.Time
-	lookups   map[uint64]*lookup // lookups of the application (not tuning)
-	tuning    map[uint64]bool    // far-tuning lookups
-	nextReq   uint64
+	// joinNonce is the current join's request id: the root's LeafResp and
+	// the hops' RowResps echo it, and nothing else is taken as an answer
+	// to the join (OH-3).
+	joinNonce uint64
+	// joinAnswered is set when the root answered the join: the node has
+	// joined once the first leaf it named answers (OH-1).
+	joinAnswered bool
+
+	challenges map[challengeKey]uint64 // outstanding address challenges
+	buckets    map[netip.Addr]*bucket  // stranger rate limits by address
+	lookups    map[uint64]*lookup      // lookups of the application (not tuning)
+	tuning     map[uint64]bool         // far-tuning lookups
 
 	nextLeaf, nextNear, nextFar, nextPing, nextRevive time.Time
 
@@ -156,10 +196,12 @@ func New(cfg Config, self wire.Peer) *Node {
 		lookups: map[uint64]*lookup{},
 		tuning:  map[uint64]bool{},
 		graves:  map[ID]grave{},
+
+		challenges: map[challengeKey]uint64{},
+		buckets:    map[netip.Addr]*bucket{},
 	}
-	// Nonces start at a random point: a late reply to a previous
-	// incarnation of this node must not match a new request.
-	n.nonce = n.rng.Uint64() >> 2
+	n.leaves.perHost = cfg.PeersPerHost
+	n.tbl.perHost = cfg.PeersPerHost
 	return n
 }
 
@@ -232,6 +274,9 @@ func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
 func (n *Node) sendJoin(now time.Time) {
 	n.joinAt = now
 	n.stats.JoinAttempts++
+	n.joinNonce = 0
+	n.joinNonce = n.newNonce()
+	n.joinAnswered = false
 	to := n.bootstrap[n.rng.IntN(len(n.bootstrap))]
 	// A node that knows peers already (a restart, a join that timed out
 	// half-way, or a node whose every leaf died) asks one of them: the
@@ -241,7 +286,7 @@ func (n *Node) sendJoin(now time.Time) {
 	if known := append(n.leaves.all(), n.tbl.all()...); len(known) > 0 && n.rng.IntN(4) != 0 {
 		to = known[n.rng.IntN(len(known))].Addr
 	}
-	r := &wire.Route{Key: n.self.ID, Kind: wire.RouteJoin, Origin: n.self}
+	r := &wire.Route{Key: n.self.ID, Kind: wire.RouteJoin, Origin: n.self, ReqID: n.joinNonce}
 	n.forwardTo(now, wire.Peer{Addr: to}, r, nil)
 }
 
@@ -302,9 +347,28 @@ func (n *Node) send(to netip.AddrPort, m wire.Message) {
 	n.sent.add(m.Type())
 }
 
+// newNonce returns a fresh random nonce for a request: an answer must echo
+// it, and one who did not see the request cannot guess it (OH-3). 48 bits
+// keep it short on the wire (a uvarint of 7 bytes); a late reply to a
+// previous incarnation of this node does not match either.
 func (n *Node) newNonce() uint64 {
-	n.nonce++
-	return n.nonce
+	for {
+		v := n.rng.Uint64() >> 16
+		if _, used := n.reqs[v]; v != 0 && !used && v != n.joinNonce {
+			return v
+		}
+	}
+}
+
+// newReqID returns a fresh random id for a lookup or a routed message:
+// the root's answer must echo it (OH-3).
+func (n *Node) newReqID() uint64 {
+	for {
+		v := n.rng.Uint64() >> 16
+		if v != 0 && n.lookups[v] == nil && !n.tuning[v] {
+			return v
+		}
+	}
 }
 
 func (n *Node) peer(id ID) *peerInfo {
@@ -341,19 +405,44 @@ func (n *Node) better(old, cand wire.Peer) bool {
 	return c.rtt.srtt < o.rtt.srtt
 }
 
-// heard records direct contact with p (a datagram from it): it is alive.
+// boundAddr returns the address id is bound to (OH-1).
+func (n *Node) boundAddr(id ID) (netip.AddrPort, bool) {
+	if p := n.peers[id]; p != nil && p.bound {
+		return p.addr, true
+	}
+	return netip.AddrPort{}, false
+}
+
+// bind records that p answered at its address: its ID is bound there
+// (OH-1), and it is alive, whatever was said of it before.
+func (n *Node) bind(p wire.Peer) {
+	info := n.peer(p.ID)
+	info.addr, info.bound = p.Addr, true
+	delete(n.dead, p.ID)
+	delete(n.graves, p.ID)
+}
+
+// heard records direct contact with p (a datagram from it). A peer bound
+// to that address is alive; a stranger is asked to prove its address
+// first (OH-1).
 func (n *Node) heard(now time.Time, p wire.Peer) {
 	if p.ID == n.self.ID {
 		return
 	}
-	delete(n.dead, p.ID)
-	delete(n.graves, p.ID)
+	if n.bug().TrustClaims {
+		n.bind(p)
+	}
+	if addr, ok := n.boundAddr(p.ID); !ok || addr != p.Addr {
+		n.challenge(now, p)
+		return
+	}
 	n.peer(p.ID).lastHeard = now
 	n.consider(p)
 }
 
 // consider offers a peer to the leaf set and the routing table, unless it
-// was declared dead recently.
+// was declared dead recently. Only a peer bound to the address given
+// enters them; a stranger is challenged (OH-1).
 func (n *Node) consider(p wire.Peer) {
 	if p.ID == n.self.ID || !p.Addr.IsValid() {
 		return
@@ -361,53 +450,185 @@ func (n *Node) consider(p wire.Peer) {
 	if _, ok := n.dead[p.ID]; ok {
 		return
 	}
-	if n.leaves.add(p) && n.peers[p.ID] == nil {
-		// Learned by gossip, never heard from: check that it is alive
-		// before others route through us to it for long.
-		nonce := n.newNonce()
-		n.request(n.stepNow, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+	addr, ok := n.boundAddr(p.ID)
+	if n.bug().TrustClaims {
+		n.leaves.perHost, n.tbl.perHost = 0, 0
+	}
+	if !ok && n.bug().TrustClaims {
+		// Before section 19: gossip entered the leaf set at once, and was
+		// pinged after.
+		if n.leaves.add(p) && n.peers[p.ID] == nil {
+			nonce := n.newNonce()
+			n.request(n.stepNow, reqPing, p, nonce, &wire.Ping{Nonce: nonce})
+		}
+		n.tbl.offer(p, n.better)
+		return
+	}
+	if !ok {
+		n.challenge(n.stepNow, p)
+		return
+	}
+	if addr != p.Addr {
+		return // gossip of another address than the one the peer proved (OH-2)
+	}
+	r0, r1 := n.leaves.refused, n.tbl.refused
+	if n.leaves.add(p) && n.joinAnswered && !n.joined {
+		n.joined = true
+		n.joinAnswered = false
 	}
 	n.tbl.offer(p, n.better)
+	n.stats.HostCapRefused += n.leaves.refused - r0 + n.tbl.refused - r1
 }
 
-// Receive handles one datagram from the address from.
+// challenge asks a stranger to prove that it receives at its address: a
+// ping with a fresh nonce, whose answer binds the ID to the address
+// (OH-1). Challenges are bounded in all and per host, so that gossip or a
+// flood naming many strangers does not make the node ping the world.
+func (n *Node) challenge(now time.Time, p wire.Peer) {
+	if p.ID == n.self.ID || !p.Addr.IsValid() {
+		return
+	}
+	if addr, ok := n.boundAddr(p.ID); ok && addr != p.Addr {
+		return // no rebinding while the bound address lives (OH-2)
+	}
+	k := challengeKey{p.ID, p.Addr}
+	if _, ok := n.challenges[k]; ok {
+		return
+	}
+	if len(n.challenges) >= n.cfg.MaxChallenges {
+		n.stats.ChallengesSkipped++
+		return
+	}
+	if !p.Addr.Addr().IsLoopback() {
+		same := 0
+		for c := range n.challenges {
+			if c.addr.Addr() == p.Addr.Addr() {
+				same++
+			}
+		}
+		if same >= n.cfg.HostChallenges {
+			n.stats.ChallengesSkipped++
+			return
+		}
+	}
+	nonce := n.newNonce()
+	n.challenges[k] = nonce
+	n.stats.ChallengesSent++
+	n.request(now, reqVerify, p, nonce, &wire.Ping{Nonce: nonce})
+}
+
+// admitStranger charges one datagram from an unbound sender to its
+// address's token bucket (OH-4); loopback is exempt.
+func (n *Node) admitStranger(now time.Time, from netip.AddrPort) bool {
+	ip := from.Addr()
+	if ip.IsLoopback() {
+		return true
+	}
+	b := n.buckets[ip]
+	if b == nil {
+		if len(n.buckets) >= maxBuckets {
+			clear(n.buckets)
+		}
+		b = &bucket{tokens: float64(n.cfg.StrangerBurst), last: now}
+		n.buckets[ip] = b
+	}
+	b.tokens = min(float64(n.cfg.StrangerBurst), b.tokens+now.Sub(b.last).Seconds()*n.cfg.StrangerRate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// replyNonce returns the nonce of an answer to a request of ours.
+func replyNonce(m wire.Message) (uint64, bool) {
+	switch m := m.(type) {
+	case *wire.Pong:
+		return m.Nonce, true
+	case *wire.RouteAck:
+		return m.Nonce, true
+	case *wire.LeafResp:
+		return m.Nonce, true
+	case *wire.RowResp:
+		return m.Nonce, true
+	}
+	return 0, false
+}
+
+// Receive handles one datagram from the address from. The source address
+// is trusted, not the ID the datagram claims: a claim counts only once
+// the sender has answered a request sent to that address (spec/SPEC.md
+// section 19).
 func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 	n.stepNow = now
 	if env.From.ID == n.self.ID {
 		n.stats.IgnoredStrangers++ // an echo of ourselves, or an impostor
 		return
 	}
+	sender := wire.Peer{ID: env.From.ID, Addr: from}
+	trust := n.bug().TrustClaims
+	addr, bound := n.boundAddr(sender.ID)
+	if bound && addr != from && !trust {
+		n.stats.DroppedMismatch++ // OH-2
+		return
+	}
+	nonce, isReply := replyNonce(env.Msg)
+	joinReply := isReply && n.joinNonce != 0 && nonce == n.joinNonce
+	switch {
+	case isReply && !joinReply:
+		if n.answered(now, nonce, sender) {
+			bound = true
+		} else if !trust {
+			n.stats.DroppedUnsolicited++ // OH-3
+			return
+		}
+	case !bound && !trust && !n.admitStranger(now, from):
+		n.stats.DroppedRateLimited++ // OH-4
+		return
+	}
+	if rootIs, ok := env.Msg.(*wire.RootIs); ok && n.lookups[rootIs.ReqID] == nil && !n.tuning[rootIs.ReqID] {
+		n.stats.DroppedUnsolicited++ // OH-3: an answer to no lookup of ours
+		return
+	}
 	n.received.add(env.Msg.Type())
-	sender := wire.Peer{ID: env.From.ID, Addr: from} // trust the source address, not the claim
 	n.heard(now, sender)
 	switch m := env.Msg.(type) {
 	case *wire.Ping:
 		n.send(from, &wire.Pong{Nonce: m.Nonce})
-	case *wire.Pong:
-		n.answered(now, m.Nonce, sender)
 	case *wire.LeafReq:
 		n.merge(m.Leaves)
 		n.send(from, &wire.LeafResp{Nonce: m.Nonce, Leaves: n.leaves.all()})
 	case *wire.LeafResp:
-		n.answered(now, m.Nonce, sender)
 		n.merge(m.Leaves)
-		if !n.joined {
-			n.joined = true
+		if joinReply && !n.joined {
+			n.joinAnswered = true
 			// Part of joining, as in Pastry: announce ourselves to the whole
-			// leaf set at once, so that lookups find the new root now, not
-			// after the neighbours' next periodic exchange.
-			for _, p := range n.leaves.all() {
+			// leaf set the root named at once, so that lookups find the new
+			// root now, not after the neighbours' next periodic exchange.
+			// Each announcement is also the challenge of that leaf (OH-1):
+			// its answer binds it, and the first one makes the node joined.
+			for _, p := range append(slices.Clone(m.Leaves), sender) {
+				if p.ID == n.self.ID || !p.Addr.IsValid() || n.probing(p.ID) {
+					continue
+				}
+				if a, ok := n.boundAddr(p.ID); ok {
+					if a == p.Addr {
+						n.consider(p)
+					}
+					continue
+				}
 				nonce := n.newNonce()
 				n.request(now, reqLeaf, p, nonce, &wire.LeafReq{Nonce: nonce, Leaves: n.leaves.all()})
+			}
+			if len(n.leaves.all()) > 0 { // a leaf was bound already
+				n.joined, n.joinAnswered = true, false
 			}
 		}
 	case *wire.RowReq:
 		n.send(from, &wire.RowResp{Nonce: m.Nonce, Row: m.Row, Entries: n.tbl.row(int(m.Row))})
 	case *wire.RowResp:
-		n.answered(now, m.Nonce, sender)
 		n.merge(m.Entries)
-	case *wire.RouteAck:
-		n.answered(now, m.Nonce, sender)
 	case *wire.Route:
 		n.send(from, &wire.RouteAck{Nonce: m.Nonce})
 		n.route(now, sender, m)
@@ -430,7 +651,7 @@ func (n *Node) merge(ps []wire.Peer) {
 		}
 		// A peer we have never measured competes for a filled slot only
 		// after a probe (proximity neighbour selection).
-		if row, col, ok := n.tbl.slot(p.ID); ok {
+		if row, col, ok := n.tbl.slot(p.ID); ok && n.bug().TrustClaims {
 			if cur := n.tbl.get(row, col); cur != nil && cur.ID != p.ID && n.peers[p.ID] == nil {
 				if _, dead := n.dead[p.ID]; !dead && p.Addr.IsValid() {
 					nonce := n.newNonce()
@@ -446,16 +667,26 @@ func (n *Node) merge(ps []wire.Peer) {
 // to stamp probes with, and it is always called within a step at now.
 func (n *Node) lastNow() time.Time { return n.stepNow }
 
-func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) {
+// answered matches a reply to the outstanding request with its nonce: it
+// counts only from the address the request went to, and from the ID
+// asked when the request named one (OH-3). A match binds the sender's ID
+// to that address (OH-1).
+func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) bool {
 	r := n.reqs[nonce]
 	if r == nil || (r.to.ID != from.ID && r.to.ID != (ID{})) {
-		return
+		return false
+	}
+	if r.to.Addr != from.Addr && !n.bug().TrustClaims {
+		return false
 	}
 	delete(n.reqs, nonce)
-	n.peer(from.ID).rtt.sample(now.Sub(r.sent))
-	if r.kind == reqPing { // a probed candidate may now win its slot
-		n.tbl.offer(from, n.better)
+	if r.kind == reqVerify {
+		delete(n.challenges, challengeKey{r.to.ID, r.to.Addr})
+		n.stats.ChallengesVerified++
 	}
+	n.bind(from)
+	n.peer(from.ID).rtt.sample(now.Sub(r.sent))
+	return true
 }
 
 // nextHop picks where a message for key goes next, skipping excluded
@@ -524,7 +755,7 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 		// Pastry join: every hop gives the joiner the rows it shares.
 		for r := 0; r <= SharedPrefix(n.self.ID, m.Origin.ID, n.cfg.DigitBits) && r < len(n.tbl.rows); r++ {
 			if row := n.tbl.row(r); len(row) > 0 {
-				n.send(m.Origin.Addr, &wire.RowResp{Row: uint8(r), Entries: row})
+				n.send(m.Origin.Addr, &wire.RowResp{Nonce: m.ReqID, Row: uint8(r), Entries: row})
 			}
 		}
 	}
@@ -569,7 +800,7 @@ func (n *Node) atRoot(now time.Time, prev wire.Peer, m *wire.Route) {
 		if m.Origin.ID == n.self.ID {
 			return // our own join found no one to go to: the join timer retries
 		}
-		n.send(m.Origin.Addr, &wire.LeafResp{Leaves: append(n.leaves.all(), n.self)})
+		n.send(m.Origin.Addr, &wire.LeafResp{Nonce: m.ReqID, Leaves: append(n.leaves.all(), n.self)})
 		n.consider(m.Origin)
 	case wire.RouteFindRoot:
 		if m.Origin.ID == n.self.ID {
@@ -594,8 +825,7 @@ func (n *Node) rootIsSelf(m *wire.Route) {
 // Lookup routes a FindRoot for key; the answer comes as a Found in Ready.
 func (n *Node) Lookup(now time.Time, key ID) uint64 {
 	n.stepNow = now
-	n.nextReq++
-	id := n.nextReq
+	id := n.newReqID()
 	l := &lookup{key: key}
 	n.lookups[id] = l
 	if n.joined {
@@ -642,8 +872,7 @@ func (n *Node) expireLookups(now time.Time) {
 // as a Delivered.
 func (n *Node) Route(now time.Time, key ID, payload []byte) uint64 {
 	n.stepNow = now
-	n.nextReq++
-	id := n.nextReq
+	id := n.newReqID()
 	n.originate(now, &wire.Route{Key: key, Kind: wire.RouteApp, Origin: n.self, ReqID: id, Payload: payload})
 	return id
 }
@@ -667,7 +896,7 @@ func (n *Node) Tick(now time.Time) {
 			delete(n.dead, id)
 		}
 	}
-	if n.joined && len(n.bootstrap) > 0 && len(n.leaves.all()) == 0 {
+	if n.joined && len(n.bootstrap) > 0 && len(n.leaves.all()) == 0 && !now.Before(n.joinAt.Add(n.cfg.JoinRetry)) {
 		// Every neighbour is gone: this node is alone, join again.
 		n.joined = false
 	}
@@ -708,6 +937,10 @@ func (n *Node) expireRequests(now time.Time) {
 		r := n.reqs[nonce]
 		delete(n.reqs, nonce)
 		n.stats.Timeouts++
+		if r.kind == reqVerify {
+			delete(n.challenges, challengeKey{r.to.ID, r.to.Addr})
+			continue
+		}
 		if r.kind == reqRevive {
 			continue
 		}
@@ -930,8 +1163,7 @@ func (n *Node) farTuning(now time.Time) {
 			target[bit/8] &^= 1 << (7 - bit%8)
 		}
 	}
-	n.nextReq++
-	id := n.nextReq
+	id := n.newReqID()
 	n.tuning[id] = true
 	n.originate(now, &wire.Route{Key: target, Kind: wire.RouteFindRoot, Origin: n.self, ReqID: id})
 }

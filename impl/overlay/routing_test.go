@@ -61,7 +61,7 @@ func TestRoutingLoopFreeUnderInconsistentViews(t *testing.T) {
 		for _, self := range peers {
 			for _, p := range peers {
 				if rng.IntN(100) < density {
-					nodes[self.ID].consider(p)
+					nodes[self.ID].learn(p)
 				}
 			}
 		}
@@ -128,7 +128,7 @@ func TestRouteNeverLoopsBetweenDisagreeingViews(t *testing.T) {
 		n := New(DefaultConfig(), self)
 		for _, ps := range known {
 			for _, p := range ps {
-				n.consider(p)
+				n.learn(p)
 			}
 		}
 		nodes[self.ID] = n

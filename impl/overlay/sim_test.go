@@ -33,6 +33,11 @@ type ring struct {
 	wake  map[netip.AddrPort]time.Time
 	bytes int
 	loss  float64
+	// attacker, when set, receives the datagrams sent to addresses where
+	// no node runs (the attack tests' hosts), and tap sees every datagram
+	// a node sends.
+	attacker func(now time.Time, to, from netip.AddrPort, data []byte)
+	tap      func(from, to netip.AddrPort, data []byte)
 }
 
 type ev struct {
@@ -107,6 +112,9 @@ func (r *ring) flush(n *Node) {
 			r.t.Fatalf("encode: %v", err)
 		}
 		r.bytes += len(b)
+		if r.tap != nil {
+			r.tap(n.self.Addr, s.To, b)
+		}
 		if r.loss > 0 && r.rng.Float64() < r.loss {
 			continue
 		}
@@ -127,6 +135,10 @@ func (r *ring) run(d time.Duration) {
 		e := heap.Pop(&r.q).(ev)
 		r.now = e.at
 		n := r.nodes[e.to]
+		if n == nil && e.data != nil && r.attacker != nil {
+			r.attacker(r.now, e.to, e.from, e.data)
+			continue
+		}
 		if n == nil || !r.alive[e.to] {
 			continue
 		}
@@ -138,6 +150,9 @@ func (r *ring) run(d time.Duration) {
 		} else {
 			env, err := wire.Decode(e.data)
 			if err != nil {
+				if r.attacker != nil {
+					continue // a hostile datagram: the driver drops what does not decode
+				}
 				r.t.Fatalf("decode: %v", err)
 			}
 			n.Receive(r.now, e.from, env)

@@ -1,6 +1,8 @@
 package overlay
 
 import (
+	"net/netip"
+
 	"github.com/opendht-go/opendht/impl/wire"
 )
 
@@ -13,6 +15,10 @@ type table struct {
 	self wire.Peer
 	b    int
 	rows [][]*wire.Peer
+	// perHost caps the entries that share an IP address (OH-5; 0: no
+	// cap); refused counts the offers it turned down.
+	perHost int
+	refused int
 }
 
 func newTable(self wire.Peer, b int) *table {
@@ -57,9 +63,27 @@ func (t *table) offer(p wire.Peer, better func(old, cand wire.Peer) bool) bool {
 	case !better(*cur, p):
 		return false
 	}
+	if t.perHost > 0 && t.hostCount(p.Addr) >= t.perHost && (cur == nil || !sameHost(cur.Addr, p.Addr)) {
+		t.refused++
+		return false
+	}
 	c := p
 	t.rows[row][col] = &c
 	return true
+}
+
+// hostCount counts the entries on the host of a. It walks the table, but
+// only when an offer would change a slot, which is rare.
+func (t *table) hostCount(a netip.AddrPort) int {
+	n := 0
+	for _, row := range t.rows {
+		for _, q := range row {
+			if q != nil && sameHost(q.Addr, a) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (t *table) remove(id ID) bool {

@@ -1,0 +1,20 @@
+package overlay
+
+import "errors"
+
+// Variant is a deliberate weakening of the overlay's defences against
+// hostile datagrams (spec/SPEC.md section 19), which the attack tests
+// plant to show what each defence is worth and that the tests can fail.
+// Variants exist only in builds with the build tag "variants".
+type Variant struct {
+	// TrustClaims is the overlay before section 19: the ID a datagram
+	// claims is bound to the address it came from at once (rebinding a
+	// known peer), gossiped peers enter the leaf set before they answer,
+	// a reply is matched by nonce alone, and no per-host limit holds
+	// (breaks OH-1, OH-2, OH-3 and OH-5).
+	TrustClaims bool
+}
+
+// ErrNoVariants is returned by Plant in a build without the "variants"
+// tag.
+var ErrNoVariants = errors.New("overlay: this build has no planted variants (build with -tags variants)")
