@@ -48,6 +48,11 @@ func Check(shaper string) (string, error) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return "", fmt.Errorf("%w: the ip command of iproute2 is not installed (Debian: apt-get install iproute2)", ErrUnsupported)
 	}
+	ns := fmt.Sprintf("%s-probe-%d", Prefix, os.Getpid())
+	if err := run("ip", "netns", "add", ns); err != nil {
+		return "", fmt.Errorf("%w: cannot create a network namespace (a container needs CAP_SYS_ADMIN and CAP_NET_ADMIN): %w", ErrUnsupported, err)
+	}
+	_ = run("ip", "netns", "del", ns)
 	switch shaper {
 	case "tun":
 		return "tun", checkTUN()
