@@ -34,16 +34,18 @@ var (
 	buildOut  []byte
 )
 
-// Binary builds cmd/opendht once per test process and returns its path.
+// Binary builds cmd/opendht once per test process and returns its path:
+// one path per test binary (package), rebuilt in place each time, so that
+// runs leave no copies behind and packages tested at once do not share
+// one.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "opendht-testbed-bin-")
-		if err != nil {
-			buildErr = err
+		dir := filepath.Join(os.TempDir(), "opendht-testbed-bin")
+		if buildErr = os.MkdirAll(dir, 0o755); buildErr != nil {
 			return
 		}
-		binary = filepath.Join(dir, "opendht")
+		binary = filepath.Join(dir, "opendht-for-"+filepath.Base(os.Args[0]))
 		cmd := exec.Command("go", "build", "-o", binary, "github.com/opendht-go/opendht/cmd/opendht")
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
