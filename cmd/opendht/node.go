@@ -21,6 +21,7 @@ import (
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
+	"github.com/opendht-go/opendht/impl/testbed"
 )
 
 type nodeFlags struct {
@@ -146,11 +147,34 @@ func testbedCmd() *cobra.Command {
 	var n, basePort int
 	var dataDir, host, logLevel, pprofAddr, rmwName string
 	var capacity int64
+	var netns bool
+	nf := &netnsFlags{}
 	c := &cobra.Command{
 		Use:   "testbed",
-		Short: "Run N nodes on this machine (node i on UDP port base+10*i) until interrupted",
-		Args:  cobra.NoArgs,
+		Short: "Run N nodes on this machine (node i on UDP port base+10*i), or N node processes in network namespaces with wide-area delays (--netns), until interrupted",
+		Long: `Without --netns: N nodes in this process on loopback, node i on UDP port
+base+10*i, its XML-RPC/JSON gateway on +1 and Sun RPC on +2.
+
+With --netns: N processes of "opendht node", each in a network namespace of
+its own (odtb-NAME-i, address .10+i of --subnet), with the round-trip times of
+an RTT matrix between them (generated, PlanetLab-like, median --median-rtt,
+or --rtt-file), packet loss, and faults applied from outside while it runs
+("opendht testbed ctl"). Needs root and iproute2; delays come from tc netem
+when the kernel has it, else from a user-space switch over TUN devices
+(--shaper). "opendht testbed down" removes what a crashed testbed left.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if netns {
+				if n < 2 || n > testbed.MaxNodes {
+					return fmt.Errorf("-n must be in [2, %d] with --netns, got %d", testbed.MaxNodes, n)
+				}
+				if !cmd.Flags().Changed("data") {
+					dataDir = "./data/netns"
+				}
+				ctx, stop := signalContext()
+				defer stop()
+				return runNetns(ctx, nf, n, dataDir, rmwName, logLevel)
+			}
 			if n < 1 || n > 1000 {
 				return fmt.Errorf("-n must be in [1, 1000], got %d", n)
 			}
@@ -223,6 +247,9 @@ func testbedCmd() *cobra.Command {
 	c.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	c.Flags().StringVar(&rmwName, "rmw", rmw.Default, "read-modify-write protocol of the registers: "+strings.Join(rmw.Names(), ", "))
 	c.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this TCP address, e.g. 127.0.0.1:6060")
+	c.Flags().BoolVar(&netns, "netns", false, "run each node as a process in its own network namespace, with wide-area delays and faults (root)")
+	nf.register(c)
+	c.AddCommand(testbedCtlCmd(), testbedDownCmd(), testbedRTTCmd())
 	return c
 }
 

@@ -332,7 +332,6 @@ func childDropper(ctx context.Context, path string) func(netip.AddrPort) bool {
 // come and go. Then the faults heal, the cluster settles, and every key
 // is read through every gateway.
 func udpConsistencyRun(t *testing.T, seed uint64, load time.Duration) udpResult {
-	rng := rand.New(rand.NewPCG(seed, 0xc0))
 	dir := t.TempDir()
 	ff := faultsFile{path: filepath.Join(dir, "faults")}
 	if err := ff.set(nil, 0); err != nil {
@@ -359,7 +358,35 @@ func udpConsistencyRun(t *testing.T, seed uint64, load time.Duration) udpResult 
 		}
 	}()
 	time.Sleep(4 * time.Second) // the ring forms
+	// Faults: kill -9 and restart, one node at a time (never the first,
+	// which the others bootstrap from); a partition of two nodes; loss.
+	return consistencyWorkload(t, seed, gws, load, func(round int, rng *rand.Rand) {
+		switch round % 3 {
+		case 0:
+			v := kids[1+rng.IntN(nodes-1)]
+			v.kill()
+			time.Sleep(time.Duration(2+rng.IntN(3)) * time.Second)
+			v.start(t)
+		case 1:
+			a, b := kids[1+rng.IntN(nodes-1)], kids[1+rng.IntN(nodes-1)]
+			_ = ff.set([]string{a.addr, b.addr}, 0) // the others lose what these two send
+			time.Sleep(3 * time.Second)
+			_ = ff.set(nil, 0)
+		case 2:
+			_ = ff.set(nil, 0.1)
+			time.Sleep(3 * time.Second)
+			_ = ff.set(nil, 0)
+		}
+	})
+}
 
+// consistencyWorkload runs the clients of a consistency run against the
+// gateways gws: a third of load without faults, then fault rounds (each
+// injects a fault, waits and undoes it) until load has passed, then a
+// settle period and final paged reads of every key through every gateway.
+// The history is recorded from the clients' side.
+func consistencyWorkload(t *testing.T, seed uint64, gws []string, load time.Duration, fault func(round int, rng *rand.Rand)) udpResult {
+	rng := rand.New(rand.NewPCG(seed, 0xc0))
 	var (
 		mu     sync.Mutex
 		hist   linearizability.History
@@ -438,27 +465,10 @@ func udpConsistencyRun(t *testing.T, seed uint64, load time.Duration) udpResult 
 	cleanAcks := acked[0].Load()
 	faultStart := time.Now()
 	faulty.Store(true)
-	// Faults: kill -9 and restart, one node at a time (never the first,
-	// which the others bootstrap from); a partition of two nodes; loss.
 	deadline := faultStart.Add(load - clean)
 	for round := 0; time.Now().Before(deadline); round++ {
 		from := time.Now()
-		switch round % 3 {
-		case 0:
-			v := kids[1+rng.IntN(nodes-1)]
-			v.kill()
-			time.Sleep(time.Duration(2+rng.IntN(3)) * time.Second)
-			v.start(t)
-		case 1:
-			a, b := kids[1+rng.IntN(nodes-1)], kids[1+rng.IntN(nodes-1)]
-			_ = ff.set([]string{a.addr, b.addr}, 0) // the others lose what these two send
-			time.Sleep(3 * time.Second)
-			_ = ff.set(nil, 0)
-		case 2:
-			_ = ff.set(nil, 0.1)
-			time.Sleep(3 * time.Second)
-			_ = ff.set(nil, 0)
-		}
+		fault(round, rng)
 		time.Sleep(time.Second)
 		mu.Lock()
 		faults = append(faults, linearizability.Interval{From: from, To: time.Now().Add(2 * time.Second)})
@@ -470,26 +480,31 @@ func udpConsistencyRun(t *testing.T, seed uint64, load time.Duration) udpResult 
 	faulty.Store(false)
 	time.Sleep(settleTime)
 	final := time.Now()
-	// Every key through every gateway, page by page.
+	// Every key through every gateway, page by page: one sequential
+	// reader per gateway, all at once (over wide-area RTTs one after the
+	// other would take minutes).
 	reader, err := client.New(client.Config{Gateways: gws, Protocol: client.XMLRPC, Application: "consistency-final",
 		CallTimeout: 10 * time.Second, MaxAttempts: 8, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, DownFor: time.Second, Conns: 4, PageSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reader.Close()
-	for k := range keys {
-		for g := range gws {
-			_ = g // the client spreads the pages over the gateways
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			e := pagedClientGet(ctx, reader, 100+g, key(k), 3)
-			cancel()
-			if e.Unknown {
-				t.Errorf("udp run %d: final read of key %d failed", seed, k)
-				continue
+	var readers sync.WaitGroup
+	for g := range gws {
+		readers.Go(func() {
+			for k := range keys { // the client spreads the pages over the gateways
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				e := pagedClientGet(ctx, reader, 100+g, key(k), 3)
+				cancel()
+				if e.Unknown {
+					t.Errorf("run %d: final read of key %d failed", seed, k)
+					continue
+				}
+				record(e)
 			}
-			record(e)
-		}
+		})
 	}
+	readers.Wait()
 	puts := 0
 	for _, e := range hist {
 		if e.Kind == linearizability.OpPut && !e.Unknown && e.Status == dht.StatusOK {
@@ -499,7 +514,7 @@ func udpConsistencyRun(t *testing.T, seed uint64, load time.Duration) udpResult 
 	cleanRate := float64(cleanAcks) / clean.Seconds()
 	faultRate := float64(acked[1].Load()) / faultTime.Seconds()
 	stats := fmt.Sprintf("nodes=%d ops=%d acked_puts=%d writes_per_s_clean=%.0f writes_per_s_faults=%.0f ratio=%.2f",
-		nodes, len(hist), puts, cleanRate, faultRate, faultRate/max(cleanRate, 1))
+		len(gws), len(hist), puts, cleanRate, faultRate, faultRate/max(cleanRate, 1))
 	return udpResult{hist: hist, faults: faults, final: final, stats: stats}
 }
 
