@@ -41,6 +41,9 @@ type Config struct {
 	// JoinRetry is how long a joining node waits for its leaf set before it
 	// sends its join again.
 	JoinRetry time.Duration
+	// JoinRetryMax caps the wait between joins: each join in a row that
+	// goes unanswered doubles it, from JoinRetry up to JoinRetryMax.
+	JoinRetryMax time.Duration
 	// Seed seeds the node's random choices (peer picks, jitter, tuning IDs).
 	Seed uint64
 }
@@ -70,6 +73,10 @@ func DefaultConfig() Config {
 		LookupTimeout: 2 * time.Second,
 		LookupTries:   3,
 		JoinRetry:     5 * time.Second,
+		// 5, 10, 20, 40, 60, 60 ... s: a node whose bootstrap nodes are
+		// down does not flood them, and joins within a minute of their
+		// return.
+		JoinRetryMax: time.Minute,
 		// One ping every 10 s: negligible traffic, and a healed partition
 		// merges within a minute or two.
 		RevivePeriod: 10 * time.Second,
@@ -93,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: lookup timeout must be positive")
 	case c.JoinRetry <= 0:
 		return fmt.Errorf("overlay: join retry must be positive")
+	case c.JoinRetryMax < c.JoinRetry:
+		return fmt.Errorf("overlay: join retry max (%v) must be at least join retry (%v)", c.JoinRetryMax, c.JoinRetry)
 	}
 	return nil
 }

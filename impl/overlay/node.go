@@ -117,6 +117,7 @@ type Node struct {
 	nonce  uint64
 
 	joined    bool
+	joinTries int // joins sent since the node last joined
 	bootstrap []netip.AddrPort
 	joinAt    time.Time
 	lookups   map[uint64]*lookup // lookups of the application (not tuning)
@@ -178,6 +179,19 @@ func (n *Node) Successors() []wire.Peer { return slices.Clone(n.leaves.front(n.l
 // Predecessors returns the counter-clockwise side, nearest first.
 func (n *Node) Predecessors() []wire.Peer { return slices.Clone(n.leaves.front(n.leaves.pred)) }
 
+// TableRows returns the routing table's filled entries by row: row r holds
+// the peers that share r digits with this node. Empty rows are left out;
+// the map is new, for a status page.
+func (n *Node) TableRows() map[int][]wire.Peer {
+	out := map[int][]wire.Peer{}
+	for r := range n.tbl.rows {
+		if row := n.tbl.row(r); len(row) > 0 {
+			out[r] = row
+		}
+	}
+	return out
+}
+
 // TableSize returns the number of routing-table entries.
 func (n *Node) TableSize() int { return n.tbl.size() }
 
@@ -229,8 +243,21 @@ func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
 	n.sendJoin(now)
 }
 
+// joinDelay is how long the node waits for the answer to its last join
+// before it sends another: JoinRetry, doubled for each join in a row that
+// went unanswered, up to JoinRetryMax (a bootstrap node that is down is
+// not asked every few seconds forever).
+func (n *Node) joinDelay() time.Duration {
+	d := n.cfg.JoinRetry
+	for i := 1; i < n.joinTries && d < n.cfg.JoinRetryMax; i++ {
+		d *= 2
+	}
+	return max(n.cfg.JoinRetry, min(d, n.cfg.JoinRetryMax))
+}
+
 func (n *Node) sendJoin(now time.Time) {
 	n.joinAt = now
+	n.joinTries++
 	n.stats.JoinAttempts++
 	to := n.bootstrap[n.rng.IntN(len(n.bootstrap))]
 	// A node that knows peers already (a restart, a join that timed out
@@ -285,7 +312,7 @@ func (n *Node) NextWake() time.Time {
 		t = minTime(t, l.deadline)
 	}
 	if !n.joined && len(n.bootstrap) > 0 {
-		t = minTime(t, n.joinAt.Add(n.cfg.JoinRetry))
+		t = minTime(t, n.joinAt.Add(n.joinDelay()))
 	}
 	return t
 }
@@ -393,6 +420,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 		n.merge(m.Leaves)
 		if !n.joined {
 			n.joined = true
+			n.joinTries = 0
 			// Part of joining, as in Pastry: announce ourselves to the whole
 			// leaf set at once, so that lookups find the new root now, not
 			// after the neighbours' next periodic exchange.
@@ -671,7 +699,7 @@ func (n *Node) Tick(now time.Time) {
 		// Every neighbour is gone: this node is alone, join again.
 		n.joined = false
 	}
-	if !n.joined && len(n.bootstrap) > 0 && !now.Before(n.joinAt.Add(n.cfg.JoinRetry)) {
+	if !n.joined && len(n.bootstrap) > 0 && !now.Before(n.joinAt.Add(n.joinDelay())) {
 		n.sendJoin(now)
 	}
 	if !now.Before(n.nextLeaf) {
