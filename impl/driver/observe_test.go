@@ -19,6 +19,7 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/metrics"
 	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/porttest"
 	"github.com/opendht-go/opendht/impl/store"
 )
@@ -241,5 +242,47 @@ func TestShutdownDrainsTheHTTPGateway(t *testing.T) {
 	}
 	if err := s.Store().Tick(dht.Time(time.Now().Unix())); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("the store after Shutdown: %v, want closed", err)
+	}
+}
+
+// A client of the wrong protocol for a port is told so at once: a Sun
+// RPC client on the HTTP port reads "this port speaks HTTP" (not a record
+// too large after the HTTP server's header timeout), and an HTTP client on
+// the Sun RPC port gets a 400 that names the port's protocol.
+func TestWrongProtocolIsNamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	cfg := driver.ServerConfig{Node: node.DefaultConfig(), Store: store.DefaultConfig(t.TempDir()),
+		Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)),
+		XMLRPC: fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t)), SunRPC: fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))}
+	s, err := driver.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := sunrpc.DialContext(ctx, cfg.XMLRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Null(ctx)
+	c.Close()
+	if !errors.Is(err, sunrpc.ErrSpeaksHTTP) {
+		t.Fatalf("Sun RPC on the HTTP port: %v, want %v", err, sunrpc.ErrSpeaksHTTP)
+	}
+	resp, err := http.Post("http://"+cfg.SunRPC+"/", "text/xml", strings.NewReader("<methodCall/>"))
+	if err != nil {
+		t.Fatalf("HTTP on the Sun RPC port: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "this port speaks Sun RPC") {
+		t.Fatalf("HTTP on the Sun RPC port: %d %q", resp.StatusCode, body)
+	}
+	// The HTTP port still serves HTTP.
+	if code, _, _ := httpGet(t, "http://"+cfg.XMLRPC+"/api/v1/status"); code != 200 {
+		t.Fatalf("status after the sniffing: %d", code)
 	}
 }

@@ -202,7 +202,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	go func() { done <- hs.Serve(sniffListener{ln}) }()
 	select {
 	case err := <-done:
 		return fmt.Errorf("xmlrpc: %w", err)
