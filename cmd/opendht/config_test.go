@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +166,26 @@ func TestOpendhtExitStatuses(t *testing.T) {
 		root.SetOut(&bytes.Buffer{})
 		if code := cli.Run(root, tc.args, &stderr); code != tc.code {
 			t.Errorf("opendht %v: exit %d (%s), want %d", tc.args, code, strings.TrimSpace(stderr.String()), tc.code)
+		}
+	}
+}
+
+// The README's by-hand node must not take a port of `make run`'s testbed
+// (8 nodes from 5850, each with +1 and +2).
+func TestReadmeNodeExampleClearOfTheTestbed(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`opendht node --listen 127\.0\.0\.1:(\d+)`)
+	ms := re.FindAllStringSubmatch(string(readme), -1)
+	if len(ms) == 0 {
+		t.Fatal("the README has no by-hand node example")
+	}
+	for _, m := range ms {
+		p, _ := strconv.Atoi(m[1])
+		if p+2 >= 5850 && p <= 5850+10*7+2 {
+			t.Errorf("the README's node on port %d collides with make run's testbed (5850-5922)", p)
 		}
 	}
 }
