@@ -17,9 +17,9 @@ import (
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
+	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/metrics"
 	"github.com/opendht-go/opendht/impl/node"
-	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/porttest"
 	"github.com/opendht-go/opendht/impl/store"
 )
