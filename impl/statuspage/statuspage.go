@@ -320,6 +320,9 @@ func bars(c Chart) svgChart {
 		}
 		x := padL + float64(i)*slot
 		label := strings.TrimSuffix(millis(b.Le), " ms")
+		if b.Le >= 1 && !math.IsInf(b.Le, 1) {
+			label = strconv.FormatFloat(b.Le, 'f', -1, 64) + "s" // the axis is narrow
+		}
 		out.Bars = append(out.Bars, svgBar{
 			X: x + 1, Y: out.BaseY - h, W: max(slot-2, 1), H: h, Label: label, LabelX: x + slot/2,
 			Title: fmt.Sprintf("%d calls in (%s, %s]", b.Count, millis(lo), millis(b.Le)),
