@@ -101,7 +101,7 @@ fuzz:
 ## run: a local DHT of 8 nodes with gateways (node i: UDP 5850+10i, XML-RPC +1, Sun RPC +2),
 ## ready for a client; prints how to reach it; Ctrl-C stops it
 run:
-	@mkdir -p bin && $(GO) build -o bin/opendht ./cmd/opendht && $(GO) build -o bin/dhtctl ./cmd/dhtctl
+	@mkdir -p bin && $(GO) build -buildvcs=auto -o bin/opendht ./cmd/opendht && $(GO) build -buildvcs=auto -o bin/dhtctl ./cmd/dhtctl
 	bin/opendht testbed -n 8 --data ./data/testbed
 
 clean:

@@ -136,7 +136,8 @@ completed call, counted apart from errors; after an error (an unknown outcome
 included) the loop starts again with a read. It needs --protocol xmlrpc or
 http.
 
-It prints ops/s and latency p50/p99/p999 per operation and ends with one line:
+On a terminal it shows a progress bar while it runs (none when its output
+goes to a file or a pipe). It prints ops/s and latency p50/p99/p999 per operation and ends with one line:
   ops/s=N p50_ms=N p99_ms=N errors=N
 or, with --op cas,
   ops/s=N p50_ms=N p99_ms=N conflicts=N errors=N`,
@@ -145,6 +146,9 @@ or, with --op cas,
   dhtctl bench --op cas --keys 1 --concurrency 8 --value-size 100 --duration 10s`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("ops") && cmd.Flags().Changed("duration") {
+				return usageError{Err: errors.New("give --duration or --ops, not both: --ops runs that many calls, however long they take")}
+			}
 			return runBench(cmd.Context(), g, f, cmd.Flags().Changed("get-ratio"))
 		},
 	}
@@ -153,8 +157,8 @@ or, with --op cas,
 	fl.IntVar(&f.valueSize, "value-size", 1024, "bytes per put or cas value (at most 1024)")
 	fl.Float64Var(&f.getRatio, "get-ratio", 0.5, "share of calls that are gets, 0..1 (--op put)")
 	fl.IntVarP(&f.concurrency, "concurrency", "c", 64, "clients, each with one call in flight")
-	fl.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run (unless --ops is given)")
-	fl.Int64Var(&f.ops, "ops", 0, "run this many calls in all instead of for --duration")
+	fl.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run (not with --ops)")
+	fl.Int64Var(&f.ops, "ops", 0, "run this many calls in all instead of for a duration (not with --duration)")
 	fl.IntVar(&f.keys, "keys", 1000, "number of distinct keys")
 	fl.Var(&f.ttl, "ttl", "TTL of the values put and the registers written")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the value and key choices (0: from the clock)")
@@ -165,19 +169,19 @@ or, with --op cas,
 func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) error {
 	switch {
 	case f.op != "put" && f.op != "cas":
-		return usageError{fmt.Errorf("--op must be put or cas, got %q", f.op)}
+		return usageError{Err: fmt.Errorf("--op must be put or cas, got %q", f.op)}
 	case f.op == "cas" && getRatioSet:
-		return usageError{errors.New("--get-ratio is for --op put: --op cas reads before every write")}
+		return usageError{Err: errors.New("--get-ratio is for --op put: --op cas reads before every write")}
 	case f.valueSize < 0 || f.valueSize > dht.MaxValueLen:
-		return usageError{fmt.Errorf("--value-size must be 0..%d, got %d", dht.MaxValueLen, f.valueSize)}
+		return usageError{Err: fmt.Errorf("--value-size must be 0..%d, got %d", dht.MaxValueLen, f.valueSize)}
 	case f.getRatio < 0 || f.getRatio > 1 || math.IsNaN(f.getRatio):
-		return usageError{fmt.Errorf("--get-ratio must be in 0..1, got %v", f.getRatio)}
+		return usageError{Err: fmt.Errorf("--get-ratio must be in 0..1, got %v", f.getRatio)}
 	case f.concurrency < 1:
-		return usageError{fmt.Errorf("--concurrency must be at least 1, got %d", f.concurrency)}
+		return usageError{Err: fmt.Errorf("--concurrency must be at least 1, got %d", f.concurrency)}
 	case f.ops < 0 || (f.ops == 0 && f.duration <= 0):
-		return usageError{errors.New("give a positive --duration or --ops")}
+		return usageError{Err: errors.New("give a positive --duration or --ops")}
 	case f.keys < 1:
-		return usageError{fmt.Errorf("--keys must be at least 1, got %d", f.keys)}
+		return usageError{Err: fmt.Errorf("--keys must be at least 1, got %d", f.keys)}
 	}
 	if f.seed == 0 {
 		f.seed = uint64(time.Now().UnixNano())
@@ -187,7 +191,7 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 		return err
 	}
 	if f.op == "cas" && cfg.Protocol == client.SunRPC {
-		return usageError{errors.New("--op cas needs --protocol xmlrpc or http: the Sun RPC interface has no registers")}
+		return usageError{Err: errors.New("--op cas needs --protocol xmlrpc or http: the Sun RPC interface has no registers")}
 	}
 	cfg.MaxAttempts = 1
 	cfg.Conns = f.concurrency
@@ -257,6 +261,8 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 	}
 	var mu sync.Mutex
 	var issued atomic.Int64
+	// Every call is counted (next), for the progress bar.
+	var calls atomic.Int64
 	deadline := time.Now().Add(f.duration)
 	// next reports whether another call may start.
 	next := func() bool {
@@ -264,10 +270,16 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 			return false
 		}
 		if f.ops > 0 {
-			return issued.Add(1) <= f.ops
+			ok := issued.Add(1) <= f.ops
+			if ok {
+				calls.Add(1)
+			}
+			return ok
 		}
+		calls.Add(1)
 		return time.Now().Before(deadline)
 	}
+	bar := startProgress(g.out, isTerminal(g.out), f.ops, f.duration, &calls)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range f.concurrency {
@@ -287,6 +299,7 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	bar.finish()
 	all := newStats()
 	all.add(first)
 	all.add(second)

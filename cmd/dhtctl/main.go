@@ -25,24 +25,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opendht-go/opendht/cmd/internal/cli"
 	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
 )
 
-// usageError marks errors in the command line (exit status 2).
-type usageError struct{ error }
+// usageError marks errors in the command line (exit status 2), as in
+// opendht.
+type usageError = cli.UsageError
 
-func main() {
-	root := rootCmd(os.Stdin, os.Stdout)
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "dhtctl:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(rootCmd(os.Stdin, os.Stdout)) }
 
 type globals struct {
 	gateways []string
@@ -67,13 +59,10 @@ original OpenDHT client API.
 
 Keys are text, hashed with SHA-1 like the original client scripts; with
 --raw-key they are hex (up to 20 bytes, left-padded with zeros).`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringSliceVarP(&g.gateways, "gateway", "g", nil, "gateway host:port, several comma-separated (default 127.0.0.1:5851, or :5852 for sunrpc)")
+	pf.StringSliceVarP(&g.gateways, "gateway", "g", nil, "gateway host[:port], several comma-separated; without a port, the protocol's default (5851, or 5852 for sunrpc) (default 127.0.0.1)")
 	pf.StringVarP(&g.protocol, "protocol", "p", "xmlrpc", "gateway protocol: xmlrpc, sunrpc or http")
 	pf.IntVar(&g.sunrpcV, "sunrpc-version", 3, "Sun RPC program version: 3, or 2 for the first interface (put without a secret, get of bare values)")
 	pf.BoolVar(&g.jsonOut, "json", false, "print JSON for scripts")
@@ -81,13 +70,14 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench: of each call)")
 	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
 	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g))
+	cli.Setup(root)
 	return root
 }
 
 func (g *globals) config() (client.Config, error) {
 	p, err := client.ParseProtocol(g.protocol)
 	if err != nil {
-		return client.Config{}, usageError{err}
+		return client.Config{}, usageError{Err: err}
 	}
 	gws := g.gateways
 	if len(gws) == 0 {
@@ -99,7 +89,7 @@ func (g *globals) config() (client.Config, error) {
 	cfg.CallTimeout = g.timeout
 	cfg.SunRPCVersion = g.sunrpcV
 	if err := cfg.Validate(); err != nil {
-		return client.Config{}, usageError{err}
+		return client.Config{}, usageError{Err: err}
 	}
 	return cfg, nil
 }
@@ -130,11 +120,11 @@ func (g *globals) key(s string) (dht.Key, error) {
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return dht.Key{}, usageError{fmt.Errorf("--raw-key: %q is not hex: %v", s, err)}
+		return dht.Key{}, usageError{Err: fmt.Errorf("--raw-key: %q is not hex: %v", s, err)}
 	}
 	k, err := dht.ParseKey(b)
 	if err != nil {
-		return dht.Key{}, usageError{fmt.Errorf("--raw-key: %v", err)}
+		return dht.Key{}, usageError{Err: fmt.Errorf("--raw-key: %v", err)}
 	}
 	return k, nil
 }
@@ -241,7 +231,7 @@ func putCmd(g *globals) *cobra.Command {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		return nil
 	}
@@ -291,7 +281,7 @@ func getCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if pageSize < 1 || maxTotal < 0 {
-				return usageError{errors.New("--maxvals must be positive and --max not negative")}
+				return usageError{Err: errors.New("--maxvals must be positive and --max not negative")}
 			}
 			var vals []client.Value
 			err = g.withClient(cmd, func(cfg *client.Config) { cfg.PageSize = pageSize }, func(ctx context.Context, c *client.Client) error {
@@ -367,14 +357,14 @@ func rmCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if secret == "" {
-				return usageError{errors.New("rm needs --secret, the secret the value was put with")}
+				return usageError{Err: errors.New("rm needs --secret, the secret the value was put with")}
 			}
 			var vh dht.Hash
 			if valueHash != "" {
 				b, err := hex.DecodeString(valueHash)
 				h, ok := dht.ParseHash(b)
 				if err != nil || !ok {
-					return usageError{fmt.Errorf("--value-hash: want 40 hex digits (a SHA-1), got %q", valueHash)}
+					return usageError{Err: fmt.Errorf("--value-hash: want 40 hex digits (a SHA-1), got %q", valueHash)}
 				}
 				vh = h
 			} else {

@@ -8,8 +8,10 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/opendht-go/opendht/cmd/internal/cli"
 	"github.com/opendht-go/opendht/impl/client"
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
@@ -200,5 +202,36 @@ func TestSunRPCVersion2(t *testing.T) {
 	var ue usageError
 	if _, err := run(t, "", "--gateway", sun, "--protocol", "sunrpc", "--sunrpc-version", "5", "get", "k"); !errors.As(err, &ue) {
 		t.Errorf("--sunrpc-version 5: %v, want a usage error", err)
+	}
+}
+
+// The papercuts of a first run: --version, exit statuses shared with
+// opendht, --ops with --duration, and a progress bar only on a terminal.
+func TestVersionUsageAndProgress(t *testing.T) {
+	out, err := run(t, "", "--version")
+	if err != nil || !strings.HasPrefix(out, "dhtctl ") || !strings.Contains(out, "revision") {
+		t.Fatalf("--version: %v %q", err, out)
+	}
+	for _, args := range [][]string{{"nosuch"}, {"bench", "--ops", "10", "--duration", "1s"}, {"get", "--bogus", "k"}} {
+		var stderr bytes.Buffer
+		if code := cli.Run(rootCmd(strings.NewReader(""), &bytes.Buffer{}), args, &stderr); code != cli.ExitUsage {
+			t.Errorf("dhtctl %v: exit %d (%s), want 2", args, code, stderr.String())
+		}
+	}
+	if isTerminal(&bytes.Buffer{}) {
+		t.Fatal("a buffer is a terminal")
+	}
+	var calls atomic.Int64
+	var quiet bytes.Buffer
+	startProgress(&quiet, false, 100, 0, &calls).finish()
+	if quiet.Len() != 0 {
+		t.Fatalf("a progress bar off a terminal: %q", quiet.String())
+	}
+	var tty bytes.Buffer
+	p := startProgress(&tty, true, 100, 0, &calls)
+	calls.Store(40)
+	p.finish()
+	if !strings.Contains(tty.String(), "(100/100)") {
+		t.Fatalf("the progress bar on a terminal: %q", tty.String())
 	}
 }

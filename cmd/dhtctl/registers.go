@@ -95,7 +95,7 @@ Read the register before trying again.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("expected") {
-				return usageError{errors.New("cas needs --expected N, the version the register must have (0: absent; dhtctl read shows it)")}
+				return usageError{Err: errors.New("cas needs --expected N, the version the register must have (0: absent; dhtctl read shows it)")}
 			}
 			key, err := g.key(args[0])
 			if err != nil {

@@ -19,16 +19,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opendht-go/opendht/cmd/internal/cli"
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/store"
 )
 
-func main() {
-	if err := rootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "opendht:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(rootCmd()) }
 
 type storeFlags struct {
 	data     string
@@ -40,12 +36,13 @@ type storeFlags struct {
 
 func rootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "opendht",
-		Short:         "Run and inspect OpenDHT nodes",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "opendht",
+		Short: "Run and inspect OpenDHT nodes",
+		Long: `Run and inspect OpenDHT nodes. The exit status is 0 on success, 1 on a
+failure, 2 on bad usage (an unknown command or flag, wrong arguments).`,
 	}
 	root.AddCommand(storeCmd(), nodeCmd(), testbedCmd())
+	cli.Setup(root)
 	return root
 }
 
@@ -82,7 +79,7 @@ func (f *storeFlags) key(s string) (dht.Key, error) {
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return dht.Key{}, fmt.Errorf("--raw-key: %w", err)
+		return dht.Key{}, cli.Usagef("--raw-key: %w", err)
 	}
 	return dht.ParseKey(b)
 }
@@ -126,7 +123,7 @@ func rmCmd(f *storeFlags) *cobra.Command {
 				return err
 			}
 			if secret == "" {
-				return errors.New("rm needs --secret")
+				return cli.UsageError{Err: errors.New("rm needs --secret")}
 			}
 			r := dht.Remove{Client: dht.ClientID(f.client), Key: k, ValueHash: dht.SHA1([]byte(args[1])), Secret: []byte(secret), TTL: ttl}
 			return f.write(cmd.Context(), dht.Op{Kind: dht.OpRemove, Remove: r})
@@ -151,7 +148,9 @@ func (f *storeFlags) write(ctx context.Context, op dht.Op) error {
 	}
 	fmt.Printf("status %d (%s)\n", int(st), st)
 	if st != dht.StatusOK {
-		os.Exit(2)
+		// A failed write is a failure (exit 1), as with dhtctl, not a
+		// usage error.
+		return fmt.Errorf("the store answered status %d (%s)", int(st), st)
 	}
 	return nil
 }

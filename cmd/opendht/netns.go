@@ -43,7 +43,7 @@ func socketPath(socket, name string) string {
 
 // runNetns runs the wide-area testbed until ctx ends.
 func runNetns(ctx context.Context, f *netnsFlags, n int, dataDir, rmwName, logLevel string) error {
-	log, err := logger(logLevel)
+	log, err := logger(logLevel, "text")
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,34 +18,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opendht-go/opendht/cmd/internal/cli"
+	"github.com/opendht-go/opendht/impl/buildinfo"
 	"github.com/opendht-go/opendht/impl/driver"
+	"github.com/opendht-go/opendht/impl/metrics"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/testbed"
 )
-
-type nodeFlags struct {
-	listen, advertise, bootstrap, data, logLevel string
-	xmlrpc, sunrpc                               string
-	capacity                                     int64
-	replicas, writeAcks                          int
-	rmw                                          string
-}
-
-func (f *nodeFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.listen, "listen", "127.0.0.1:5850", "UDP address to listen on")
-	c.Flags().StringVar(&f.advertise, "advertise", "", "address other nodes reach this one at (default: --listen)")
-	c.Flags().StringVar(&f.bootstrap, "bootstrap", "", "comma-separated ip:port of nodes to join through (empty: start a new ring)")
-	c.Flags().StringVar(&f.data, "data", "./data/node0", "data directory of the node's store")
-	c.Flags().Int64Var(&f.capacity, "capacity", 1<<30, "storage capacity C in bytes")
-	c.Flags().IntVar(&f.replicas, "replicas", 4, "replica set size, root included")
-	c.Flags().IntVar(&f.writeAcks, "write-acks", 2, "replica acknowledgements before a write succeeds")
-	c.Flags().StringVar(&f.rmw, "rmw", rmw.Default, "read-modify-write protocol of the registers (cas, read): "+strings.Join(rmw.Names(), ", ")+"; every node of a ring must run the same")
-	c.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	c.Flags().StringVar(&f.xmlrpc, "xmlrpc", "+1", "TCP address of the XML-RPC gateway, which also serves the HTTP/JSON API under /api/; +N means the node's port + N; empty: none")
-	c.Flags().StringVar(&f.sunrpc, "sunrpc", "+2", "TCP address of the Sun RPC gateway; +N means the node's port + N; empty: none")
-}
 
 // gatewayAddr resolves "+N" against the node's listen address.
 func gatewayAddr(spec, listen string) (string, error) {
@@ -62,51 +44,77 @@ func gatewayAddr(spec, listen string) (string, error) {
 	return netip.AddrPortFrom(ap.Addr(), ap.Port()+uint16(off)).String(), nil
 }
 
-func logger(level string) (*slog.Logger, error) {
+// logger returns the node's logger: structured lines on stderr, text or
+// JSON.
+func logger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, cli.Usagef("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, cli.Usagef("--log-format must be text or json, got %q", format)
 }
 
-func parseBootstrap(s string) ([]netip.AddrPort, error) {
+func parseBootstrap(addrs []string) ([]netip.AddrPort, error) {
 	var out []netip.AddrPort
-	for _, part := range strings.Split(s, ",") {
+	for _, part := range addrs {
 		if part = strings.TrimSpace(part); part == "" {
 			continue
 		}
 		a, err := netip.ParseAddrPort(part)
 		if err != nil {
-			return nil, fmt.Errorf("--bootstrap %q: %w", part, err)
+			return nil, cli.Usagef("--bootstrap %q: want ip:port", part)
 		}
 		out = append(out, a)
 	}
 	return out, nil
 }
 
-func (f *nodeFlags) config(log *slog.Logger) (driver.ServerConfig, error) {
-	boot, err := parseBootstrap(f.bootstrap)
+// serverConfig turns the node's configuration into the driver's; every
+// error is the user's (a usage error).
+func (cfg NodeConfig) serverConfig(log *slog.Logger) (driver.ServerConfig, error) {
+	listen, advertise, err := cfg.resolve()
+	if err != nil {
+		return driver.ServerConfig{}, err
+	}
+	boot, err := parseBootstrap(cfg.Bootstrap)
 	if err != nil {
 		return driver.ServerConfig{}, err
 	}
 	nc := node.DefaultConfig()
-	nc.Replicas, nc.WriteAcks, nc.RMW = f.replicas, f.writeAcks, f.rmw
-	nc.ReadQuorum = min(nc.ReadQuorum, f.replicas)
-	sc := store.DefaultConfig(f.data)
-	sc.Capacity = f.capacity
+	nc.Replicas, nc.WriteAcks, nc.ReadQuorum, nc.RMW = cfg.Replicas, cfg.WriteAcks, min(cfg.ReadQuorum, cfg.Replicas), cfg.RMW
+	nc.RequestTimeout, nc.Attempts, nc.ReplicaTimeout = time.Duration(cfg.RequestTimeout), cfg.Attempts, time.Duration(cfg.ReplicaTimeout)
+	nc.ReadWait, nc.AntiEntropyPeriod, nc.MemberHold = time.Duration(cfg.ReadWait), time.Duration(cfg.AntiEntropyPeriod), time.Duration(cfg.MemberHold)
+	oc := &nc.Overlay
+	oc.LeafSetSize, oc.LeafSetPeriod, oc.NearPeriod = cfg.LeafSetSize, time.Duration(cfg.LeafSetPeriod), time.Duration(cfg.NearPeriod)
+	oc.FarPeriod, oc.PingPeriod, oc.InitialRTO = time.Duration(cfg.FarPeriod), time.Duration(cfg.PingPeriod), time.Duration(cfg.InitialRTO)
+	oc.MaxRTO, oc.DeadAfter = time.Duration(cfg.MaxRTO), cfg.DeadAfter
+	oc.JoinRetry, oc.JoinRetryMax = time.Duration(cfg.JoinRetry), time.Duration(cfg.JoinRetryMax)
+	if err := nc.Validate(); err != nil {
+		return driver.ServerConfig{}, cli.UsageError{Err: err}
+	}
+	sc := store.DefaultConfig(cfg.Data)
+	sc.Capacity, sc.MaxTTL, sc.QueueLimit, sc.QueueTimeout = cfg.Capacity, cfg.MaxTTL, cfg.QueueLimit, cfg.QueueTimeout
+	sc.CacheSize, sc.MemTableSize, sc.ReadCacheSize = cfg.CacheSize, cfg.MemTableSize, cfg.ReadCacheSize
 	if err := sc.Validate(); err != nil {
-		return driver.ServerConfig{}, err
+		return driver.ServerConfig{}, cli.UsageError{Err: err}
 	}
-	xa, err := gatewayAddr(f.xmlrpc, f.listen)
+	xa, err := gatewayAddr(cfg.XMLRPC, listen.String())
 	if err != nil {
-		return driver.ServerConfig{}, err
+		return driver.ServerConfig{}, cli.UsageError{Err: fmt.Errorf("--xmlrpc: %w", err)}
 	}
-	sa, err := gatewayAddr(f.sunrpc, f.listen)
+	sa, err := gatewayAddr(cfg.SunRPC, listen.String())
 	if err != nil {
-		return driver.ServerConfig{}, err
+		return driver.ServerConfig{}, cli.UsageError{Err: fmt.Errorf("--sunrpc: %w", err)}
 	}
-	return driver.ServerConfig{Node: nc, Listen: f.listen, Advertise: f.advertise, Bootstrap: boot, Store: sc, Logger: log, XMLRPC: xa, SunRPC: sa}, nil
+	return driver.ServerConfig{Node: nc, Listen: listen.String(), Advertise: advertise.String(), Bootstrap: boot, Store: sc,
+		Logger: log, XMLRPC: xa, SunRPC: sa, Metrics: metrics.New(), StatusPage: cfg.StatusPage}, nil
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -114,33 +122,80 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 func nodeCmd() *cobra.Command {
-	f := &nodeFlags{}
+	fromFlags := DefaultNodeConfig()
+	var configPath string
+	var print bool
 	c := &cobra.Command{
 		Use:   "node",
 		Short: "Run one DHT node until SIGINT or SIGTERM",
-		Args:  cobra.NoArgs,
+		Long: `Run one DHT node: the overlay on UDP, its store, and its gateways (XML-RPC
+with the HTTP/JSON API, the status page and /metrics on port + 1, Sun RPC on
+port + 2). Settings come from the defaults, then --config FILE (TOML), then
+the flags given. --print-config prints the result as a config file.
+Every setting is in cmd/opendht/OPERATIONS.md with its default.
+
+On SIGTERM or SIGINT the node drains its gateways (calls in progress finish,
+up to --shutdown-timeout), stops, and closes its store.`,
+		Example: `  opendht node --listen 127.0.0.1:6850 --bootstrap 127.0.0.1:5850 --data ./data/extra
+  opendht node --listen :5850 --advertise 192.0.2.7:5850 --bootstrap 192.0.2.1:5850
+  opendht node --config /etc/opendht/node.toml --log-level debug
+  opendht node --print-config > node.toml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := logger(f.logLevel)
+			cfg, err := loadConfig(configPath, cmd.Flags(), fromFlags)
 			if err != nil {
 				return err
 			}
-			cfg, err := f.config(log)
+			if print {
+				fmt.Fprint(cmd.OutOrStdout(), printConfig(cfg))
+				return nil
+			}
+			log, err := logger(cfg.LogLevel, cfg.LogFormat)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			s, err := driver.Start(ctx, cfg)
+			scfg, err := cfg.serverConfig(log)
 			if err != nil {
 				return err
 			}
-			<-ctx.Done()
-			log.Info("shutting down")
-			return s.Close()
+			return runNode(cmd.Context(), cfg, scfg, log)
 		},
 	}
-	f.register(c)
+	register(c.Flags(), &fromFlags)
+	c.Flags().StringVar(&configPath, "config", "", "TOML file of settings (keys as the flags, with _ for -); flags given override it")
+	c.Flags().BoolVar(&print, "print-config", false, "print the settings as a config file and exit")
 	return c
+}
+
+// runNode runs the node until a signal, then shuts it down gracefully.
+func runNode(ctx context.Context, cfg NodeConfig, scfg driver.ServerConfig, log *slog.Logger) error {
+	sig, stop := signalContext()
+	defer stop()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := servePprof(sig, cfg.Pprof, log); err != nil {
+		return err
+	}
+	log.Info("starting", "version", buildinfo.Get().String(), "data", scfg.Store.Dir, "bootstrap", cfg.Bootstrap)
+	// The node runs until Shutdown, not until the signal: the gateways
+	// drain first.
+	s, err := driver.Start(context.WithoutCancel(ctx), scfg)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%w\n(stop the other node, or give this one its own --data)", err)
+		}
+		return err
+	}
+	<-sig.Done()
+	log.Info("shutting down: draining the gateways", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
 }
 
 func testbedCmd() *cobra.Command {
@@ -176,18 +231,18 @@ when the kernel has it, else from a user-space switch over TUN devices
 				return runNetns(ctx, nf, n, dataDir, rmwName, logLevel)
 			}
 			if n < 1 || n > 1000 {
-				return fmt.Errorf("-n must be in [1, 1000], got %d", n)
+				return cli.Usagef("-n must be in [1, 1000], got %d", n)
 			}
 			if basePort < 1 || basePort+10*(n-1)+2 > 65535 {
-				return fmt.Errorf("--base-port %d leaves no room for %d nodes", basePort, n)
+				return cli.Usagef("--base-port %d leaves no room for %d nodes", basePort, n)
 			}
-			log, err := logger(logLevel)
+			log, err := logger(logLevel, "text")
 			if err != nil {
 				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			if err := servePprof(ctx, pprofAddr); err != nil {
+			if err := servePprof(ctx, pprofAddr, log); err != nil {
 				return err
 			}
 			var servers []*driver.Server
@@ -199,8 +254,12 @@ when the kernel has it, else from a user-space switch over TUN devices
 			var boot string
 			for i := range n {
 				addr := fmt.Sprintf("%s:%d", host, basePort+10*i)
-				f := &nodeFlags{listen: addr, bootstrap: boot, data: filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity: capacity, replicas: 4, writeAcks: 2, rmw: rmwName, xmlrpc: "+1", sunrpc: "+2"}
-				cfg, err := f.config(log.With("node", i))
+				nc := DefaultNodeConfig()
+				nc.Listen, nc.Data, nc.Capacity, nc.RMW = addr, filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity, rmwName
+				if boot != "" {
+					nc.Bootstrap = []string{boot}
+				}
+				cfg, err := nc.serverConfig(log.With("node", i))
 				if err != nil {
 					return err
 				}
@@ -213,7 +272,7 @@ when the kernel has it, else from a user-space switch over TUN devices
 					boot = addr
 				}
 				id := s.Self().ID
-				fmt.Printf("node %d  udp %s  xml-rpc http://%s/  json http://%[3]s/api/v1/  sun-rpc tcp %s  id %x\n", i, addr, cfg.XMLRPC, cfg.SunRPC, id[:8])
+				fmt.Printf("node %d  udp %s  status page and xml-rpc http://%s/  json http://%[3]s/api/v1/  sun-rpc tcp %s  id %x\n", i, addr, cfg.XMLRPC, cfg.SunRPC, id[:8])
 			}
 			fmt.Printf("%d nodes running; Ctrl-C stops them\n\n", n)
 			gws := make([]string, len(servers))
@@ -253,15 +312,15 @@ when the kernel has it, else from a user-space switch over TUN devices
 	return c
 }
 
-// servePprof serves the runtime profiles on addr until ctx ends; "" serves
-// nothing.
-func servePprof(ctx context.Context, addr string) error {
+// servePprof serves the runtime profiles on addr, a listener of their
+// own, until ctx ends; "" serves nothing.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--pprof: %w", err)
+		return cli.Usagef("--pprof: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -270,5 +329,6 @@ func servePprof(ctx context.Context, addr string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	log.Info("listening", "what", "pprof", "tcp", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return nil
 }

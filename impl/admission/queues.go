@@ -60,6 +60,17 @@ func NewQueues(limit int, timeout int64) *Queues {
 // Len returns the number of queued writes.
 func (qs *Queues) Len() int { return len(qs.pending) }
 
+// Lens returns the number of writes queued for each client with any.
+func (qs *Queues) Lens() map[dht.ClientID]int {
+	out := map[dht.ClientID]int{}
+	for c, cq := range qs.clients {
+		if len(cq.q) > 0 {
+			out[c] = len(cq.q)
+		}
+	}
+	return out
+}
+
 // QueueLen returns the writes queued for one client.
 func (qs *Queues) QueueLen(c dht.ClientID) int {
 	if cq := qs.clients[c]; cq != nil {

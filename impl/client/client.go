@@ -36,6 +36,9 @@ import (
 	"iter"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +81,26 @@ func (p Protocol) DefaultPort(nodePort int) int {
 		return nodePort + 2
 	}
 	return nodePort + 1
+}
+
+// DefaultNodePort is the UDP port of a node started with the defaults;
+// its gateways are on DefaultPort(DefaultNodePort).
+const DefaultNodePort = 5850
+
+// GatewayAddr completes a gateway address given without a port with the
+// protocol's default one (5851, or 5852 for Sun RPC), so that "localhost"
+// means the gateway of a node with the default ports, not port 80. An
+// address with a port, or one that is not a host name or IP, is returned
+// as it is.
+func (p Protocol) GatewayAddr(addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil || addr == "" {
+		return addr
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	if _, err := netip.ParseAddr(host); err != nil && strings.ContainsAny(host, ":/[]@ ") {
+		return addr // not a host: let the dial say what is wrong
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p.DefaultPort(DefaultNodePort)))
 }
 
 // Config configures a Client.
@@ -313,7 +336,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x0D47))}
-	for _, addr := range cfg.Gateways {
+	cfg.Gateways = slices.Clone(cfg.Gateways)
+	for i, addr := range cfg.Gateways {
+		addr = cfg.Protocol.GatewayAddr(addr)
+		cfg.Gateways[i] = addr
 		var t transport
 		switch cfg.Protocol {
 		case XMLRPC:

@@ -406,3 +406,25 @@ func TestSunRPCVersion2(t *testing.T) {
 		t.Fatalf("v3 read of v2 puts: %+v, %v", page, err)
 	}
 }
+
+// A gateway given without a port gets the protocol's default one, never
+// HTTP's port 80.
+func TestGatewayAddrAddsTheDefaultPort(t *testing.T) {
+	for _, tc := range []struct {
+		p        Protocol
+		in, want string
+	}{
+		{XMLRPC, "localhost", "localhost:5851"},
+		{HTTP, "192.0.2.1", "192.0.2.1:5851"},
+		{SunRPC, "localhost", "localhost:5852"},
+		{XMLRPC, "::1", "[::1]:5851"},
+		{XMLRPC, "[2001:db8::1]", "[2001:db8::1]:5851"},
+		{XMLRPC, "localhost:6000", "localhost:6000"},
+		{SunRPC, "[::1]:7000", "[::1]:7000"},
+		{XMLRPC, "http://x/", "http://x/"},
+	} {
+		if got := tc.p.GatewayAddr(tc.in); got != tc.want {
+			t.Errorf("%s GatewayAddr(%q) = %q, want %q", tc.p, tc.in, got, tc.want)
+		}
+	}
+}

@@ -7,7 +7,13 @@
 // write's fsync, in order, before the core hears that it is durable
 // (DUR-1). The datagrams of one step leave in one system call where the
 // transport can. The gateways (XML-RPC with the HTTP/JSON API, Sun RPC)
-// call the server, which implements gateway.Backend.
+// call the server, which implements gateway.Backend. With
+// ServerConfig.Metrics and StatusPage the HTTP gateway also serves the
+// node's Prometheus metrics (impl/metrics) at /metrics and its status page
+// (impl/statuspage) at /; the loop publishes what they read every 100 ms
+// and answers Inspect, so neither touches the core off its goroutine.
+// Shutdown drains the gateways before it stops the node and closes the
+// store.
 //
 // The simulated host (impl/simhost) drives the same core over the
 // deterministic network simulator.

@@ -18,7 +18,9 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
+	"github.com/opendht-go/opendht/impl/metrics"
 	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/transport"
 	"github.com/opendht-go/opendht/impl/wire"
@@ -54,6 +56,14 @@ type ServerConfig struct {
 	// wrapper can inject faults, as the judge of linearizability/judge
 	// does for partitions and loss over real UDP.
 	Bind func(ctx context.Context, addr string, recv transport.BatchHandler) (transport.Transport, error)
+	// Metrics receives the node's events and reads its state when
+	// scraped; the HTTP gateway serves it at /metrics. Nil: no metrics.
+	Metrics *metrics.Metrics
+	// StatusPage serves the node's status page (impl/statuspage) on GET
+	// requests to the HTTP gateway outside the JSON API, and /metrics when
+	// Metrics is set; false leaves those requests to XML-RPC (405, use
+	// POST).
+	StatusPage bool
 }
 
 // ErrStopped: the server has stopped.
@@ -103,6 +113,27 @@ type Server struct {
 	joined     atomic.Bool
 	leafPeers  atomic.Int64
 	tablePeers atomic.Int64
+
+	// What the metrics and the join warnings read (metrics.Snapshot),
+	// published by the loop with the counts above.
+	m            *metrics.Metrics
+	sendErrors   atomic.Uint64
+	malformed    atomic.Uint64
+	joinAttempts atomic.Uint64
+	aeRounds     atomic.Uint64
+	aeRepairs    atomic.Uint64
+	bootstrap    []netip.AddrPort
+	storeDir     string
+	listeners    map[string]string // what listens where, for the status page
+	warnedJoins  uint64            // the loop's: join attempts already warned about
+	wasJoined    bool              // the loop's
+
+	// inspect runs functions on the loop's goroutine (Inspect).
+	inspect chan func()
+	// The gateways run under gwCtx, so that Shutdown can drain them
+	// before the node stops.
+	gwStop context.CancelFunc
+	gwDone sync.WaitGroup
 }
 
 type syncWait struct {
@@ -156,7 +187,9 @@ func (s *Server) execute(reqs []store.Request) []store.Response {
 func (s *Server) syncer() {
 	defer close(s.ioDone)
 	for w := range s.toSync {
+		t0 := time.Now()
 		err := w.p.Wait()
+		s.m.Fsync(time.Since(t0))
 		s.ioMu.Lock()
 		for _, seq := range w.seqs {
 			s.synced = append(s.synced, syncResult{seq, err})
@@ -181,8 +214,11 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		advertise = cfg.Listen
 	}
 	adv, err := netip.ParseAddrPort(advertise)
-	if err != nil || adv.Addr().IsUnspecified() {
-		return nil, fmt.Errorf("node: advertised address %q must be a specific ip:port: %v", advertise, err)
+	if err != nil {
+		return nil, fmt.Errorf("node: advertised address %q is not ip:port: %w", advertise, err)
+	}
+	if adv.Addr().IsUnspecified() {
+		return nil, fmt.Errorf("node: the node listens on %s, which other nodes cannot reach: give the address they reach it at with --advertise (e.g. --advertise 192.0.2.7:%d)", advertise, adv.Port())
 	}
 	cfg.Store.Logger = log
 	st, err := store.Open(cfg.Store)
@@ -196,7 +232,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{st: st, clk: clk, log: log, in: make(chan []packet, 1024), calls: make(chan call, 256), stop: cancel, stopped: make(chan struct{}),
 		toSync: make(chan syncWait, 1<<16), syncReady: make(chan struct{}, 1), ioDone: make(chan struct{}),
-		capacity: cfg.Store.Capacity}
+		capacity: cfg.Store.Capacity, m: cfg.Metrics, bootstrap: cfg.Bootstrap, storeDir: cfg.Store.Dir, listeners: map[string]string{}, inspect: make(chan func())}
 	s.started = s.clk.Now()
 	bind := cfg.Bind
 	if bind == nil {
@@ -211,6 +247,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.tr = tr
+	s.listeners["overlay (udp)"] = tr.LocalAddr().String()
 	self := wire.Peer{ID: node.IDFor(adv), Addr: adv}
 	ncfg := cfg.Node
 	// The seed makes the nonces that replies must echo: it must be secret
@@ -226,6 +263,8 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("node: read the registers' states: %w", err)
 	}
 	s.n = node.New(ncfg, self, node.Disk{ReplyCap: st.ReplyCap(), Registers: regs}, log)
+	gwCtx, gwStop := context.WithCancel(ctx)
+	s.gwStop = gwStop
 	var lns []net.Listener
 	listen := func(what, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
@@ -247,18 +286,24 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			return nil, err
 		}
 		s.xmlAddr = ln.Addr().String()
+		s.listeners["xml-rpc, HTTP/JSON API (tcp)"] = s.xmlAddr
 		ac := httpapi.DefaultConfig()
 		ac.Logger = log
 		ac.Status = s.APIStatus
 		xc := xmlrpc.DefaultConfig()
 		xc.Logger = log
 		xc.API = httpapi.New(s, ac)
+		if cfg.StatusPage {
+			xc.Pages = s.pages()
+		}
 		gw := xmlrpc.New(s, xc)
-		go func() {
-			if err := gw.ServeListener(ctx, ln); err != nil {
+		s.gwDone.Go(func() {
+			if err := gw.ServeListener(gwCtx, ln); err != nil {
 				log.Error("xml-rpc gateway stopped", "err", err)
 			}
-		}()
+		})
+		log.Info("listening", "what", "xml-rpc gateway, HTTP/JSON API, status page and /metrics", "tcp", s.xmlAddr,
+			"status_page", "http://"+s.xmlAddr+"/", "api", "http://"+s.xmlAddr+httpapi.Prefix)
 	}
 	if cfg.SunRPC != "" {
 		ln, err := listen("sun rpc", cfg.SunRPC)
@@ -266,14 +311,18 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			return nil, err
 		}
 		gw := sunrpc.New(s, sunrpc.DefaultConfig())
-		go func() {
-			if err := gw.Serve(ctx, ln); err != nil {
+		s.gwDone.Go(func() {
+			if err := gw.Serve(gwCtx, ln); err != nil {
 				log.Error("sun rpc gateway stopped", "err", err)
 			}
-		}()
+		})
+		log.Info("listening", "what", "sun rpc gateway", "tcp", ln.Addr().String())
+		s.listeners["sun rpc (tcp)"] = ln.Addr().String()
 	}
 	s.n.Join(s.clk.Now(), cfg.Bootstrap)
-	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap)
+	s.m.SetSource(s.MetricsSnapshot)
+	log.Info("listening", "what", "node (overlay)", "udp", tr.LocalAddr().String(), "advertise", adv.String())
+	log.Info("node started", "id", fmt.Sprintf("%x", self.ID[:8]), "addr", adv, "bootstrap", cfg.Bootstrap, "store", cfg.Store.Dir)
 	go s.syncer()
 	go s.loop(ctx)
 	return s, nil
@@ -315,15 +364,73 @@ const publishEvery = 100 * time.Millisecond
 // goroutine.
 func (s *Server) publish() {
 	ov := s.n.Overlay()
-	s.joined.Store(ov.Joined())
+	joined := ov.Joined()
+	s.joined.Store(joined)
 	s.leafPeers.Store(int64(len(ov.Leaves())))
 	s.tablePeers.Store(int64(ov.TableSize()))
+	ost, ns := ov.Stats(), s.n.Stats()
+	s.joinAttempts.Store(uint64(ost.JoinAttempts))
+	s.malformed.Store(uint64(ns.Malformed))
+	s.aeRounds.Store(uint64(ns.SyncRounds))
+	s.aeRepairs.Store(uint64(ns.SyncPushed))
+	s.warnJoin(joined, uint64(ost.JoinAttempts))
+}
+
+// warnJoin says loudly that the node is not part of a ring while its
+// joins go unanswered (SPEC section 16), once per attempt after the
+// first, and says when it has joined. It runs on the loop's goroutine.
+func (s *Server) warnJoin(joined bool, attempts uint64) {
+	switch {
+	case joined && !s.wasJoined:
+		if s.warnedJoins > 0 {
+			s.log.Info("joined the ring", "join_attempts", attempts, "leaf_set_peers", s.leafPeers.Load())
+		}
+		s.warnedJoins = 0
+	case !joined && attempts > 1 && attempts > s.warnedJoins:
+		s.log.Warn("not joined: no node of the bootstrap list answered; retrying with backoff, and answering clients \"try again\" meanwhile",
+			"bootstrap", s.bootstrap, "join_attempts", attempts)
+		s.warnedJoins = attempts
+	}
+	s.wasJoined = joined
+}
+
+// MetricsSnapshot is the node's state for a metrics scrape: what the loop
+// published and the store's accessors, which lock briefly.
+func (s *Server) MetricsSnapshot() metrics.Snapshot {
+	clients := s.st.Clients()
+	us := make([]metrics.ClientUsage, 0, len(clients))
+	for c, u := range clients {
+		us = append(us, metrics.ClientUsage{Client: string(c), Bytes: u.Bytes, Items: u.Items, Queued: u.Queued})
+	}
+	return metrics.Snapshot{
+		Joined: s.joined.Load(), LeafSet: int(s.leafPeers.Load()), RoutingTable: int(s.tablePeers.Load()),
+		JoinAttempts:  s.joinAttempts.Load(),
+		CapacityBytes: s.capacity, StoreBytes: s.st.Committed(), QueuedWrites: s.st.Queued(), Clients: us,
+		AntiEntropyRounds: s.aeRounds.Load(), AntiEntropyRepairs: s.aeRepairs.Load(),
+		DroppedQueueFull: uint64(s.dropped.Load()), DroppedMalformed: s.malformed.Load(), DroppedSendError: s.sendErrors.Load(),
+	}
+}
+
+// Inspect runs f on the node's goroutine, where the core may be read
+// (for a status page), and returns when it has run.
+func (s *Server) Inspect(ctx context.Context, f func(n *node.Node)) error {
+	done := make(chan struct{})
+	select {
+	case s.inspect <- func() { f(s.n); close(done) }:
+	case <-s.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return nil
 }
 
 // receive runs on the transport's reader goroutine: it copies a batch of
 // datagrams into one allocation and hands it to the node's goroutine, or
 // drops it if that one is far behind.
 func (s *Server) receive(ds []transport.Datagram) {
+	s.m.DatagramsIn(len(ds))
 	size := 0
 	for _, d := range ds {
 		size += len(d.Payload)
@@ -390,6 +497,8 @@ func (s *Server) loop(ctx context.Context) {
 			}
 		case c := <-s.calls:
 			waiters[c.start(s.clk.Now())] = c.done
+		case f := <-s.inspect:
+			f()
 		case <-tick:
 			timer = nil
 			s.n.Tick(s.clk.Now())
@@ -440,7 +549,9 @@ func (s *Server) flushOnce(waiters map[uint64]chan node.Completion, r node.Ready
 		// The payloads above point into buf as it was when each was
 		// encoded; if buf grew, earlier ones still point at the old
 		// array, whose bytes stay valid: nothing writes there again.
+		s.m.DatagramsOut(len(ds))
 		if err := transport.SendBatch(s.tr, ds); err != nil {
+			s.sendErrors.Add(1)
 			s.log.Debug("send", "err", err)
 		}
 		clear(ds)
@@ -482,20 +593,64 @@ func (s *Server) do(ctx context.Context, start func(now time.Time) uint64) (node
 
 // Put executes a put as this node's gateway and waits for its status.
 func (s *Server) Put(ctx context.Context, p dht.Put) (dht.Status, error) {
+	t0 := time.Now()
 	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.Put(now, p) })
+	s.m.Call(metrics.Put, outcome(d.Status, err), time.Since(t0))
 	return d.Status, err
 }
 
 // Remove executes an rm as this node's gateway.
 func (s *Server) Remove(ctx context.Context, r dht.Remove) (dht.Status, error) {
+	t0 := time.Now()
 	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.Remove(now, r) })
+	s.m.Call(metrics.Remove, outcome(d.Status, err), time.Since(t0))
 	return d.Status, err
 }
 
 // Get executes a get as this node's gateway.
 func (s *Server) Get(ctx context.Context, g dht.Get) (dht.GetReply, error) {
+	t0 := time.Now()
 	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.Get(now, g) })
+	s.m.Call(metrics.Get, outcome(dht.StatusOK, err), time.Since(t0))
 	return dht.GetReply{Values: d.Values, Placemark: d.Placemark}, err
+}
+
+// outcome classifies a call's answer for the metrics.
+func outcome(st dht.Status, err error) metrics.Outcome {
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, rmw.ErrUnknown):
+		return metrics.Unknown
+	case errors.As(err, &te) && te.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return metrics.TryAgain
+	case err != nil:
+		return metrics.Failed
+	case st == dht.StatusOverCapacity:
+		return metrics.OverCapacity
+	case st == dht.StatusTryAgain:
+		return metrics.TryAgain
+	}
+	return metrics.OK
+}
+
+// Shutdown stops the node gracefully: the gateways stop accepting and the
+// calls in progress finish (until ctx ends), then the node stops and its
+// store is closed (Close).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.gwStop()
+	drained := make(chan struct{})
+	go func() { s.gwDone.Wait(); close(drained) }()
+	select {
+	case <-drained:
+		s.log.Info("gateways drained")
+	case <-ctx.Done():
+		s.log.Warn("gateways not drained in time; stopping anyway", "err", ctx.Err())
+	}
+	err := s.Close()
+	if err == nil {
+		s.log.Info("store closed", "dir", s.storeDir)
+	}
+	return err
 }
 
 // Close stops the node: the goroutine, the socket and the store.
@@ -513,13 +668,17 @@ func (s *Server) Close() error {
 // CAS executes a compare-and-set on a register as this node's gateway
 // (gateway.RegisterBackend).
 func (s *Server) CAS(ctx context.Context, c dht.CAS) (dht.CASResult, error) {
+	t0 := time.Now()
 	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.CAS(now, c) })
+	s.m.Call(metrics.CAS, outcome(dht.StatusOK, err), time.Since(t0))
 	return d.Register, err
 }
 
 // ReadRegister reads a register, linearizably, as this node's gateway.
 func (s *Server) ReadRegister(ctx context.Context, key dht.Key) (dht.Versioned, error) {
+	t0 := time.Now()
 	d, err := s.do(ctx, func(now time.Time) uint64 { return s.n.ReadRegister(now, key) })
+	s.m.Call(metrics.Read, outcome(dht.StatusOK, err), time.Since(t0))
 	return d.Register.Versioned, err
 }
 

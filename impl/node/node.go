@@ -396,6 +396,11 @@ func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: verr})
 		return id
 	}
+	if !n.ov.Joined() {
+		// JOIN-3: not part of a ring yet, so not the root of every key.
+		n.out.Done = append(n.out.Done, Completion{ReqID: id, Status: dht.StatusTryAgain})
+		return id
+	}
 	// The gateway fixes the item's expiry when the request is made: every
 	// attempt, retry and duplicate of it then stores the same expiry, and a
 	// copy applied late (queued at a root, delivered late) cannot live
@@ -415,6 +420,9 @@ func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 	err := g.Validate()
 	if _, perr := dht.DecodeItemPlacemark(g.Placemark); err == nil && len(g.Placemark) > 0 && perr != nil && !n.bug().StoragePlacemark {
 		err = perr
+	}
+	if err == nil && !n.ov.Joined() {
+		err = ErrJoining // JOIN-3
 	}
 	if err != nil {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: err})
@@ -1040,6 +1048,12 @@ func (n *Node) Tick(now time.Time) {
 	}
 	n.collect(now)
 }
+
+// ErrJoining answers a get made at a node that is not part of a ring yet
+// (JOIN-3): its bootstrap nodes have not answered its join. It is a
+// timeout (Timeout reports true): the gateway tells its client to try
+// again.
+var ErrJoining error = timeoutError("node: not joined to a ring yet (no bootstrap node has answered): try again")
 
 // ErrNoAnswer: a get found no root to answer it within its attempts. It is
 // a timeout (Timeout reports true): a gateway tells its client to try

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -35,6 +36,9 @@ func (n *Node) ReadRegister(now time.Time, key dht.Key) uint64 {
 
 func (n *Node) startRMW(now time.Time, op rmw.Op, verr error) uint64 {
 	id := n.id()
+	if verr == nil && !n.ov.Joined() {
+		verr = errJoiningRMW // JOIN-3
+	}
 	if verr != nil {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: verr})
 		return id
@@ -43,6 +47,11 @@ func (n *Node) startRMW(now time.Time, op rmw.Op, verr error) uint64 {
 	n.collect(now)
 	return id
 }
+
+// errJoiningRMW refuses a register operation at a node that is not part
+// of a ring yet (JOIN-3): it was sent nowhere, so it certainly did not
+// take effect.
+var errJoiningRMW = fmt.Errorf("%w: node not joined to a ring yet (no bootstrap node has answered), try again", rmw.ErrRefused)
 
 // updateMembers adds the leaf set to the membership and drops the peers
 // not seen in it for MemberHold.

@@ -41,6 +41,9 @@ type Config struct {
 	// JoinRetry is how long a joining node waits for its leaf set before it
 	// sends its join again.
 	JoinRetry time.Duration
+	// JoinRetryMax caps the wait between joins: each join in a row that
+	// goes unanswered doubles it, from JoinRetry up to JoinRetryMax.
+	JoinRetryMax time.Duration
 	// PeersPerHost is how many peers with one IP address each side of the
 	// leaf set, and the routing table, may hold (OH-5). Loopback
 	// addresses are exempt: every node of a one-machine testbed has one.
@@ -85,6 +88,10 @@ func DefaultConfig() Config {
 		LookupTimeout: 2 * time.Second,
 		LookupTries:   3,
 		JoinRetry:     5 * time.Second,
+		// 5, 10, 20, 40, 60, 60 ... s: a node whose bootstrap nodes are
+		// down does not flood them, and joins within a minute of their
+		// return.
+		JoinRetryMax: time.Minute,
 		// One ping every 10 s: negligible traffic, and a healed partition
 		// merges within a minute or two.
 		RevivePeriod: 10 * time.Second,
@@ -125,6 +132,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: need 1 <= host challenges <= max challenges, got %d and %d", c.HostChallenges, c.MaxChallenges)
 	case c.StrangerRate <= 0 || c.StrangerBurst < 1:
 		return fmt.Errorf("overlay: stranger rate and burst must be positive, got %v and %d", c.StrangerRate, c.StrangerBurst)
+	case c.JoinRetryMax < c.JoinRetry:
+		return fmt.Errorf("overlay: join retry max (%v) must be at least join retry (%v)", c.JoinRetryMax, c.JoinRetry)
 	}
 	return nil
 }

@@ -148,6 +148,7 @@ type Node struct {
 	reqs   map[uint64]*request
 
 	joined    bool
+	joinTries int // joins sent since the node last joined
 	bootstrap []netip.AddrPort
 	joinAt    time.Time
 	// joinNonce is the current join's request id: the root's LeafResp and
@@ -220,6 +221,19 @@ func (n *Node) Successors() []wire.Peer { return slices.Clone(n.leaves.front(n.l
 // Predecessors returns the counter-clockwise side, nearest first.
 func (n *Node) Predecessors() []wire.Peer { return slices.Clone(n.leaves.front(n.leaves.pred)) }
 
+// TableRows returns the routing table's filled entries by row: row r holds
+// the peers that share r digits with this node. Empty rows are left out;
+// the map is new, for a status page.
+func (n *Node) TableRows() map[int][]wire.Peer {
+	out := map[int][]wire.Peer{}
+	for r := range n.tbl.rows {
+		if row := n.tbl.row(r); len(row) > 0 {
+			out[r] = row
+		}
+	}
+	return out
+}
+
 // TableSize returns the number of routing-table entries.
 func (n *Node) TableSize() int { return n.tbl.size() }
 
@@ -271,8 +285,21 @@ func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
 	n.sendJoin(now)
 }
 
+// joinDelay is how long the node waits for the answer to its last join
+// before it sends another: JoinRetry, doubled for each join in a row that
+// went unanswered, up to JoinRetryMax (a bootstrap node that is down is
+// not asked every few seconds forever).
+func (n *Node) joinDelay() time.Duration {
+	d := n.cfg.JoinRetry
+	for i := 1; i < n.joinTries && d < n.cfg.JoinRetryMax; i++ {
+		d *= 2
+	}
+	return max(n.cfg.JoinRetry, min(d, n.cfg.JoinRetryMax))
+}
+
 func (n *Node) sendJoin(now time.Time) {
 	n.joinAt = now
+	n.joinTries++
 	n.stats.JoinAttempts++
 	n.joinNonce = 0
 	n.joinNonce = n.newNonce()
@@ -330,7 +357,7 @@ func (n *Node) NextWake() time.Time {
 		t = minTime(t, l.deadline)
 	}
 	if !n.joined && len(n.bootstrap) > 0 {
-		t = minTime(t, n.joinAt.Add(n.cfg.JoinRetry))
+		t = minTime(t, n.joinAt.Add(n.joinDelay()))
 	}
 	return t
 }
@@ -473,11 +500,15 @@ func (n *Node) consider(p wire.Peer) {
 	}
 	r0, r1 := n.leaves.refused, n.tbl.refused
 	if n.leaves.add(p) && n.joinAnswered && !n.joined {
-		n.joined = true
-		n.joinAnswered = false
+		n.becomeJoined()
 	}
 	n.tbl.offer(p, n.better)
 	n.stats.HostCapRefused += n.leaves.refused - r0 + n.tbl.refused - r1
+}
+
+// becomeJoined ends a join: the root answered and a leaf it named is bound.
+func (n *Node) becomeJoined() {
+	n.joined, n.joinAnswered, n.joinTries = true, false, 0
 }
 
 // challenge asks a stranger to prove that it receives at its address: a
@@ -622,7 +653,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, env wire.Envelope) {
 				n.request(now, reqLeaf, p, nonce, &wire.LeafReq{Nonce: nonce, Leaves: n.leaves.all()})
 			}
 			if len(n.leaves.all()) > 0 { // a leaf was bound already
-				n.joined, n.joinAnswered = true, false
+				n.becomeJoined()
 			}
 		}
 	case *wire.RowReq:
@@ -900,7 +931,7 @@ func (n *Node) Tick(now time.Time) {
 		// Every neighbour is gone: this node is alone, join again.
 		n.joined = false
 	}
-	if !n.joined && len(n.bootstrap) > 0 && !now.Before(n.joinAt.Add(n.cfg.JoinRetry)) {
+	if !n.joined && len(n.bootstrap) > 0 && !now.Before(n.joinAt.Add(n.joinDelay())) {
 		n.sendJoin(now)
 	}
 	if !now.Before(n.nextLeaf) {

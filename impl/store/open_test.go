@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -126,5 +130,82 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := DefaultConfig("x").Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A store another opener holds is reported as in use, not as foreign:
+// in this process, and from another process (this test binary run again,
+// holding the store until its standard input closes).
+func TestOpenReportsAStoreInUse(t *testing.T) {
+	if dir := os.Getenv("OPENDHT_TEST_HOLD_STORE"); dir != "" {
+		s, err := Open(DefaultConfig(dir))
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(1)
+		}
+		fmt.Println("holding")
+		_, _ = io.ReadAll(os.Stdin)
+		_ = s.Close()
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	s, err := Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putOne(t, s)
+	if _, err := Open(DefaultConfig(dir)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open in this process: want ErrLocked, got %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenReportsAStoreInUse$")
+	cmd.Env = append(os.Environ(), "OPENDHT_TEST_HOLD_STORE="+dir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "holding\n" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("holder process: %q", line)
+	}
+	_, err = Open(DefaultConfig(dir))
+	_ = stdin.Close()
+	_ = cmd.Wait()
+	if !errors.Is(err, ErrLocked) || errors.Is(err, ErrNotStore) {
+		t.Fatalf("open while another process holds it: want ErrLocked, got %v", err)
+	}
+	s, err = Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatalf("open after the holder exited: %v", err)
+	}
+	_ = s.Close()
+}
+
+func TestClientsCountsItemsBytesAndQueues(t *testing.T) {
+	s, err := Open(DefaultConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		res, err := s.Step(dht.Op{Kind: dht.OpPut, ID: uint64(i + 1), Put: dht.Put{Client: "a", Key: dht.Key{byte(i)}, Value: []byte("v"), TTL: 100}}, 1000)
+		if err != nil || len(res.Completed) != 1 {
+			t.Fatalf("put: %v %+v", err, res)
+		}
+	}
+	u := s.Clients()["a"]
+	if u.Items != 3 || u.Bytes != s.Usage()["a"] || u.Bytes == 0 {
+		t.Fatalf("Clients()[a] = %+v, usage %d", u, s.Usage()["a"])
+	}
+	if err := s.Tick(1000 + 101); err != nil { // everything expired
+		t.Fatal(err)
+	}
+	if c := s.Clients(); len(c) != 0 {
+		t.Fatalf("after expiry Clients() = %+v", c)
 	}
 }

@@ -31,6 +31,9 @@ const (
 var (
 	// ErrNotStore: the directory holds something that is not a store.
 	ErrNotStore = errors.New("store: directory is not an opendht store")
+	// ErrLocked: another process (or another Store in this one) has the
+	// store open.
+	ErrLocked = errors.New("store: the store is in use by another process (another node running on the same --data?)")
 	// ErrNewerFormat: the store was written by a newer version.
 	ErrNewerFormat = errors.New("store: store format is newer than this binary")
 	// ErrFailed: an earlier write to disk failed; the store refuses to go on
@@ -57,6 +60,7 @@ type Store struct {
 	curve   *admission.Curve
 	queues  *admission.Queues
 	usage   map[dht.ClientID]int64
+	items   map[dht.ClientID]int // records charged to each client
 	failed  error
 	closed  bool
 
@@ -94,6 +98,11 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !fresh {
+		if err := checkUnlocked(fs, cfg.Dir); err != nil {
+			return nil, err
+		}
+	}
 	cache := pebble.NewCache(max(cfg.CacheSize, 1<<20))
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -123,6 +132,7 @@ func Open(cfg Config) (*Store, error) {
 		curve:   admission.NewCurve(cfg.Capacity, cfg.MaxTTL),
 		queues:  admission.NewQueues(cfg.QueueLimit, cfg.QueueTimeout),
 		usage:   map[dht.ClientID]int64{},
+		items:   map[dht.ClientID]int{},
 		nextSeq: 1,
 		digest:  newDigestIndex(),
 		inBatch: map[dht.ItemID]struct{}{},
@@ -142,6 +152,22 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkUnlocked fails with ErrLocked when another opener holds the
+// engine's lock file. It takes the lock and lets it go at once: the engine
+// takes it for good when it opens. It only looks at a lock file that
+// exists, so that a foreign directory is left alone.
+func checkUnlocked(fs vfs.FS, dir string) error {
+	name := fs.PathJoin(dir, "LOCK")
+	if _, err := fs.Stat(name); err != nil {
+		return nil
+	}
+	l, err := fs.Lock(name)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrLocked, dir, err)
+	}
+	return l.Close()
 }
 
 // isFresh reports whether dir is absent or empty.
@@ -201,6 +227,7 @@ func (s *Store) load(fresh bool) error {
 		}
 		s.curve.Add(x.e, x.charge)
 		s.usage[x.client] += x.charge
+		s.items[x.client]++
 	}
 	return it.Error()
 }
@@ -243,6 +270,33 @@ func (s *Store) Usage() map[dht.ClientID]int64 {
 		}
 	}
 	return u
+}
+
+// ClientUsage is what one client holds in the store.
+type ClientUsage struct {
+	// Bytes charged to the client (as Usage).
+	Bytes int64
+	// Items counts the client's live items and tombstones.
+	Items int
+	// Queued counts the client's writes waiting for admission.
+	Queued int
+}
+
+// Clients returns, for every client that holds something or has writes
+// queued, what it holds: for status pages and metrics.
+func (s *Store) Clients() map[dht.ClientID]ClientUsage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[dht.ClientID]ClientUsage, len(s.items))
+	for c, n := range s.items {
+		out[c] = ClientUsage{Bytes: s.usage[c], Items: n}
+	}
+	for c, q := range s.queues.Lens() {
+		u := out[c]
+		u.Queued = q
+		out[c] = u
+	}
+	return out
 }
 
 // Committed returns B(now): the bytes of every live item and tombstone.
@@ -541,6 +595,9 @@ func (s *Store) release(c dht.ClientID, charge int64) {
 	if s.usage[c] -= charge; s.usage[c] == 0 {
 		delete(s.usage, c)
 	}
+	if s.items[c]--; s.items[c] <= 0 {
+		delete(s.items, c)
+	}
 }
 
 // enqueue validates a write and queues it, or completes it at once with
@@ -715,6 +772,7 @@ func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
 	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
 	s.curve.Add(r.expiry, r.charge)
 	s.usage[r.client] += r.charge
+	s.items[r.client]++
 }
 
 // uncommit removes an identity record's expiry entry and releases its

@@ -191,6 +191,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the API is under %s", quotePath(r.URL.Path), Prefix))
+	case rest == "":
+		if h.allow(w, r, "GET, HEAD", http.MethodGet, http.MethodHead) {
+			h.reply(w, http.StatusOK, Index())
+		}
 	case rest == "status":
 		if h.allow(w, r, "GET, HEAD", http.MethodGet, http.MethodHead) {
 			h.status(w, r)
@@ -234,6 +238,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %sregisters/{key} and %sstatus",
 			quotePath(r.URL.Path), Prefix, Prefix, Prefix))
+	}
+}
+
+// IndexReply is the answer to GET /api/v1/: what the API offers, for a
+// person or a program that starts at the API's address.
+type IndexReply struct {
+	Version   string            `json:"version"`
+	Endpoints map[string]string `json:"endpoints"`
+	Keys      string            `json:"keys"`
+	Docs      string            `json:"docs"`
+}
+
+// Index returns the answer to GET /api/v1/.
+func Index() IndexReply {
+	return IndexReply{
+		Version: Version,
+		Endpoints: map[string]string{
+			"GET " + Prefix + "keys/{key}?maxvals=N&placemark=P": "get: values with their details; ask again with the placemark until it is empty",
+			"POST " + Prefix + "keys/{key}":                      `put or put_removable: {"value": base64, "ttl": seconds, "secret": base64}`,
+			"DELETE " + Prefix + "keys/{key}":                    `rm: {"value" or "value_hash": base64, "secret": base64}`,
+			"GET " + Prefix + "registers/{key}":                  "read a register: version and value",
+			"POST " + Prefix + "registers/{key}":                 `cas: {"expected": version, "value": base64, "ttl": seconds}`,
+			"GET " + Prefix + "status":                           "the node: id, address, peers, store usage, uptime",
+		},
+		Keys: "2 to 40 hex digits; a text key is its SHA-1 (printf %s mykey | sha1sum)",
+		Docs: "go doc github.com/opendht-go/opendht/impl/gateway/httpapi; the node's status page is at /",
 	}
 }
 

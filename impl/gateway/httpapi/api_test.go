@@ -601,3 +601,23 @@ func TestNullValue(t *testing.T) {
 		t.Fatalf("absent value: %q", er.Error)
 	}
 }
+
+// GET /api/v1/, the address the README gives, answers what the API
+// offers instead of 404.
+func TestIndexListsTheEndpoints(t *testing.T) {
+	h := New(gatewaytest.NewModel(), DefaultConfig())
+	rec := do(t, h, "GET", "/api/v1/", "")
+	var ix IndexReply
+	decode(t, rec, &ix)
+	if rec.Code != 200 || ix.Version != Version {
+		t.Fatalf("GET /api/v1/: %d %+v", rec.Code, ix)
+	}
+	for _, want := range []string{"GET /api/v1/keys/{key}?maxvals=N&placemark=P", "POST /api/v1/registers/{key}", "GET /api/v1/status"} {
+		if _, ok := ix.Endpoints[want]; !ok {
+			t.Errorf("the index lacks %q: %v", want, ix.Endpoints)
+		}
+	}
+	if rec := do(t, h, "POST", "/api/v1/", "{}"); rec.Code != 405 {
+		t.Fatalf("POST /api/v1/: %d, want 405", rec.Code)
+	}
+}

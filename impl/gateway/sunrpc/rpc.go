@@ -50,7 +50,37 @@ var (
 	ErrRPCMismatch    = errors.New("sunrpc: RPC version mismatch")
 	ErrAuth           = errors.New("sunrpc: authentication error")
 	ErrBadReply       = errors.New("sunrpc: malformed reply")
+	// ErrSpeaksHTTP: the server answered in HTTP, so the port is an HTTP
+	// one (an XML-RPC or JSON gateway), not Sun RPC.
+	ErrSpeaksHTTP = errors.New("sunrpc: this port speaks HTTP, not Sun RPC (an XML-RPC or JSON gateway, on the node's port + 1? use that protocol, or the Sun RPC port, + 2)")
+	// ErrHTTPRequest: a client sent an HTTP request to the Sun RPC port.
+	ErrHTTPRequest = errors.New("sunrpc: an HTTP request on the Sun RPC port")
 )
+
+// httpMethods are the first four bytes of HTTP requests. No Sun RPC
+// record starts with one: its first byte would say the record is not the
+// last fragment, and its length would be over a gigabyte.
+var httpMethods = []string{"GET ", "POST", "HEAD", "PUT ", "DELE", "OPTI", "PATC", "CONN", "TRAC"}
+
+// sniff recognises HTTP where a record mark should be.
+func sniff(hdr [4]byte) error {
+	h := string(hdr[:])
+	if h == "HTTP" {
+		return ErrSpeaksHTTP
+	}
+	for _, m := range httpMethods {
+		if h == m {
+			return ErrHTTPRequest
+		}
+	}
+	return nil
+}
+
+// HTTPRefusal is what the Sun RPC gateway answers an HTTP request with
+// before it closes the connection: an HTTP client (a browser, curl, an
+// XML-RPC library) shows the reason.
+const HTTPRefusal = "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+	"this port speaks Sun RPC (ONC RPC over TCP), not HTTP: the XML-RPC gateway, the HTTP/JSON API and the status page are on the node's port + 1\n"
 
 // readRecord reads one record (all fragments up to the last) and returns
 // it. A fragment that would take the record past max is rejected from its
@@ -65,8 +95,13 @@ func readRecord(r io.Reader, max int, first func()) ([]byte, error) {
 			}
 			return nil, err
 		}
-		if i == 0 && first != nil {
-			first()
+		if i == 0 {
+			if err := sniff(hdr); err != nil {
+				return nil, err
+			}
+			if first != nil {
+				first()
+			}
 		}
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h &^ lastFragment)

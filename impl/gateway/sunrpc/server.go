@@ -190,6 +190,9 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			c.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		})
 		if err != nil {
+			if errors.Is(err, ErrHTTPRequest) {
+				_, _ = io.WriteString(c, HTTPRefusal)
+			}
 			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 				s.log.Debug("sunrpc: closing connection", "client", client, "err", err)
 			}

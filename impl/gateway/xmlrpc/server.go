@@ -82,6 +82,10 @@ type Config struct {
 	// should bound its own body and calls more tightly (its calls must end
 	// before WriteTimeout). Nil: those paths are XML-RPC like all others.
 	API http.Handler
+	// Pages, if set, serves the GET and HEAD requests outside APIPrefix
+	// (a browser that opens the gateway's address lands on the node's
+	// status page); XML-RPC is POST only. Nil: they get 405, use POST.
+	Pages http.Handler
 }
 
 // APIPrefix is the path prefix that goes to Config.API. No original client
@@ -147,13 +151,19 @@ func New(b gateway.Backend, cfg Config) *Server {
 }
 
 // Handler returns the HTTP handler: POST on any path, except the paths
-// under APIPrefix when Config.API is set.
+// under APIPrefix when Config.API is set, and GET and HEAD when
+// Config.Pages is set.
 func (s *Server) Handler() http.Handler {
-	if s.cfg.API == nil {
+	if s.cfg.API == nil && s.cfg.Pages == nil {
 		return http.HandlerFunc(s.serveHTTP)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, APIPrefix) {
+		api := s.cfg.API != nil && strings.HasPrefix(r.URL.Path, APIPrefix)
+		if !api && s.cfg.Pages != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			s.cfg.Pages.ServeHTTP(w, r)
+			return
+		}
+		if !api {
 			s.serveHTTP(w, r)
 			return
 		}
@@ -192,7 +202,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	go func() { done <- hs.Serve(sniffListener{ln}) }()
 	select {
 	case err := <-done:
 		return fmt.Errorf("xmlrpc: %w", err)
