@@ -404,7 +404,9 @@ type recorder struct {
 	msg    string
 }
 
-func (r *recorder) Fatalf(format string, args ...any) { r.failed, r.msg = true, fmt.Sprintf(format, args...) }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+}
 func (r *recorder) Fatal(args ...any)                 { r.failed, r.msg = true, fmt.Sprint(args...) }
 func (r *recorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
 func (r *recorder) Error(args ...any)                 { r.Fatal(args...) }
