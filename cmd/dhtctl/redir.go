@@ -192,4 +192,3 @@ and prints one member a line: ID and payload.`,
 		},
 	}
 }
-

@@ -33,12 +33,6 @@ func (r *registry) remove(id dht.Key) {
 	delete(r.ids, id)
 }
 
-func (r *registry) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ids)
-}
-
 // successor is the first registered ID at or after k, wrapping.
 func (r *registry) successor(k dht.Key) (dht.Key, bool) {
 	r.mu.Lock()

@@ -60,9 +60,9 @@ type mcMember struct {
 	done   chan struct{}
 
 	mu        sync.Mutex
-	delivered map[uint64]int       // msg -> hops
-	handled   map[[3]uint64]bool   // (msg, level, index) subtrees already handled
-	sent      map[uint64]int       // msg -> packets this member sent for it
+	delivered map[uint64]int     // msg -> hops
+	handled   map[[3]uint64]bool // (msg, level, index) subtrees already handled
+	sent      map[uint64]int     // msg -> packets this member sent for it
 	gets      atomic.Uint64
 	malformed atomic.Uint64
 }
@@ -220,12 +220,12 @@ func (m *mcMember) leave(ctx context.Context, clean bool) {
 
 type multicastResult struct {
 	members, joins, leaves, messages int
-	eligible, delivered             int
-	maxDepth                        int
-	meanDepth                       float64
-	maxFanout                       int
-	meanFanout                      float64
-	getsPerMessage                  float64
+	eligible, delivered              int
+	maxDepth                         int
+	meanDepth                        float64
+	maxFanout                        int
+	meanFanout                       float64
+	getsPerMessage                   float64
 }
 
 func (r multicastResult) Line() string {

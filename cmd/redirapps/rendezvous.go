@@ -243,12 +243,6 @@ func (rc *i3Receiver) received(seq uint64) (dht.Key, bool) {
 	return srv, ok
 }
 
-func (rc *i3Receiver) count() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.got)
-}
-
 // i3Sender sends packets to id through the server ReDiR says is responsible.
 type i3Sender struct {
 	conn *net.UDPConn

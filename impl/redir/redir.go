@@ -349,3 +349,17 @@ func (m *Member) Leave(ctx context.Context) error {
 	clear(m.placed)
 	return errors.Join(errs...)
 }
+
+// Interval is the index j of the tree node of level l whose interval holds
+// k (RZ-1): applications that walk the hierarchy themselves, like a
+// multicast tree, use it with TreeNode.
+func (c Config) Interval(k dht.Key, level int) uint64 { return c.index(k, level) }
+
+// TreeNode reads the records of tree node (level, index) of ns: well-formed,
+// inside the node's interval, one per ID, in ID order (RZ-1).
+func (r *Redir) TreeNode(ctx context.Context, ns string, level int, index uint64) ([]Record, error) {
+	if level < 0 || level >= r.cfg.Levels || (level*r.cfg.digitBits() < 64 && index>>uint(level*r.cfg.digitBits()) != 0) {
+		return nil, fmt.Errorf("redir: no tree node (%d, %d) in a tree of %d levels of branching %d", level, index, r.cfg.Levels, r.cfg.Branching)
+	}
+	return r.fetch(ctx, ns, node{level, index})
+}
