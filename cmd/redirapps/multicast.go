@@ -58,6 +58,7 @@ type mcMember struct {
 	member *redir.Member
 	stop   context.CancelFunc
 	done   chan struct{}
+	logf   func(string, ...any)
 
 	mu        sync.Mutex
 	delivered map[uint64]int     // msg -> hops
@@ -72,7 +73,7 @@ func startMember(ctx context.Context, e env, id dht.Key, rng *rand.Rand) (*mcMem
 	if err != nil {
 		return nil, err
 	}
-	m := &mcMember{id: id, conn: conn, r: e.redir(), ns: e.ns, cfg: e.cfg, done: make(chan struct{}),
+	m := &mcMember{id: id, conn: conn, r: e.redir(), ns: e.ns, cfg: e.cfg, done: make(chan struct{}), logf: e.logf,
 		delivered: map[uint64]int{}, handled: map[[3]uint64]bool{}, sent: map[uint64]int{}}
 	reg, _, err := m.r.Register(ctx, e.ns, id, []byte(conn.LocalAddr().String()))
 	if err != nil {
@@ -133,7 +134,9 @@ func (m *mcMember) handle(ctx context.Context, msg uint64, level int, index uint
 	m.mu.Lock()
 	m.sent[msg] += fanout
 	m.mu.Unlock()
-	_ = err
+	if err != nil {
+		m.logf("message %d at %s, tree node (%d, %d): %v", msg, m.id, level, index, err)
+	}
 }
 
 // forward reads tree node (level, index) and sends msg on to each of its
