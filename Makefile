@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # negative controls of the consistency checks; binaries never do.
 TEST_TAGS := -tags variants
 
-.PHONY: all test test-long linearizability consistency testbed-check testbed-down check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
+.PHONY: all test test-long redir-long redir-figures linearizability consistency testbed-check testbed-down check run bench bench-cluster bench-peer spec spec-deps fuzz fmt vet staticcheck tidy race clean
 
 all: test
 
@@ -24,6 +24,14 @@ test-long:
 	OPENDHT_SCENARIO_SEEDS=50 $(GO) test $(TEST_TAGS) -count=1 -timeout 1h ./impl/node/ -run 'TestReplicated(Scenarios|VariantsCaught)' -v
 	$(GO) test $(TEST_TAGS) -count=1 ./impl/store/ -run TestStoreMatchesModel -rapid.checks=2000
 	for s in 1 2 3 4 5 6 7 8 9 10; do $(GO) test $(TEST_TAGS) -count=1 ./impl/overlay/ -run TestRing -args -seed=$$s || exit 1; done
+
+## redir-long: the ReDiR applications (cmd/redirapps) on a fresh 8-node testbed with churn, one
+## summary line each (DURATION=60s CHURN=2s); redir-figures: ReDiR's lookup figures in the simulated DHT
+redir-long:
+	bash cmd/redirapps/long.sh
+
+redir-figures:
+	OPENDHT_REDIR_FIGURES=1 $(GO) test $(TEST_TAGS) -count=1 ./impl/redir/ -run TestFigures -v | grep -E 'members=|^(ok|FAIL)'
 
 ## linearizability: the judge: every read-modify-write protocol under 200 seeded simulator schedules and real-UDP runs, checked with porcupine (ARGS=... for cmd/rmwjudge flags)
 linearizability:

@@ -52,7 +52,7 @@ func rootCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	g := &globals{stdin: stdin, out: stdout}
 	root := &cobra.Command{
 		Use:   "dhtctl",
-		Short: "Client of OpenDHT gateways: put, get, rm, cas, read, ping, bench",
+		Short: "Client of OpenDHT gateways: put, get, rm, cas, read, ping, bench, redir",
 		Long: `dhtctl talks to OpenDHT gateways: this project's nodes (XML-RPC and the JSON
 API on node port + 1, Sun RPC on node port + 2) or any gateway that speaks the
 original OpenDHT client API.
@@ -69,7 +69,7 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench: of each call)")
 	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
-	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g))
+	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g))
 	cli.Setup(root)
 	return root
 }
