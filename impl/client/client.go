@@ -43,6 +43,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway"
+	"github.com/opendht-go/opendht/impl/largevalue"
 )
 
 // Protocol names a gateway protocol.
@@ -115,6 +116,9 @@ type Config struct {
 	Conns int
 	// PageSize is the maxvals of every get page the iterator asks for.
 	PageSize int
+	// Large configures the large-value calls (PutLarge, GetLarge); nil is
+	// DefaultLargeConfig().
+	Large *largevalue.Config
 }
 
 // DefaultConfig returns the defaults for the given gateways, speaking
@@ -160,6 +164,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseProtocol(string(c.Protocol)); err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	if c.Large != nil {
+		if err := c.Large.Validate(); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
 	}
 	for _, g := range c.Gateways {
 		if g == "" {

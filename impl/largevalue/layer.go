@@ -114,6 +114,9 @@ var (
 	ErrTTLTooShort = errors.New("largevalue: the ttl is shorter than the write took")
 	// ErrBadSecret: a secret that is empty or longer than 40 bytes.
 	ErrBadSecret = errors.New("largevalue: a secret has 1 to 40 bytes")
+	// ErrReading: the value's reader failed; nothing was stored under the
+	// name.
+	ErrReading = errors.New("largevalue: reading the value")
 	// ErrNotRemovable: no root under the name was put with this secret.
 	ErrNotRemovable = errors.New("largevalue: no value under this name was put with this secret")
 )
@@ -271,7 +274,7 @@ func (l *Layer) Put(ctx context.Context, name dht.Key, r io.Reader, o PutOptions
 			break
 		}
 		if err != nil {
-			p.fail(fmt.Errorf("largevalue: reading the value: %w", err))
+			p.fail(fmt.Errorf("%w: %w", ErrReading, err))
 			break
 		}
 	}
