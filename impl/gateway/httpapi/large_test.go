@@ -88,7 +88,7 @@ func TestLargePutGetStreams(t *testing.T) {
 		t.Fatalf("PUT: %s %+v %v", resp.Status, put, err)
 	}
 	resp.Body.Close()
-	if put.Size != int64(len(data)) || put.Blocks != 301 || put.TTL != 598 || len(put.Version) != 40 {
+	if put.Size != int64(len(data)) || put.Blocks != 301 || put.TTL > 598 || put.TTL < 590 || len(put.Version) != 40 { // ttl - the seconds the write took - 2 (LV-6)
 		t.Errorf("PUT answered %+v", put)
 	}
 	// LV-8: every block and manifest is charged to the connection's client.
