@@ -46,10 +46,11 @@ type globals struct {
 	app      string
 	stdin    io.Reader
 	out      io.Writer
+	stderr   *os.File // the progress bar's terminal, if it is one
 }
 
 func rootCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
-	g := &globals{stdin: stdin, out: stdout}
+	g := &globals{stdin: stdin, out: stdout, stderr: os.Stderr}
 	root := &cobra.Command{
 		Use:   "dhtctl",
 		Short: "Client of OpenDHT gateways: put, get, rm, cas, read, ping, bench, redir",
@@ -67,9 +68,9 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf.IntVar(&g.sunrpcV, "sunrpc-version", 3, "Sun RPC program version: 3, or 2 for the first interface (put without a secret, get of bare values)")
 	pf.BoolVar(&g.jsonOut, "json", false, "print JSON for scripts")
 	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
-	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench: of each call)")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench, put --file, get --output, rm --large: of each call)")
 	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
-	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g))
+	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g), benchLargeCmd(g))
 	cli.Setup(root)
 	return root
 }
@@ -195,18 +196,27 @@ func (g *globals) writeResult(op string, key dht.Key, err error) error {
 
 func putCmd(g *globals) *cobra.Command {
 	ttl := ttlFlag{time.Hour}
-	var secret string
+	var secret, file string
 	c := &cobra.Command{
-		Use:   "put KEY VALUE",
-		Short: "Store VALUE under KEY (VALUE - reads standard input)",
+		Use:   "put KEY VALUE | put --file FILE KEY",
+		Short: "Store VALUE under KEY (VALUE - reads standard input), or a FILE of any size as a large value",
 		Example: `  dhtctl put mykey "hello world"
   dhtctl put --secret s3cret --ttl 10m mykey "removable value"
-  echo -n data | dhtctl put --raw-key 0a1b2c -`,
-		Args: exactArgs(2),
+  echo -n data | dhtctl put --raw-key 0a1b2c -
+  dhtctl put --file backup.tar mybackup        # a large value: 1 kB blocks and a manifest`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if file != "" {
+				return exactArgs(1)(cmd, args)
+			}
+			return exactArgs(2)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.key(args[0])
 			if err != nil {
 				return err
+			}
+			if file != "" {
+				return g.putFile(cmd, key, file, secret, ttl.d)
 			}
 			val, err := g.value(args[1])
 			if err != nil {
@@ -225,6 +235,7 @@ func putCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().Var(&ttl, "ttl", "time to live: seconds or a duration (clamped by the gateway to a week)")
 	c.Flags().StringVar(&secret, "secret", "", "make the value removable by whoever knows this secret (put_removable)")
+	c.Flags().StringVar(&file, "file", "", "store this file (- for standard input) as a large value, of any size (a progress bar on a terminal)")
 	return c
 }
 
@@ -269,16 +280,21 @@ func printable(b []byte) bool {
 func getCmd(g *globals) *cobra.Command {
 	var details bool
 	var maxTotal, pageSize int
+	var output string
 	c := &cobra.Command{
 		Use:   "get KEY",
-		Short: "Print every value under KEY, following placemarks",
+		Short: "Print every value under KEY, following placemarks, or write the large value under KEY to a file",
 		Example: `  dhtctl get mykey
-  dhtctl get --details --json mykey`,
+  dhtctl get --details --json mykey
+  dhtctl get --output backup.tar mybackup     # a large value, every block checked`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.key(args[0])
 			if err != nil {
 				return err
+			}
+			if output != "" {
+				return g.getFile(cmd, key, output)
 			}
 			if pageSize < 1 || maxTotal < 0 {
 				return usageError{Err: errors.New("--maxvals must be positive and --max not negative")}
@@ -334,19 +350,22 @@ func getCmd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&details, "details", false, "also print each value's remaining TTL and secret hash (get_details)")
 	c.Flags().IntVar(&maxTotal, "max", 0, "stop after this many values (0: all)")
 	c.Flags().IntVar(&pageSize, "maxvals", 10, "values asked for per call (the original maxvals)")
+	c.Flags().StringVar(&output, "output", "", "write the large value under KEY to this file (- for standard output); the file appears only once every block was read and checked")
 	return c
 }
 
 func rmCmd(g *globals) *cobra.Command {
 	ttl := ttlFlag{time.Hour}
 	var secret, valueHash string
+	var large bool
 	c := &cobra.Command{
 		Use:   "rm KEY [VALUE] --secret SECRET",
-		Short: "Remove a value put with a secret (VALUE, or --value-hash)",
+		Short: "Remove a value put with a secret (VALUE, or --value-hash), or a large value (--large)",
 		Example: `  dhtctl rm --secret s3cret mykey "removable value"
-  dhtctl rm --secret s3cret --value-hash 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed mykey`,
+  dhtctl rm --secret s3cret --value-hash 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed mykey
+  dhtctl rm --large --secret s3cret mybackup`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if valueHash != "" {
+			if valueHash != "" || large {
 				return exactArgs(1)(cmd, args)
 			}
 			return exactArgs(2)(cmd, args)
@@ -358,6 +377,9 @@ func rmCmd(g *globals) *cobra.Command {
 			}
 			if secret == "" {
 				return usageError{Err: errors.New("rm needs --secret, the secret the value was put with")}
+			}
+			if large {
+				return g.removeLarge(cmd, key, secret)
 			}
 			var vh dht.Hash
 			if valueHash != "" {
@@ -382,6 +404,7 @@ func rmCmd(g *globals) *cobra.Command {
 	c.Flags().Var(&ttl, "ttl", "how long the removal is remembered: at least the value's remaining TTL")
 	c.Flags().StringVar(&secret, "secret", "", "the secret the value was put with")
 	c.Flags().StringVar(&valueHash, "value-hash", "", "SHA-1 of the value in hex, instead of the value")
+	c.Flags().BoolVar(&large, "large", false, "remove the large value under KEY (put with put --file --secret)")
 	return c
 }
 

@@ -46,6 +46,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway"
+	"github.com/opendht-go/opendht/impl/largevalue"
 )
 
 // Protocol names a gateway protocol.
@@ -138,6 +139,9 @@ type Config struct {
 	Conns int
 	// PageSize is the maxvals of every get page the iterator asks for.
 	PageSize int
+	// Large configures the large-value calls (PutLarge, GetLarge); nil is
+	// DefaultLargeConfig().
+	Large *largevalue.Config
 }
 
 // DefaultConfig returns the defaults for the given gateways, speaking
@@ -183,6 +187,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseProtocol(string(c.Protocol)); err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	if c.Large != nil {
+		if err := c.Large.Validate(); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
 	}
 	for _, g := range c.Gateways {
 		if g == "" {

@@ -209,7 +209,20 @@ func startFairRing(t *testing.T) []*driver.Server {
 // runFairness floods the store through the gateway at base from
 // flooderIP, then adds the polite client from politeIP for politeFor, and
 // samples every node's charges meanwhile.
+// floodFunc is one write of the flooder, its n-th: it returns the HTTP
+// status (0 when there was no answer).
+type floodFunc func(ctx context.Context, c *http.Client, base, name string, n uint64) int
+
+// floodSmall is the flooder of small values: one JSON put each.
+func floodSmall(ctx context.Context, c *http.Client, base, name string, n uint64) int {
+	return putJSON(ctx, c, base, dht.Key(dht.SHA1(fmt.Appendf(nil, "%s flood %d", name, n))), fairValue(name, 'f', n), floodMinTTL+int(n%floodTTLs))
+}
+
 func runFairness(t *testing.T, name string, servers []*driver.Server, base string, politeFor time.Duration) fairRun {
+	return runFairnessWith(t, name, servers, base, politeFor, floodSmall)
+}
+
+func runFairnessWith(t *testing.T, name string, servers []*driver.Server, base string, politeFor time.Duration, flood floodFunc) fairRun {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -227,7 +240,7 @@ func runFairness(t *testing.T, name string, servers []*driver.Server, base strin
 			defer floodWG.Done()
 			for ctx.Err() == nil {
 				n := floodSeq.Add(1)
-				code := putJSON(ctx, flooder, base, dht.Key(dht.SHA1(fmt.Appendf(nil, "%s flood %d", name, n))), fairValue(name, 'f', n), floodMinTTL+int(n%floodTTLs))
+				code := flood(ctx, flooder, base, name, n)
 				if ctx.Err() != nil {
 					return // cut off at the end of the run: no outcome
 				}

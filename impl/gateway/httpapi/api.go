@@ -15,6 +15,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway"
+	"github.com/opendht-go/opendht/impl/largevalue"
 )
 
 // Version is the API version: the path prefix /api/v1/ and the "version"
@@ -43,6 +44,18 @@ type Config struct {
 	// the version. It is called on the request's goroutine and must not
 	// block on the node's loop.
 	Status func(ctx context.Context) (Status, error)
+	// Large configures the large-value layer behind /api/v1/large/ (spec
+	// section 17): blocks in flight per value, the largest value, retries.
+	Large largevalue.Config
+	// LargeIdle is how long a large value's transfer may make no progress
+	// before the connection is cut; while bytes flow, the server's read
+	// and write timeouts are moved on (a 64 MiB value takes longer than
+	// them).
+	LargeIdle time.Duration
+	// MaxLargeStreams bounds the large values the gateway moves at once;
+	// one more is answered 503. Each holds Large.Parallel blocks (1 KiB
+	// each) in memory.
+	MaxLargeStreams int
 	// Logger receives one debug line per request; nil discards.
 	Logger *slog.Logger
 }
@@ -59,6 +72,12 @@ func DefaultConfig() Config {
 		CallTimeout: 15 * time.Second,
 		// 1000 values of a few bytes are a reply of tens of KiB.
 		MaxValsCap: 1000,
+		Large:      largevalue.DefaultConfig(),
+		// As long as a whole small call may take (CallTimeout): a block's
+		// put that waits in an admission queue stalls the stream that long.
+		LargeIdle: 30 * time.Second,
+		// 64 streams of 32 KiB of blocks: 2 MiB of buffers at most.
+		MaxLargeStreams: 64,
 	}
 }
 
@@ -71,6 +90,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("httpapi: call timeout must be positive, got %v", c.CallTimeout)
 	case c.MaxValsCap < 1:
 		return fmt.Errorf("httpapi: maxvals cap must be at least 1, got %d", c.MaxValsCap)
+	case c.LargeIdle <= 0:
+		return fmt.Errorf("httpapi: large idle timeout must be positive, got %v", c.LargeIdle)
+	case c.MaxLargeStreams < 1:
+		return fmt.Errorf("httpapi: max large streams must be at least 1, got %d", c.MaxLargeStreams)
+	}
+	if err := c.Large.Validate(); err != nil {
+		return fmt.Errorf("httpapi: %w", err)
 	}
 	return nil
 }
@@ -166,9 +192,10 @@ type ErrorResponse struct {
 
 // Handler serves the API on a gateway.Backend.
 type Handler struct {
-	b   gateway.Backend
-	cfg Config
-	log *slog.Logger
+	b       gateway.Backend
+	cfg     Config
+	log     *slog.Logger
+	streams chan struct{} // a slot per large value being moved
 }
 
 // New returns the API on b. It panics if cfg is invalid: call cfg.Validate
@@ -181,7 +208,7 @@ func New(b gateway.Backend, cfg Config) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{b: b, cfg: cfg, log: log}
+	return &Handler{b: b, cfg: cfg, log: log, streams: make(chan struct{}, cfg.MaxLargeStreams)}
 }
 
 // ServeHTTP routes a request: the endpoint from the path (404), the method
@@ -216,6 +243,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case http.MethodDelete:
 			h.remove(w, r, key)
 		}
+	case strings.HasPrefix(rest, "large/") && !strings.Contains(rest[len("large/"):], "/"):
+		if !h.allow(w, r, "GET, HEAD, PUT, POST, DELETE", http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete) {
+			return
+		}
+		key, err := parseKey(rest[len("large/"):])
+		if err != nil {
+			h.fail(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		h.large(w, r, key)
 	case strings.HasPrefix(rest, "registers/") && !strings.Contains(rest[len("registers/"):], "/"):
 		if !h.allow(w, r, "GET, HEAD, POST", http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
@@ -236,8 +273,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.read(w, r, rb, key)
 		}
 	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %sregisters/{key} and %sstatus",
-			quotePath(r.URL.Path), Prefix, Prefix, Prefix))
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %slarge/{key}, %sregisters/{key} and %sstatus",
+			quotePath(r.URL.Path), Prefix, Prefix, Prefix, Prefix))
 	}
 }
 

@@ -100,6 +100,31 @@
 // exponent is refused, a negative number or 2^64-1 and beyond is "expected
 // version is out of range" (CAS-8).
 //
+// PUT (or POST) /api/v1/large/{key}?ttl=3600 stores the raw request body,
+// of any length up to Config.Large.MaxSize (1 GiB), as a large value
+// (spec/SPEC.md section 17): 1 kB blocks and a tree of manifests whose root
+// goes under {key} once every block was acknowledged. The body is streamed
+// (chunked or with a Content-Length): the gateway holds
+// Config.Large.Parallel blocks at a time. A secret in the X-OpenDHT-Secret
+// header (base64, 1 to 40 bytes) makes the value removable. Every block is
+// charged to the connection's address.
+//
+//	200 {"status":0,"result":"success","size":N,"blocks":N,"ttl":N,"version":"<hex>"}
+//
+// GET /api/v1/large/{key} streams the value back, every block checked
+// against its hash: 200, Content-Type application/octet-stream,
+// Content-Length and X-OpenDHT-Size the size, X-OpenDHT-TTL-Remaining,
+// X-OpenDHT-Version (the SHA-1 of the root manifest). 404 when there is no
+// value; 502 with an error naming the block when a block is missing or
+// corrupt before the first byte was sent; after it, the connection is cut,
+// so the body is shorter than its Content-Length. HEAD answers the headers
+// alone. DELETE /api/v1/large/{key} with the X-OpenDHT-Secret header
+// removes the value (404 when none under the key was put with that
+// secret). A large value's transfer may take as long as its bytes need:
+// only a stall of Config.LargeIdle cuts it. Status 1 and 2 of a block are
+// 507 and 503 as for a put; at most Config.MaxLargeStreams large values
+// move at once (503 beyond).
+//
 // GET /api/v1/status describes the node (see Status): 200 {"version":"v1",
 // "node_id":..., "address":..., "joined":..., "leaf_set_peers":...,
 // "routing_table_peers":..., "uptime_seconds":..., "store":

@@ -88,6 +88,13 @@ type Config struct {
 	Pages http.Handler
 }
 
+// BodyLimiter is an API handler that sets the body limit of its requests
+// itself (large values stream bodies of many megabytes); for any other
+// API handler the limit is MaxBodyBytes.
+type BodyLimiter interface {
+	BodyLimit(r *http.Request) int64
+}
+
 // APIPrefix is the path prefix that goes to Config.API. No original client
 // used it: they posted to "/" or "/RPC2".
 const APIPrefix = "/api/"
@@ -168,7 +175,11 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			limit := s.cfg.MaxBodyBytes
+			if bl, ok := s.cfg.API.(BodyLimiter); ok {
+				limit = bl.BodyLimit(r)
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		s.cfg.API.ServeHTTP(w, r)
 	})
