@@ -293,3 +293,43 @@ func (r Remove) AuthenticateRemove() error {
 	}
 	return nil
 }
+
+// Refusals lists the reasons a node refuses an authenticated write, in
+// the order of their counters and wire codes (SG-9).
+var Refusals = [...]error{
+	ErrRecordSignature, ErrRecordStale, ErrRecordOwner, ErrRecordMalformed,
+	ErrImmutableKey, ErrImmutableRemove, ErrRecordExpired,
+}
+
+// RefusalIndex returns err's index in Refusals, or -1.
+func RefusalIndex(err error) int {
+	for i, r := range Refusals {
+		if errors.Is(err, r) {
+			return i
+		}
+	}
+	return -1
+}
+
+// refusalCodeBase is the first write status code that carries a refusal
+// between nodes: codes 0-2 are ST-1's.
+const refusalCodeBase = 16
+
+// RefusalCode is the status code a root sends its gateway for a refused
+// write, or false if err is not a refusal of Refusals.
+func RefusalCode(err error) (uint8, bool) {
+	i := RefusalIndex(err)
+	if i < 0 {
+		return 0, false
+	}
+	return uint8(refusalCodeBase + i), true
+}
+
+// RefusalErr is the inverse of RefusalCode.
+func RefusalErr(code uint8) (error, bool) {
+	i := int(code) - refusalCodeBase
+	if i < 0 || i >= len(Refusals) {
+		return nil, false
+	}
+	return Refusals[i], true
+}

@@ -231,9 +231,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.read(w, r, rb, key)
 		}
+	case h.serveAuth(w, r, rest): // auth.go: immutable/ and signed/
 	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %sregisters/{key} and %sstatus",
-			quotePath(r.URL.Path), Prefix, Prefix, Prefix))
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %sregisters/{key}, %simmutable, %ssigned/{key} and %sstatus",
+			quotePath(r.URL.Path), Prefix, Prefix, Prefix, Prefix, Prefix))
 	}
 }
 
