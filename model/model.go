@@ -256,9 +256,23 @@ func (s *State) enqueue(op dht.Op) (*dht.Completion, error) {
 		if err := op.Put.Validate(); err != nil {
 			return nil, err
 		}
+		if err := op.Put.Authenticate(); err != nil { // IM-3, SG-5
+			return nil, err
+		}
+		t, err := op.Put.SignedTTL(op.Put.TTL, s.Now) // SG-8
+		if err != nil {
+			return nil, err
+		}
+		if s.stale(op.Put, s.Now+dht.Time(min(t, s.Cfg.MaxTTL))) { // SG-6
+			return nil, dht.ErrRecordStale
+		}
+		op.Put.TTL = t
 		client, ttl, payload = op.Put.Client, op.Put.TTL, len(op.Put.Value)
 	case dht.OpRemove:
 		if err := op.Remove.Validate(); err != nil {
+			return nil, err
+		}
+		if err := op.Remove.AuthenticateRemove(); err != nil { // IM-4
 			return nil, err
 		}
 		client, ttl, payload = op.Remove.Client, op.Remove.TTL, len(op.Remove.Secret)
@@ -311,6 +325,9 @@ func (s *State) admit() []dht.Completion {
 			if !next.fits() {
 				return out
 			}
+			if head.Op.Kind == dht.OpPut { // SG-6, after FST-3: it only frees space
+				next.supersede(head.Op.Put, next.Items[head.Op.Put.ID()].Expiry)
+			}
 			s.Items, s.Tombstones, s.NextSeq = next.Items, next.Tombstones, next.NextSeq
 		}
 		for _, q := range s.Queues { // ghost check for INV-4
@@ -344,6 +361,9 @@ func (s *State) effect(p Pending) (next *State, noop bool) {
 		if _, ok := n.Tombstones[id]; ok { // PUT-4
 			return nil, true
 		}
+		if s.stale(put, e) { // SG-6: a higher record arrived while it waited
+			return nil, true
+		}
 		if it, ok := n.Items[id]; ok {
 			if e <= it.Expiry { // PUT-5
 				return nil, true
@@ -371,6 +391,59 @@ func (s *State) effect(p Pending) (next *State, noop bool) {
 		return n, false
 	}
 	panic(fmt.Sprintf("model: effect of %v", p.Op.Kind))
+}
+
+// records lists the live signed items stored under key, with their
+// records (SG-6).
+func (s *State) records(key dht.Key) map[dht.ItemID]dht.Record {
+	out := map[dht.ItemID]dht.Record{}
+	for id, it := range s.Items {
+		if id.Key != key || id.SecretHash != dht.TagSigned || it.Expiry <= s.Now {
+			continue
+		}
+		r, err := dht.DecodeRecord(it.Value)
+		if err != nil {
+			panic(fmt.Sprintf("model: stored signed item %v does not decode: %v", id, err))
+		}
+		out[id] = r
+	}
+	return out
+}
+
+// stale is SG-6: a signed put is refused while another record of its key
+// that outranks it is stored, live, and lives at least as long (expiry e).
+func (s *State) stale(p dht.Put, e dht.Time) bool {
+	if p.SecretHash != dht.TagSigned {
+		return false
+	}
+	r, err := dht.DecodeRecord(p.Value)
+	if err != nil {
+		return false // Authenticate refused it
+	}
+	id := p.ID()
+	for oid, o := range s.records(p.Key) {
+		if oid != id && dht.Outranks(o, r) && s.Items[oid].Expiry >= e {
+			return true
+		}
+	}
+	return false
+}
+
+// supersede is SG-6's other half: a signed put deletes the records of its
+// key that it outranks and that do not outlive it (expiry e).
+func (s *State) supersede(p dht.Put, e dht.Time) {
+	if p.SecretHash != dht.TagSigned {
+		return
+	}
+	r, err := dht.DecodeRecord(p.Value)
+	if err != nil {
+		return
+	}
+	for oid, o := range s.records(p.Key) {
+		if dht.Outranks(r, o) && s.Items[oid].Expiry <= e {
+			delete(s.Items, oid)
+		}
+	}
 }
 
 func maps[K comparable, V any](m map[K]V) map[K]V {

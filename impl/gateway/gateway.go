@@ -89,6 +89,10 @@ var requestErrors = []error{
 	dht.ErrKeyTooLong, dht.ErrValueTooLong, dht.ErrSecretTooLong, dht.ErrUnknownHashAlg,
 	dht.ErrBadTTL, dht.ErrBadMaxVals, dht.ErrBadPlacemark, dht.ErrBadSecretHash,
 	dht.ErrBadValueHash, dht.ErrZeroSecretHash, dht.ErrBadExpected,
+	// Authenticated puts (spec/SPEC.md section 18).
+	dht.ErrRecordSignature, dht.ErrRecordStale, dht.ErrRecordOwner, dht.ErrRecordMalformed,
+	dht.ErrImmutableKey, dht.ErrImmutableRemove, dht.ErrRecordExpired,
+	dht.ErrUnknownImmutable, dht.ErrSignedValueTooBig,
 }
 
 // RequestError returns the dht error in err's chain that a client's

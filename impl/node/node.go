@@ -65,6 +65,17 @@ type Stats struct {
 	// ForgedReplies counts answers of another node to this one's requests
 	// that did not come from the member asked, at its address (OH-3).
 	ForgedReplies int
+	// Refused counts the authenticated writes this node refused, by
+	// reason: Refused[i] for dht.Refusals[i] (SG-9), at the gateway, the
+	// root, a replica or an anti-entropy copy.
+	Refused [len(dht.Refusals)]int
+}
+
+// refused counts err if it is a refusal of an authenticated write (SG-9).
+func (n *Node) refused(err error) {
+	if i := dht.RefusalIndex(err); i >= 0 {
+		n.stats.Refused[i]++
+	}
 }
 
 type opKind uint8
@@ -379,12 +390,25 @@ func (n *Node) handle(now time.Time, from wire.Peer, m wire.Message) {
 
 // Put executes a put (or put_removable) as the gateway.
 func (n *Node) Put(now time.Time, p dht.Put) uint64 {
-	return n.write(now, wire.Item{Kind: wire.ItemPut, Key: p.Key, Value: p.Value, SecretHash: p.SecretHash, TTL: p.TTL, Client: string(p.Client)}, p.Validate())
+	err := p.Validate()
+	if err == nil {
+		err = p.Authenticate() // IM-3, SG-5: refused before it travels
+	}
+	if err == nil {
+		p.TTL, err = p.SignedTTL(p.TTL, secs(now)) // SG-8
+	}
+	n.refused(err)
+	return n.write(now, wire.Item{Kind: wire.ItemPut, Key: p.Key, Value: p.Value, SecretHash: p.SecretHash, TTL: p.TTL, Client: string(p.Client)}, err)
 }
 
 // Remove executes an rm as the gateway.
 func (n *Node) Remove(now time.Time, r dht.Remove) uint64 {
-	return n.write(now, wire.Item{Kind: wire.ItemRemove, Key: r.Key, ValueHash: r.ValueHash, Secret: r.Secret, TTL: r.TTL, Client: string(r.Client)}, r.Validate())
+	err := r.Validate()
+	if err == nil {
+		err = r.AuthenticateRemove() // IM-4
+	}
+	n.refused(err)
+	return n.write(now, wire.Item{Kind: wire.ItemRemove, Key: r.Key, ValueHash: r.ValueHash, Secret: r.Secret, TTL: r.TTL, Client: string(r.Client)}, err)
 }
 
 func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
@@ -620,7 +644,12 @@ func (n *Node) rootWrite(now time.Time, m *wire.Write) {
 		if err != nil || res.Err != nil {
 			delete(n.byStore, sid)
 			delete(n.roots, rid)
-			n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
+			n.refused(res.Err)
+			status := uint8(dht.StatusOverCapacity)
+			if code, ok := dht.RefusalCode(res.Err); ok && err == nil { // SG-9: the gateway learns why
+				status = code
+			}
+			n.send(now, m.Gateway, &wire.WriteAck{ReqID: m.ReqID, Status: status})
 		}
 	})
 }
@@ -641,6 +670,9 @@ func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
 		return
 	}
 	n.storeStep(now, op, func(now time.Time, res dht.Result, err error) {
+		if err == nil {
+			n.refused(res.Err)
+		}
 		if (err != nil || res.Err != nil) && m.ReqID != 0 {
 			delete(n.replicas, sid)
 			n.send(now, from, &wire.WriteAck{ReqID: m.ReqID, Status: uint8(dht.StatusOverCapacity)})
@@ -750,6 +782,10 @@ func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
 		return
 	}
 	delete(n.ops, m.ReqID)
+	if err, ok := dht.RefusalErr(m.Status); ok {
+		n.out.Done = append(n.out.Done, Completion{ReqID: m.ReqID, Err: err})
+		return
+	}
 	n.out.Done = append(n.out.Done, Completion{ReqID: m.ReqID, Status: dht.Status(m.Status)})
 }
 

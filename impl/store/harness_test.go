@@ -257,9 +257,13 @@ func (d *differential) check(t *rapid.T) {
 }
 
 func (d *differential) modelContents(k int, itemOrder bool) []dht.Value {
+	return d.modelContentsOf(testKey(k), itemOrder)
+}
+
+func (d *differential) modelContentsOf(key dht.Key, itemOrder bool) []dht.Value {
 	m := d.m.Clone()
 	var out []dht.Value
-	g := dht.Get{Key: testKey(k), MaxVals: 1000, ItemOrder: itemOrder}
+	g := dht.Get{Key: key, MaxVals: 1000, ItemOrder: itemOrder}
 	for {
 		r := m.Step(dht.Op{Kind: dht.OpGet, Get: g}, m.Now)
 		out = append(out, r.Reply.Values...)
@@ -271,8 +275,12 @@ func (d *differential) modelContents(k int, itemOrder bool) []dht.Value {
 }
 
 func (d *differential) storeContents(t *rapid.T, k int, itemOrder bool) []dht.Value {
+	return d.storeContentsOf(t, testKey(k), itemOrder)
+}
+
+func (d *differential) storeContentsOf(t *rapid.T, key dht.Key, itemOrder bool) []dht.Value {
 	var out []dht.Value
-	g := dht.Get{Key: testKey(k), MaxVals: 1000, ItemOrder: itemOrder}
+	g := dht.Get{Key: key, MaxVals: 1000, ItemOrder: itemOrder}
 	for {
 		r, err := d.s.Get(g, d.m.Now)
 		if err != nil {

@@ -31,4 +31,10 @@ const (
 	// put adds a new item to it, so gets of the key miss the item (breaks
 	// PUT-3 and GET-1 for cached keys).
 	mutCacheMissesNewItems
+	// mutSkipAuth stores authenticated puts without verifying them
+	// (breaks IM-3 and SG-5).
+	mutSkipAuth
+	// mutAcceptStale lets a signed put in under a record that outranks
+	// it (breaks SG-6).
+	mutAcceptStale
 )

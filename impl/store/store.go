@@ -520,7 +520,10 @@ func (s *Store) stepInto(b *pebble.Batch, op dht.Op, now dht.Time) (dht.Result, 
 		}
 		res.Reply = rep
 	case dht.OpPut, dht.OpRemove:
-		c, err := s.enqueue(op)
+		c, err := s.enqueue(b, op)
+		if errors.Is(err, errCorruptRecord) {
+			return res, err
+		}
 		if err != nil {
 			res.Err = err
 			break
@@ -602,7 +605,7 @@ func (s *Store) release(c dht.ClientID, charge int64) {
 
 // enqueue validates a write and queues it, or completes it at once with
 // status 1 (FST-5..FST-7).
-func (s *Store) enqueue(op dht.Op) (*dht.Completion, error) {
+func (s *Store) enqueue(b *pebble.Batch, op dht.Op) (*dht.Completion, error) {
 	var client dht.ClientID
 	var ttl int64
 	var payload int
@@ -611,10 +614,18 @@ func (s *Store) enqueue(op dht.Op) (*dht.Completion, error) {
 		if err := op.Put.Validate(); err != nil {
 			return nil, err
 		}
+		t, err := s.authenticate(b, op.Put) // IM-3, SG-5, SG-6, SG-8
+		if err != nil {
+			return nil, err
+		}
+		op.Put.TTL = t
 		client, ttl, payload = op.Put.Client, op.Put.TTL, len(op.Put.Value)
 		op.Put.Value = slices.Clone(op.Put.Value)
 	case dht.OpRemove:
 		if err := op.Remove.Validate(); err != nil {
+			return nil, err
+		}
+		if err := op.Remove.AuthenticateRemove(); err != nil { // IM-4
 			return nil, err
 		}
 		client, ttl, payload = op.Remove.Client, op.Remove.TTL, len(op.Remove.Secret)
@@ -706,9 +717,15 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		if found && (old.kind == kindTombstone || e <= old.expiry) { // PUT-4, PUT-5
 			return true, nil
 		}
+		if stale, err := s.stale(b, p, e); err != nil || stale { // SG-6: outranked while it waited
+			return err == nil, err
+		}
 		if found { // PUT-6: extend in place
 			if !s.curve.FitsWith(s.now, e, w.Charge, old.expiry, old.charge) {
 				return false, nil
+			}
+			if err := s.supersede(b, p, e); err != nil {
+				return false, err
 			}
 			s.uncommit(b, id, old)
 			nr := ident{kind: kindItem, expiry: e, seq: old.seq, charge: w.Charge, client: w.Client}
@@ -719,6 +736,9 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		}
 		if !s.curve.FitsWith(s.now, e, w.Charge, 0, 0) {
 			return false, nil
+		}
+		if err := s.supersede(b, p, e); err != nil {
+			return false, err
 		}
 		nr := ident{kind: kindItem, expiry: e, seq: s.nextSeq, charge: w.Charge, client: w.Client} // PUT-3
 		s.nextSeq++

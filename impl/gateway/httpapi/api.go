@@ -272,9 +272,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.read(w, r, rb, key)
 		}
+	case h.serveAuth(w, r, rest): // auth.go: immutable/ and signed/
 	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %slarge/{key}, %sregisters/{key} and %sstatus",
-			quotePath(r.URL.Path), Prefix, Prefix, Prefix, Prefix))
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %slarge/{key}, %sregisters/{key}, %simmutable, %ssigned/{key} and %sstatus",
+			quotePath(r.URL.Path), Prefix, Prefix, Prefix, Prefix, Prefix, Prefix))
 	}
 }
 
@@ -298,6 +299,9 @@ func Index() IndexReply {
 			"GET " + Prefix + "registers/{key}":                  "read a register: version and value",
 			"POST " + Prefix + "registers/{key}":                 `cas: {"expected": version, "value": base64, "ttl": seconds}`,
 			"GET " + Prefix + "status":                           "the node: id, address, peers, store usage, uptime",
+			"POST " + Prefix + "immutable":                       "put_immutable: the key is the hash of the value",
+			"GET/POST " + Prefix + "signed/{key}":                "get_signed, put_signed and rm_signed: ed25519-signed records",
+			"PUT/GET " + Prefix + "large/{key}":                  "large values, streamed as the raw body",
 		},
 		Keys: "2 to 40 hex digits; a text key is its SHA-1 (printf %s mykey | sha1sum)",
 		Docs: "go doc github.com/opendht-go/opendht/impl/gateway/httpapi; the node's status page is at /",
