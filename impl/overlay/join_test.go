@@ -54,7 +54,11 @@ func TestJoinRetriesBackOff(t *testing.T) {
 	}
 	// Joined (a leaf set came back): the next join, after the node finds
 	// itself alone again, waits JoinRetry only.
-	n.Receive(t0.Add(200*time.Second), boot, wire.Envelope{From: wire.Peer{ID: nodeID(2), Addr: boot}, Msg: &wire.LeafResp{Leaves: []wire.Peer{{ID: nodeID(2), Addr: boot}}}})
+	// The root's answer echoes the join's id, and the leaf it names
+	// answers the challenge the joining node sends it (OH-1, OH-3).
+	root := wire.Peer{ID: nodeID(2), Addr: boot}
+	n.Receive(t0.Add(200*time.Second), boot, wire.Envelope{From: root, Msg: &wire.LeafResp{Nonce: n.joinNonce, Leaves: []wire.Peer{root}}})
+	answerAs(n, t0.Add(200*time.Second), root, n.Ready().Sends)
 	if !n.Joined() || n.joinDelay() != cfg.JoinRetry {
 		t.Fatalf("after joining: joined=%v delay %v, want %v", n.Joined(), n.joinDelay(), cfg.JoinRetry)
 	}
