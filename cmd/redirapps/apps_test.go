@@ -127,6 +127,25 @@ func TestRendezvousAcrossJoinAndLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	oracle.Leave(joiner.id)
+	// The leave is an rm of the joiner's records: the DHT promises that no
+	// get returns them only once the rm has settled (RD-8), and until then
+	// a get may still merge a replica's copy (RD-7 promises presence, not
+	// absence). A sender's lookup may name the departed server meanwhile;
+	// wait until lookups agree with the oracle, within the settle time.
+	want, _ := oracle.Successor(id)
+	deadline := time.Now().Add(45 * time.Second)
+	for agreed := 0; agreed < 5; { // five in a row: a get may ask other replicas each time
+		res, err := sd.r.Lookup(ctx, sd.ns, id)
+		if err == nil && res.ID == want {
+			agreed++
+			continue
+		}
+		agreed = 0
+		if time.Now().After(deadline) {
+			t.Fatalf("45 s after the leave, lookups of %x still name %x (%v), oracle says %x", id[:4], res.ID[:4], err, want[:4])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	phase("after it left")
 
 	e.churn = 500 * time.Millisecond

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +64,8 @@ func TestConsistencyOnTestbed(t *testing.T) {
 // faults injected.
 func testbedConsistencyRun(t *testing.T, bin string, seed uint64, nodes int, load time.Duration) (udpResult, string) {
 	cfg := testbed.DefaultConfig(nodes)
-	cfg.Name, cfg.Subnet, cfg.Binary, cfg.Dir, cfg.Seed = "tc", netip.MustParsePrefix("10.217.0.0/16"), bin, t.TempDir(), seed
+	cfg.Name, cfg.Subnet = testbedtest.Unique("tc")
+	cfg.Binary, cfg.Dir, cfg.Seed = bin, t.TempDir(), seed
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	tb, err := testbed.Start(ctx, cfg)

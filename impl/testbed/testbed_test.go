@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,7 +93,8 @@ func TestTestbedPathsAndFaults(t *testing.T) {
 	testbedtest.Require(t)
 	ms := time.Millisecond
 	cfg := testbed.DefaultConfig(3)
-	cfg.Name, cfg.Subnet, cfg.Binary, cfg.Dir = "t1", netip.MustParsePrefix("10.214.0.0/16"), testbedtest.Binary(t), t.TempDir()
+	cfg.Name, cfg.Subnet = testbedtest.Unique("t1")
+	cfg.Binary, cfg.Dir = testbedtest.Binary(t), t.TempDir()
 	cfg.RTT = testbed.Matrix{{0, 100 * ms, 200 * ms}, {100 * ms, 0, 60 * ms}, {200 * ms, 60 * ms, 0}}
 	cfg.ClientRTT = 20 * ms
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -196,7 +196,8 @@ func TestTestbedCrashCleanup(t *testing.T) {
 	testbedtest.Require(t)
 	bin := testbedtest.Binary(t)
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	cmd := exec.Command(bin, "testbed", "--netns", "-n", "2", "--name", "t2", "--subnet", "10.215.0.0/16", "--data", t.TempDir(), "--socket", sock)
+	name, subnet := testbedtest.Unique("t2")
+	cmd := exec.Command(bin, "testbed", "--netns", "-n", "2", "--name", name, "--subnet", subnet.String(), "--data", t.TempDir(), "--socket", sock)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -236,15 +237,15 @@ func TestTestbedCrashCleanup(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	if left := namespaces(t, "t2"); len(left) != 2 {
+	if left := namespaces(t, name); len(left) != 2 {
 		t.Fatalf("after the crash, namespaces %v; want the two left behind (else this test proves nothing)", left)
 	}
-	removed, err := testbed.Cleanup("t2")
+	removed, err := testbed.Cleanup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("removed %v", removed)
-	if left := namespaces(t, "t2"); len(left) > 0 {
+	if left := namespaces(t, name); len(left) > 0 {
 		t.Errorf("Cleanup left %v", left)
 	}
 }
@@ -263,7 +264,8 @@ func TestNetemTopology(t *testing.T) {
 		t.Skip("skipped: no tc (iproute2)")
 	}
 	cfg := testbed.DefaultConfig(3)
-	cfg.Name, cfg.Subnet, cfg.Binary, cfg.Dir = "t3", netip.MustParsePrefix("10.216.0.0/16"), testbedtest.Binary(t), t.TempDir()
+	cfg.Name, cfg.Subnet = testbedtest.Unique("t3")
+	cfg.Binary, cfg.Dir = testbedtest.Binary(t), t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	tb, err := testbed.StartWithoutNetem(ctx, cfg)

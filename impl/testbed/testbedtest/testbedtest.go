@@ -4,6 +4,8 @@
 package testbedtest
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,4 +55,18 @@ func Binary(t testing.TB) string {
 		t.Fatalf("go build ./cmd/opendht: %v\n%s", buildErr, buildOut)
 	}
 	return binary
+}
+
+// Unique returns a testbed name (base, at most 2 characters, and this
+// process's number) and a /16 subnet for one test of this process: the
+// tests of several processes on one machine (packages tested at once,
+// other checkouts) then neither share namespaces nor addresses.
+func Unique(base string) (string, netip.Prefix) {
+	pid := os.Getpid()
+	h := 0
+	for _, c := range base {
+		h = h*31 + int(c)
+	}
+	octet := 100 + (pid*7+h)%120
+	return fmt.Sprintf("%s%d", base, pid%10000), netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(octet), 0, 0}), 16)
 }
