@@ -16,7 +16,7 @@ const (
 	// DefaultLevel is the level a session starts at.
 	DefaultLevel = 1
 	// levelExactList: from this level several exact matches are answered
-	// with 210 and a list; below it, with 211.
+	// with 210 and a list; below it, with 200 and the first.
 	levelExactList = 4
 )
 

@@ -232,7 +232,7 @@ func (r *reader) fail(what string) {
 
 func (r *reader) uvarint(what string, limit uint64) int {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 || v > limit {
+	if n <= 0 || v > limit || n != len(binary.AppendUvarint(nil, v)) { // one encoding per value
 		r.fail(what)
 		return 0
 	}

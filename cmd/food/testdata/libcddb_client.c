@@ -67,8 +67,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("read %s %08x\n", cddb_disc_get_category_str(first), cddb_disc_get_discid(first));
-	printf("artist %s\n", cddb_disc_get_artist(first));
-	printf("title %s\n", cddb_disc_get_title(first));
+	/* libcddb splits DTITLE at " / ": join it again. */
+	printf("title %s / %s\n", cddb_disc_get_artist(first), cddb_disc_get_title(first));
 	printf("year %u\n", cddb_disc_get_year(first));
 	printf("tracks %d\n", cddb_disc_get_track_count(first));
 	cddb_track_t *t = cddb_disc_get_track_first(first);
