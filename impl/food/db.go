@@ -9,7 +9,6 @@ import (
 
 	"github.com/opendht-go/opendht/impl/cddb"
 	"github.com/opendht-go/opendht/impl/client"
-	"github.com/opendht-go/opendht/impl/dht"
 )
 
 // DefaultFamilyWindow is how many seconds on either side of a query's
@@ -165,7 +164,7 @@ func (d *DB) Text(ctx context.Context, e Entry) ([]byte, error) {
 					}
 					d.skip()
 				}
-				errs[i] = fmt.Errorf("%w: %s/%08x chunk %d of %d (%s)", ErrMissingChunk, e.Category, e.DiscID, i+1, len(e.Chunks), dht.Key(k))
+				errs[i] = fmt.Errorf("%w: %s/%08x chunk %d of %d (%s)", ErrMissingChunk, e.Category, e.DiscID, i+1, len(e.Chunks), k)
 			})
 		}
 		wg.Wait()
