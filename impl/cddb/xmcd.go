@@ -109,13 +109,12 @@ func Parse(data []byte) (*Record, error) {
 
 // parser holds the state of Parse between lines.
 type parser struct {
-	r        *Record
-	state    int // 0 header, 1 offsets, 2 after offsets, 3 data
-	sawToc   bool
-	vals     map[string]*strings.Builder
-	order    []string
-	last     string
-	maxTrack int // the highest n of TTITLEn/EXTTn seen, -1 none
+	r      *Record
+	state  int // 0 header, 1 offsets, 2 after offsets, 3 data
+	sawToc bool
+	vals   map[string]*strings.Builder
+	order  []string
+	last   string
 }
 
 func (p *parser) line(n int, ln string) error {

@@ -3,6 +3,7 @@ package food
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -63,6 +64,21 @@ func corpus(t *testing.T, seed uint64, n, bad int) (string, *cddb.MemDB, []Known
 		t.Fatal(err)
 	}
 	return dir, mem, known
+}
+
+// TestKeys: the keys are the SHA-1 of the texts FOOD-4 names, written
+// out here independently of the code that derives them.
+func TestKeys(t *testing.T) {
+	if got, want := DiscKey(0x1602ba03), dht.Key(sha1.Sum([]byte("food/discid/1602ba03"))); got != want {
+		t.Errorf("disc key %s, want %s", got, want)
+	}
+	if got, want := FamilyKey(12, 2883), dht.Key(sha1.Sum([]byte("food/family/12/2883"))); got != want {
+		t.Errorf("family key %s, want %s", got, want)
+	}
+	v := []byte("FOOD\x01Cdata")
+	if got, want := ChunkKey(v), dht.Key(sha1.Sum(v)); got != want {
+		t.Errorf("chunk key %s, want %s", got, want)
+	}
 }
 
 // TestSplitRoundTrip: every generated record's values fit in one put
