@@ -336,6 +336,32 @@ type Client struct {
 	next atomic.Uint64
 	mu   sync.Mutex // guards rnd
 	rnd  *rand.Rand
+
+	calls, attempts, tryAgain, failovers atomic.Uint64 // Stats
+}
+
+// Stats counts a client's work since New, for load generators and loaders
+// that report how hard the DHT pushed back. Every field only grows.
+type Stats struct {
+	// Calls is the number of operations started (Put, Get pages, CAS, ...).
+	Calls uint64
+	// Attempts is the number of requests sent to gateways for them: one
+	// per call, plus one per retry and failover.
+	Attempts uint64
+	// TryAgain counts answers of status 2 that were retried after a
+	// backoff (FST-8).
+	TryAgain uint64
+	// Failovers counts attempts that failed at a gateway (no answer,
+	// broken connection) and moved on to the next one.
+	Failovers uint64
+}
+
+// Retries is the number of attempts beyond the first of each call.
+func (s Stats) Retries() uint64 { return s.Attempts - s.Calls }
+
+// Stats returns the client's counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{Calls: c.calls.Load(), Attempts: c.attempts.Load(), TryAgain: c.tryAgain.Load(), Failovers: c.failovers.Load()}
 }
 
 // New returns a client of the configured gateways. It does not connect
@@ -477,10 +503,12 @@ func (c *Client) Get(ctx context.Context, key dht.Key) ([]Value, error) {
 func (c *Client) CAS(ctx context.Context, key dht.Key, expected uint64, value []byte, ttl time.Duration) (dht.CASResult, error) {
 	req := dht.CAS{Key: key, Expected: expected, Value: value, TTL: seconds(ttl)}
 	var last error
+	c.calls.Add(1)
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return dht.CASResult{}, errors.Join(err, last)
 		}
+		c.attempts.Add(1)
 		g, up := c.pick()
 		if attempt > 0 && !up {
 			if err := c.sleep(ctx, attempt); err != nil {
@@ -498,6 +526,7 @@ func (c *Client) CAS(ctx context.Context, key dht.Key, expected uint64, value []
 			return dht.CASResult{}, errors.Join(ctx.Err(), err)
 		case notSent(err):
 			// The gateway received nothing: another one may run the cas.
+			c.failovers.Add(1)
 			g.downUntil.Store(time.Now().Add(c.cfg.DownFor).UnixNano())
 			last = fmt.Errorf("%w: gateway %s: %w", ErrUnavailable, g.addr, err)
 		case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotSupported):
@@ -558,7 +587,9 @@ func seconds(d time.Duration) int64 { return max(int64(d/time.Second), 1) }
 func (c *Client) call(ctx context.Context, op func(context.Context, transport) (dht.Status, error)) error {
 	var last error
 	retries := 0
+	c.calls.Add(1)
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		c.attempts.Add(1)
 		g, up := c.pick()
 		if attempt > 0 && (!up || errors.Is(last, ErrTryAgain)) {
 			retries++
@@ -576,6 +607,7 @@ func (c *Client) call(ctx context.Context, op func(context.Context, transport) (
 		case err == nil && st == dht.StatusOverCapacity:
 			return ErrOverCapacity
 		case err == nil && st == dht.StatusTryAgain:
+			c.tryAgain.Add(1)
 			last = ErrTryAgain
 		case err == nil:
 			return fmt.Errorf("gateway %s: unknown status %d", g.addr, st)
@@ -584,6 +616,7 @@ func (c *Client) call(ctx context.Context, op func(context.Context, transport) (
 		case ctx.Err() != nil:
 			return errors.Join(ctx.Err(), err)
 		default:
+			c.failovers.Add(1)
 			g.downUntil.Store(time.Now().Add(c.cfg.DownFor).UnixNano())
 			last = fmt.Errorf("%w: gateway %s: %w", ErrUnavailable, g.addr, err)
 		}

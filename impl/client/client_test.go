@@ -201,6 +201,9 @@ func TestRetryOnTryAgain(t *testing.T) {
 			if n := b.calls.Load(); n != 4 {
 				t.Errorf("%d backend calls, want 4 (three try-agains, then the put)", n)
 			}
+			if st := c.Stats(); st != (Stats{Calls: 1, Attempts: 4, TryAgain: 3}) || st.Retries() != 3 {
+				t.Errorf("stats after three try-agains: %+v (retries %d)", st, st.Retries())
+			}
 			b.mu.Lock()
 			b.statuses = []dht.Status{2, 2, 2, 2, 2}
 			b.mu.Unlock()
@@ -275,6 +278,9 @@ func TestFailover(t *testing.T) {
 			}
 			if n := good.calls.Load(); n < 21 {
 				t.Errorf("good gateway saw %d calls", n)
+			}
+			if st := c.Stats(); st.Failovers < 2 || st.Attempts != st.Calls+st.Failovers || st.TryAgain != 0 {
+				t.Errorf("stats with a dead and a failing gateway: %+v, want at least 2 failovers, one attempt per call plus one per failover", st)
 			}
 			// With every gateway dead the call reports ErrUnavailable.
 			c2 := newClient(t, testConfig(p, deadAddr(t), deadAddr(t)))
