@@ -80,7 +80,6 @@ func (a *authFlags) checkImmutable(conflicting map[string]bool) error {
 	return nil
 }
 
-
 // --- keygen ---
 
 func keygenCmd(g *globals) *cobra.Command {
