@@ -2,7 +2,10 @@
 
 package store
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // mutationsBuilt reports whether this build can plant mutations.
 const mutationsBuilt = true
@@ -32,4 +35,14 @@ func plantMutation(s *Store, m mutation) {
 	} else {
 		planted.m[s] = m
 	}
+}
+
+// Plant gives s the mutation named name (see exported; "" removes it).
+func Plant(s *Store, name string) error {
+	m, ok := exported[name]
+	if !ok && name != "" {
+		return fmt.Errorf("store: no mutation %q to plant", name)
+	}
+	plantMutation(s, m)
+	return nil
 }
