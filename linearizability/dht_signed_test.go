@@ -9,7 +9,7 @@ import (
 )
 
 // Histories of immutable and signed puts judged by CheckDHT (spec/SPEC.md
-// section 18 in the terms of section 13): the logical state of a signed
+// section 18 in the terms of section 13, SG-10): the logical state of a signed
 // key keeps only the greatest record (SG-6), and a get never returns an
 // authenticated item that does not verify (IM-3, SG-5). Each negative
 // case embodies a node that breaks one of those rules.

@@ -16,7 +16,7 @@ import (
 )
 
 // Immutable and signed puts in the replicated DHT (spec/SPEC.md section
-// 18): scenarios that the cluster checks judge (a signed key's logical
+// 18, SG-10): scenarios that the cluster checks judge (a signed key's logical
 // state keeps only its greatest record, SG-6; no get returns an
 // authenticated item that does not verify, IM-3 and SG-5), with the
 // variants they must catch, and the counters of refused writes (SG-9).
