@@ -41,10 +41,6 @@ type authFlags struct {
 	name      string // --name
 }
 
-func (a *authFlags) any() bool {
-	return a.immutable || a.sha256 || a.signed || a.keyFile != "" || a.pub != "" || a.name != ""
-}
-
 func (a *authFlags) alg() dht.ImmutableAlg {
 	if a.sha256 {
 		return dht.ImmutableSHA256

@@ -44,12 +44,3 @@ const (
 // ErrNoMutations: this build plants no mutations (build with -tags
 // variants).
 var ErrNoMutations = errors.New("store: planted mutations need a build with -tags variants")
-
-// exported are the mutations a package that runs stores may plant by
-// name (Plant): a node whose planted mistake is its store's (impl/node's
-// variants), so that the cluster checks are held to the same negative
-// controls as the store's own.
-var exported = map[string]mutation{
-	"skip-auth":    mutSkipAuth,
-	"accept-stale": mutAcceptStale,
-}
