@@ -358,6 +358,8 @@ func buildDHT(h History, faults, changes []Interval, c model.ReplicatedConfig) (
 			}
 			if e.Kind == OpRemove {
 				w.Kind = model.WriteRemove
+			} else {
+				d.authenticated(&w, e)
 			}
 			if !e.Return.IsZero() {
 				w.Return = d.ns(e.Return)
@@ -375,6 +377,14 @@ func buildDHT(h History, faults, changes []Interval, c model.ReplicatedConfig) (
 			for _, v := range e.Values {
 				id := dht.ItemID{Key: e.Key, SecretHash: v.SecretHash, ValueHash: dht.SHA1(v.Value)}
 				d.nameItem(id, v.Value)
+				if err := (dht.Put{Key: e.Key, Value: v.Value, SecretHash: v.SecretHash}).Authenticate(); err != nil && !seen[id] {
+					rule := "SG-5"
+					if v.SecretHash != dht.TagSigned {
+						rule = "IM-3"
+					}
+					d.dups = append(d.dups, DHTViolation{Rule: rule, Key: e.Key, Event: i,
+						Detail: fmt.Sprintf("%s returned %s, an authenticated item that does not verify: %v", d.describeGet(g), d.name(id), err)})
+				}
 				if seen[id] {
 					d.dups = append(d.dups, DHTViolation{Rule: "RD-9", Key: e.Key, Event: i,
 						Detail: fmt.Sprintf("%s returned %s twice", d.describeGet(g), d.name(id))})
@@ -394,6 +404,27 @@ func buildDHT(h History, faults, changes []Interval, c model.ReplicatedConfig) (
 	return d, nil
 }
 
+// authenticated fills in what the model needs of an authenticated put
+// (section 18): a put that does not verify is refused by every node
+// (IM-3, SG-5); a signed record has a rank and a signed expiry (SG-6,
+// SG-8).
+func (d *dhtHistory) authenticated(w *model.Write, e Event) {
+	p := dht.Put{Key: e.Key, Value: e.Value, SecretHash: e.SecretHash}
+	if p.Authenticate() != nil {
+		w.Refused = true
+		return
+	}
+	if e.SecretHash != dht.TagSigned {
+		return
+	}
+	r, err := dht.DecodeRecord(e.Value)
+	if err != nil {
+		w.Refused = true
+		return
+	}
+	w.Signed, w.Seq, w.Expires = true, r.Seq, d.ns(time.Unix(int64(r.Expires), 0))
+}
+
 // nameItem remembers how to print an item: its value, and the start of
 // its secret hash if it is removable.
 func (d *dhtHistory) nameItem(id dht.ItemID, value []byte) {
@@ -401,6 +432,9 @@ func (d *dhtHistory) nameItem(id dht.ItemID, value []byte) {
 		return
 	}
 	n := dht.ShortValue(value)
+	if r, err := dht.DecodeRecord(value); err == nil && id.SecretHash == dht.TagSigned {
+		n = fmt.Sprintf("record seq %d %s", r.Seq, dht.ShortValue(r.Value))
+	}
 	if !id.SecretHash.IsZero() {
 		n += fmt.Sprintf("·%x", id.SecretHash[:2])
 	}
@@ -633,7 +667,7 @@ func explainKey(c model.ReplicatedConfig, d *dhtHistory, kh *keyHistory) []DHTVi
 		for _, id := range g.items {
 			var puts []writeOp
 			for _, w := range kh.writes {
-				if w.w.Kind == model.WritePut && w.w.ID == id && w.w.Call < v.Return {
+				if w.w.Kind == model.WritePut && w.w.ID == id && w.w.Call < v.Return && !w.w.Refused {
 					puts = append(puts, w)
 				}
 			}
@@ -647,6 +681,11 @@ func explainKey(c model.ReplicatedConfig, d *dhtHistory, kh *keyHistory) []DHTVi
 			}
 			if v.Call > latest+delta {
 				report(g, "RD-6", "returned %s, expired: every put of it expires by %s at any node's clock, more than Δ before the get was called", d.name(id), seconds(latest))
+				continue
+			}
+			if h, ok := settledSuperseder(c, kh, puts[0].w, subSat(v.SettledBefore, settle)); ok {
+				report(g, "SG-6", "returned %s, superseded: %s outranks it, lives at least as long, and settled (the cluster was quiet from %s to %s)",
+					d.name(id), d.describeWrite(h, c), seconds(subSat(v.SettledBefore, settle)), seconds(v.SettledBefore))
 				continue
 			}
 			for _, m := range kh.writes {
@@ -666,8 +705,11 @@ func explainKey(c model.ReplicatedConfig, d *dhtHistory, kh *keyHistory) []DHTVi
 		}
 		// What it must return.
 		for _, w := range kh.writes {
-			if w.w.Kind != model.WritePut || !w.w.Acked || returned[w.w.ID] || c.ExpiryLo(w.w) <= v.Return+delta {
+			if w.w.Kind != model.WritePut || !w.w.Acked || w.w.Refused || returned[w.w.ID] || c.ExpiryLo(w.w) <= v.Return+delta {
 				continue
+			}
+			if mayBeSuperseded(c, kh, w.w, v.Return) {
+				continue // SG-6: a higher record may have deleted it
 			}
 			removing := slices.ContainsFunc(kh.writes, func(m writeOp) bool {
 				return m.w.Kind == model.WriteRemove && m.w.ID == w.w.ID && m.w.Call < v.Return
@@ -687,6 +729,32 @@ func explainKey(c model.ReplicatedConfig, d *dhtHistory, kh *keyHistory) []DHTVi
 		}
 	}
 	return out
+}
+
+// settledSuperseder finds an acknowledged signed put that returned by
+// settled and certainly supersedes the record of l (SG-6): every
+// linearization places it before the get, and the model's May forbids
+// the record from then on.
+func settledSuperseder(c model.ReplicatedConfig, kh *keyHistory, l model.Write, settled int64) (writeOp, bool) {
+	for _, h := range kh.writes {
+		if h.w.Kind == model.WritePut && h.w.Signed && l.Signed && !h.w.Refused && h.w.Acked && h.w.Return <= settled &&
+			model.Outranks(h.w.Seq, h.w.ID, l.Seq, l.ID) && c.ExactExpiry(h.w) && h.w.Expires >= l.Expires {
+			return h, true
+		}
+	}
+	return writeOp{}, false
+}
+
+// mayBeSuperseded reports whether a signed put called before ret may
+// supersede the record of l (SG-6), so that a get need not return it.
+func mayBeSuperseded(c model.ReplicatedConfig, kh *keyHistory, l model.Write, ret int64) bool {
+	if !l.Signed {
+		return false
+	}
+	return slices.ContainsFunc(kh.writes, func(h writeOp) bool {
+		return h.w.Kind == model.WritePut && h.w.Signed && !h.w.Refused && h.w.Call < ret && h.w.ID != l.ID &&
+			model.Outranks(h.w.Seq, h.w.ID, l.Seq, l.ID) && c.ExpiryHi(h.w) >= c.ExpiryLo(l)
+	})
 }
 
 // visualize writes porcupine's visualization of every key, with the

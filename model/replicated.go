@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -116,6 +117,17 @@ type Write struct {
 	// between Call and Return. A write answered 1 or 2, or not answered,
 	// has an unknown outcome (RD-3).
 	Acked bool
+	// Refused: a put that no node stores: an authenticated item that does
+	// not verify (IM-3, SG-5). It takes effect nowhere, whatever its
+	// answer.
+	Refused bool
+	// Signed: the put stores a signed record (SG-1) with sequence number
+	// Seq and signed expiry Expires, an instant of the history's clock.
+	// Records of one key are ordered by Seq, then by their value hash
+	// (SG-6).
+	Signed  bool
+	Seq     uint64
+	Expires int64
 }
 
 // ttl is the write's TTL clamped by TTL-1, as a duration.
@@ -136,13 +148,40 @@ func (c ReplicatedConfig) Deadline(w Write) int64 {
 // ExpiryLo and ExpiryHi bound the expiry of the write's item or tombstone
 // in the history's clock: the gateway fixes it at the call, to its clock
 // plus the clamped TTL (RD-6), and a node's clock is within Δ.
+// A signed record's item expires at its signed expiry at the latest
+// (SG-8).
 func (c ReplicatedConfig) ExpiryLo(w Write) int64 {
-	return addSat(w.Call, c.ttl(w)-int64(c.Delta))
+	return addSat(c.expiry(w), -int64(c.Delta))
 }
 
 // ExpiryHi: see ExpiryLo.
 func (c ReplicatedConfig) ExpiryHi(w Write) int64 {
-	return addSat(w.Call, c.ttl(w)+int64(c.Delta))
+	return addSat(c.expiry(w), int64(c.Delta))
+}
+
+func (c ReplicatedConfig) expiry(w Write) int64 {
+	e := addSat(w.Call, c.ttl(w))
+	if w.Signed {
+		e = min(e, w.Expires)
+	}
+	return e
+}
+
+// ExactExpiry reports whether every node keeps the signed record of w
+// until exactly its signed expiry: the gateway's clock plus the TTL is
+// certainly past it, so the signed expiry is what the gateway fixes
+// (SG-8). Node time is in whole seconds and off by up to Δ, hence 2Δ.
+func (c ReplicatedConfig) ExactExpiry(w Write) bool {
+	return w.Signed && addSat(w.Call, c.ttl(w)-2*int64(c.Delta)) >= w.Expires
+}
+
+// Outranks orders the signed records of one key (SG-6): a higher Seq,
+// then a greater value hash (the SHA-1 of the stored record).
+func Outranks(aSeq uint64, a dht.ItemID, bSeq uint64, b dht.ItemID) bool {
+	if aSeq != bSeq {
+		return aSeq > bSeq
+	}
+	return bytes.Compare(a.ValueHash[:], b.ValueHash[:]) > 0
 }
 
 // PutBound is what one put that took effect, and is not covered by a
@@ -218,6 +257,57 @@ type Entry struct {
 	// TombHi: the tombstone expires at no node after TombHi: the largest
 	// ExpiryHi of its rms and, by RM-3, of the puts it covers.
 	TombHi int64
+	// Signed: the item is a signed record (SG-1), of sequence number Seq
+	// and signed expiry Expires. ExactBy is the earliest deadline of its
+	// puts whose expiry is exactly Expires at every node (ExactExpiry),
+	// math.MaxInt64 if none: from then on it supersedes every lower
+	// record of its key that does not outlive it (SG-6).
+	Signed  bool
+	Seq     uint64
+	Expires int64
+	ExactBy int64
+}
+
+// maxLo is the latest instant until which some put of the entry certainly
+// keeps it.
+func (e Entry) maxLo() int64 {
+	lo := int64(math.MinInt64)
+	for _, b := range e.Live {
+		lo = max(lo, b.Lo)
+	}
+	return lo
+}
+
+// supersedes reports whether the signed record h, where it has reached,
+// certainly deletes or keeps out the lower record l of its key (SG-6: h
+// outranks l and lives at least as long at every node), and whether it
+// may (it outranks l and may live as long). Supersession is for good: l
+// expires no later than h, and once h is stored no node stores l again.
+func supersedes(h, l Entry) (certain, possible bool) {
+	if !h.Signed || !l.Signed || !h.Put || h.ID.Key != l.ID.Key || h.ID == l.ID || !Outranks(h.Seq, h.ID, l.Seq, l.ID) {
+		return false, false
+	}
+	certain = h.ExactBy != math.MaxInt64 && h.Expires >= l.Expires
+	return certain, certain || h.Hi >= l.maxLo()
+}
+
+// supersededBy is when the record e is superseded for good at every node
+// that received the writes before it (the earliest ExactBy of the records
+// of s that certainly supersede it; math.MaxInt64 if none), and whether
+// some record of s may supersede it.
+func (s Logical) supersededBy(e Entry) (by int64, maybe bool) {
+	by = math.MaxInt64
+	if !e.Signed {
+		return by, false
+	}
+	for _, h := range s.entries {
+		certain, possible := supersedes(h, e)
+		if certain {
+			by = min(by, h.ExactBy)
+		}
+		maybe = maybe || possible
+	}
+	return by, maybe
 }
 
 // Removed reports whether the item has a tombstone.
@@ -289,14 +379,23 @@ func (s Logical) with(e Entry) Logical {
 // Apply returns both states. Applying a write twice leaves what applying
 // it once does (RD-4).
 func (c ReplicatedConfig) Apply(s Logical, w Write) []Logical {
+	if w.Refused { // IM-3, SG-5: no node stores it
+		return []Logical{s}
+	}
 	e, ok := s.Lookup(w.ID)
 	if !ok {
-		e = Entry{ID: w.ID, Hi: math.MinInt64, TombHi: math.MinInt64}
+		e = Entry{ID: w.ID, Hi: math.MinInt64, TombHi: math.MinInt64, ExactBy: math.MaxInt64}
 	}
 	switch w.Kind {
 	case WritePut:
 		p := PutBound{Call: w.Call, Lo: c.ExpiryLo(w), Deadline: c.Deadline(w), Acked: w.Acked}
 		hi := c.ExpiryHi(w)
+		if w.Signed { // SG-6: its rank; which records it supersedes is read off the state
+			e.Signed, e.Seq, e.Expires = true, w.Seq, w.Expires
+			if c.ExactExpiry(w) {
+				e.ExactBy = min(e.ExactBy, p.Deadline)
+			}
+		}
 		if !e.Removed() {
 			e.Put, e.Hi = true, max(e.Hi, hi)
 			e.Live = addBound(e.Live, p, PutBound.dominates, PutBound.compare)
@@ -316,7 +415,8 @@ func (c ReplicatedConfig) Apply(s Logical, w Write) []Logical {
 		// The item comes back with this put alone; the puts the tombstone
 		// covered expired with it (RM-3).
 		if addSat(p.Deadline, int64(c.Delta)) >= e.tombLo() {
-			out = append(out, s.with(Entry{ID: w.ID, Put: true, Hi: max(e.Hi, hi), Live: []PutBound{p}, TombHi: math.MinInt64}))
+			out = append(out, s.with(Entry{ID: w.ID, Put: true, Hi: max(e.Hi, hi), Live: []PutBound{p}, TombHi: math.MinInt64,
+				Signed: e.Signed, Seq: e.Seq, Expires: e.Expires, ExactBy: e.ExactBy}))
 		}
 		return out
 	case WriteRemove:
@@ -452,7 +552,10 @@ type Required struct {
 //     changes of replica sets RD-7 tolerates); or
 //   - RD-8: the get is quiet and some put of the item, acknowledged or
 //     not, took effect by S before the get's call, so that the quiet
-//     period spread it to every replica.
+//     period spread it to every replica;
+//
+// and, for a signed record, no record of its key in s may supersede it
+// (SG-6).
 //
 // Writes that overlap the get are excused both ways: a put whose deadline
 // is after the call is not required, and an rm placed before the get's
@@ -461,6 +564,9 @@ func (c ReplicatedConfig) Must(s Logical, g GetView) []Required {
 	var out []Required
 	for _, e := range s.entries {
 		if e.ID.Key != g.Key || e.Removed() {
+			continue
+		}
+		if _, maybe := s.supersededBy(e); maybe {
 			continue
 		}
 		rule := ""
@@ -494,7 +600,10 @@ func (c ReplicatedConfig) Must(s Logical, g GetView) []Required {
 //     after the puts' calls plus their TTLs);
 //   - RD-8: it has a tombstone that took effect by S before a quiet
 //     period of S that ended by the get's call (so every replica held it),
-//     and that lives at every node until after the get returned.
+//     and that lives at every node until after the get returned;
+//   - SG-6: it is a signed record that a record of its key certainly
+//     supersedes since S before such a quiet period: every replica
+//     deleted it or kept it out.
 //
 // A tombstone not yet settled may be missing at the replica that answers,
 // so its item may still be returned.
@@ -512,6 +621,9 @@ func (c ReplicatedConfig) May(s Logical, g GetView, id dht.ItemID) (ok bool, rul
 		if m.By <= settled && m.Lo > addSat(g.Return, int64(c.Delta)) {
 			return false, "RD-8"
 		}
+	}
+	if by, _ := s.supersededBy(e); by <= settled {
+		return false, "SG-6"
 	}
 	return true, ""
 }
@@ -539,6 +651,11 @@ func (s Logical) Encode() string {
 			b = binary.AppendVarint(b, m.Lo)
 		}
 		b = binary.AppendVarint(b, e.TombHi)
+		if e.Signed {
+			b = binary.AppendUvarint(b, e.Seq)
+			b = binary.AppendVarint(b, e.Expires)
+			b = binary.AppendVarint(b, e.ExactBy)
+		}
 	}
 	return string(b)
 }
@@ -567,6 +684,14 @@ func (s Logical) Describe(name func(dht.ItemID) string) string {
 				lo = max(lo, b.Lo)
 			}
 			p = fmt.Sprintf("%s live, expires in [%s, %s]", name(e.ID), Seconds(lo), Seconds(e.Hi))
+			if e.Signed {
+				p += fmt.Sprintf(", signed seq %d", e.Seq)
+				if by, maybe := s.supersededBy(e); by != math.MaxInt64 {
+					p += fmt.Sprintf(", superseded by %s", Seconds(by))
+				} else if maybe {
+					p += ", maybe superseded"
+				}
+			}
 		}
 		parts = append(parts, p)
 	}

@@ -1,7 +1,9 @@
 // Command dhtctl is the command-line client of the OpenDHT gateways: put,
 // get, rm and ping through any gateway (XML-RPC, Sun RPC or the JSON API),
-// cas and read on versioned registers (XML-RPC or the JSON API), and
-// bench, a closed-loop load generator.
+// cas and read on versioned registers (XML-RPC or the JSON API), bench, a
+// closed-loop load generator, and the immutable and signed puts of
+// spec/SPEC.md section 18: keygen, put --immutable, put --sign, get
+// --immutable, get --signed and rm --signed, which verify what they read.
 //
 // Text keys are hashed with SHA-1 as the original client scripts did;
 // --raw-key takes the key as hex. Output is for people by default and JSON
@@ -53,7 +55,7 @@ func rootCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	g := &globals{stdin: stdin, out: stdout, stderr: os.Stderr}
 	root := &cobra.Command{
 		Use:   "dhtctl",
-		Short: "Client of OpenDHT gateways: put, get, rm, cas, read, ping, bench, redir",
+		Short: "Client of OpenDHT gateways: put, get, rm, cas, read, ping, bench, redir, keygen",
 		Long: `dhtctl talks to OpenDHT gateways: this project's nodes (XML-RPC and the JSON
 API on node port + 1, Sun RPC on node port + 2) or any gateway that speaks the
 original OpenDHT client API.
@@ -70,7 +72,7 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench, put --file, get --output, rm --large: of each call)")
 	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
-	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g), benchLargeCmd(g))
+	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), keygenCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g), benchLargeCmd(g))
 	cli.Setup(root)
 	return root
 }
@@ -197,20 +199,34 @@ func (g *globals) writeResult(op string, key dht.Key, err error) error {
 func putCmd(g *globals) *cobra.Command {
 	ttl := ttlFlag{time.Hour}
 	var secret, file string
+	var a authFlags
 	c := &cobra.Command{
-		Use:   "put KEY VALUE | put --file FILE KEY",
-		Short: "Store VALUE under KEY (VALUE - reads standard input), or a FILE of any size as a large value",
+		Use:   "put KEY VALUE | put --file FILE KEY | put --immutable VALUE | put --sign KEYFILE --name NAME VALUE",
+		Short: "Store VALUE under KEY (VALUE - reads standard input), a FILE of any size as a large value, an immutable or a signed value",
 		Example: `  dhtctl put mykey "hello world"
   dhtctl put --secret s3cret --ttl 10m mykey "removable value"
   echo -n data | dhtctl put --raw-key 0a1b2c -
-  dhtctl put --file backup.tar mybackup        # a large value: 1 kB blocks and a manifest`,
+  dhtctl put --file backup.tar mybackup        # a large value: 1 kB blocks and a manifest
+  dhtctl put --immutable "forever the same"   # prints the key: the value's SHA-1
+  dhtctl put --sign me.key --name profile "v2"  # signs the next sequence number`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if file != "" {
+			if file != "" || a.immutable || a.keyFile != "" {
 				return exactArgs(1)(cmd, args)
 			}
 			return exactArgs(2)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkImmutable(map[string]bool{"--secret": secret != "", "--file": file != "", "--raw-key": g.rawKey}); err != nil {
+				return err
+			}
+			switch {
+			case a.name != "" && a.keyFile == "":
+				return cli.Usagef("--name goes with --sign KEYFILE")
+			case a.immutable:
+				return g.putImmutable(cmd, &a, args[0], ttl.d)
+			case a.keyFile != "":
+				return g.putSigned(cmd, &a, args[0], ttl.d)
+			}
 			key, err := g.key(args[0])
 			if err != nil {
 				return err
@@ -236,6 +252,8 @@ func putCmd(g *globals) *cobra.Command {
 	c.Flags().Var(&ttl, "ttl", "time to live: seconds or a duration (clamped by the gateway to a week)")
 	c.Flags().StringVar(&secret, "secret", "", "make the value removable by whoever knows this secret (put_removable)")
 	c.Flags().StringVar(&file, "file", "", "store this file (- for standard input) as a large value, of any size (a progress bar on a terminal)")
+	a.addImmutable(c, "store VALUE under its hash and print the key (it cannot be removed)")
+	a.addSigned(c, "sign VALUE with the key in this file (dhtctl keygen) and store it under the key pair and --name")
 	return c
 }
 
@@ -281,14 +299,31 @@ func getCmd(g *globals) *cobra.Command {
 	var details bool
 	var maxTotal, pageSize int
 	var output string
+	var a authFlags
 	c := &cobra.Command{
-		Use:   "get KEY",
-		Short: "Print every value under KEY, following placemarks, or write the large value under KEY to a file",
+		Use:   "get KEY | get --immutable KEY | get --signed (--pub PUBKEY | --sign KEYFILE) --name NAME",
+		Short: "Print every value under KEY, following placemarks, write the large value under KEY to a file, or print a verified immutable or signed value",
 		Example: `  dhtctl get mykey
   dhtctl get --details --json mykey
-  dhtctl get --output backup.tar mybackup     # a large value, every block checked`,
-		Args: exactArgs(1),
+  dhtctl get --output backup.tar mybackup     # a large value, every block checked
+  dhtctl get --immutable 0a4d55a8d778e5022fab701977c5d840bbc486d0
+  dhtctl get --signed --pub 3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c --name profile`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if a.signed || a.pub != "" || a.keyFile != "" {
+				return exactArgs(0)(cmd, args)
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkImmutable(map[string]bool{"--details": details, "--output": output != "", "--max": maxTotal != 0, "--raw-key": g.rawKey}); err != nil {
+				return err
+			}
+			switch {
+			case a.immutable:
+				return g.getImmutable(cmd, &a, args[0])
+			case a.signed || a.pub != "" || a.keyFile != "" || a.name != "":
+				return g.getSigned(cmd, &a)
+			}
 			key, err := g.key(args[0])
 			if err != nil {
 				return err
@@ -351,6 +386,10 @@ func getCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&maxTotal, "max", 0, "stop after this many values (0: all)")
 	c.Flags().IntVar(&pageSize, "maxvals", 10, "values asked for per call (the original maxvals)")
 	c.Flags().StringVar(&output, "output", "", "write the large value under KEY to this file (- for standard output); the file appears only once every block was read and checked")
+	a.addImmutable(c, "KEY is an immutable key (40 hex digits): print its value, checked against the key")
+	c.Flags().BoolVar(&a.signed, "signed", false, "print the latest value of a signed key, its signature checked (with --pub or --sign, and --name)")
+	c.Flags().StringVar(&a.pub, "pub", "", "with --signed: the owner's ed25519 public key, 64 hex digits (dhtctl keygen prints it)")
+	a.addSigned(c, "with --signed: take the owner's public key from this key file")
 	return c
 }
 
@@ -358,19 +397,30 @@ func rmCmd(g *globals) *cobra.Command {
 	ttl := ttlFlag{time.Hour}
 	var secret, valueHash string
 	var large bool
+	var a authFlags
 	c := &cobra.Command{
-		Use:   "rm KEY [VALUE] --secret SECRET",
-		Short: "Remove a value put with a secret (VALUE, or --value-hash), or a large value (--large)",
+		Use:   "rm KEY [VALUE] --secret SECRET | rm --signed --sign KEYFILE --name NAME",
+		Short: "Remove a value put with a secret (VALUE, or --value-hash), a large value (--large), or a signed key's value (a signed remove)",
 		Example: `  dhtctl rm --secret s3cret mykey "removable value"
   dhtctl rm --secret s3cret --value-hash 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed mykey
-  dhtctl rm --large --secret s3cret mybackup`,
+  dhtctl rm --large --secret s3cret mybackup
+  dhtctl rm --signed --sign me.key --name profile`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if valueHash != "" || large {
+			switch {
+			case a.signed || a.keyFile != "":
+				return exactArgs(0)(cmd, args)
+			case valueHash != "" || large:
 				return exactArgs(1)(cmd, args)
 			}
 			return exactArgs(2)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.signed || a.keyFile != "" || a.name != "" {
+				if secret != "" || valueHash != "" || large || g.rawKey {
+					return cli.Usagef("rm --signed does not go with --secret, --value-hash, --large or --raw-key")
+				}
+				return g.removeSigned(cmd, &a, ttl.d)
+			}
 			key, err := g.key(args[0])
 			if err != nil {
 				return err
@@ -405,6 +455,8 @@ func rmCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&secret, "secret", "", "the secret the value was put with")
 	c.Flags().StringVar(&valueHash, "value-hash", "", "SHA-1 of the value in hex, instead of the value")
 	c.Flags().BoolVar(&large, "large", false, "remove the large value under KEY (put with put --file --secret)")
+	c.Flags().BoolVar(&a.signed, "signed", false, "store a signed remove under the key pair of --sign and --name: its value reads as gone")
+	a.addSigned(c, "with --signed: the owner's key file (dhtctl keygen)")
 	return c
 }
 

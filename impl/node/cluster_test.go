@@ -88,7 +88,7 @@ func (c *cluster) addNode(i int) *simNode {
 		// Writes, replication and acknowledgements interleave with the
 		// fsyncs, which take up to 3 ms.
 		FsyncLatency: func() time.Duration { return time.Duration(c.rng.IntN(3000)) * time.Microsecond },
-		Started:      func(n *node.Node) { plant(c.t, n, c.variant) },
+		Started:      func(n *node.Node) { plant(c.t, n, sn.h.Store(), c.variant) },
 		Fail:         func(err error) { c.t.Fatalf("node %d: %v", i, err) },
 	})
 	c.nodes = append(c.nodes, sn)
@@ -336,13 +336,19 @@ func (c *cluster) converged(keys int) []string {
 	return bad
 }
 
-// plant gives a node a variant. A test that needs one in a build without
-// them is skipped with the reason (make test builds with -tags variants).
-func plant(t fataler, n *node.Node, v node.Variant) {
+// plant gives node n, which runs on store st, the variant v (and the
+// store its part of v, node.PlantStore). A test that needs one in a build
+// without them is skipped with the reason (make test builds with -tags
+// variants).
+func plant(t fataler, n *node.Node, st *store.Store, v node.Variant) {
 	if v == (node.Variant{}) {
 		return
 	}
-	if err := node.Plant(n, v); err != nil {
+	err := node.Plant(n, v)
+	if err == nil {
+		err = node.PlantStore(st, v)
+	}
+	if err != nil {
 		if s, ok := t.(interface{ Skipf(string, ...any) }); ok {
 			s.Skipf("%v", err)
 		}

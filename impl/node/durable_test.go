@@ -40,7 +40,7 @@ func noAckBeforeDurable(t *testing.T, stall string, bugAckEarly bool) string {
 	c := newCluster(t, 7, 5, cfg)
 	if bugAckEarly {
 		for _, sn := range c.nodes {
-			plant(t, sn.n, node.Variant{AckBeforeDurable: true})
+			plant(t, sn.n, sn.st, node.Variant{AckBeforeDurable: true})
 		}
 	}
 	c.net.RunFor(20 * time.Second) // the ring forms

@@ -67,8 +67,14 @@ type Stats struct {
 	ForgedReplies int
 	// Refused counts the authenticated writes this node refused, by
 	// reason: Refused[i] for dht.Refusals[i] (SG-9), at the gateway, the
-	// root, a replica or an anti-entropy copy.
+	// root, a replica or an anti-entropy copy. It counts attacks only: a
+	// copy from another node refused as stale is counted in Superseded.
 	Refused [len(dht.Refusals)]int
+	// Superseded counts the copies of signed records from other nodes
+	// (a root's replica writes, anti-entropy pushes and hand-offs) that
+	// this node refused because it stores a record that outranks them
+	// (SG-6, SG-9): the replicas converging, not an attack.
+	Superseded int
 }
 
 // refused counts err if it is a refusal of an authenticated write (SG-9).
@@ -76,6 +82,17 @@ func (n *Node) refused(err error) {
 	if i := dht.RefusalIndex(err); i >= 0 {
 		n.stats.Refused[i]++
 	}
+}
+
+// refusedCopy counts the refusal err of a copy another node sent: a
+// signed record already outranked here is superseded, anything else an
+// attack (SG-9).
+func (n *Node) refusedCopy(err error) {
+	if errors.Is(err, dht.ErrRecordStale) {
+		n.stats.Superseded++
+		return
+	}
+	n.refused(err)
 }
 
 type opKind uint8
@@ -671,7 +688,7 @@ func (n *Node) replicaWrite(now time.Time, from wire.Peer, m *wire.Write) {
 	}
 	n.storeStep(now, op, func(now time.Time, res dht.Result, err error) {
 		if err == nil {
-			n.refused(res.Err)
+			n.refusedCopy(res.Err)
 		}
 		if (err != nil || res.Err != nil) && m.ReqID != 0 {
 			delete(n.replicas, sid)

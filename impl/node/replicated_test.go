@@ -480,6 +480,8 @@ var scenarios = []struct {
 	{"expiry under skew", expiryUnderSkew, []string{"skewed-expiry"}},
 	{"try again takes effect", tryAgainTakesEffect, nil},
 	{"retries and duplicates", retriesAndDuplicates, nil},
+	{"stale record replayed", staleRecordReplayed, []string{"accept-stale-records"}},
+	{"forged copies", forgedCopies, []string{"unverified-copies"}},
 }
 
 // scenarioSeeds are the seeds each scenario runs with: 1, 2 and 3 in make
@@ -506,7 +508,7 @@ func runScenario(t *testing.T, run scenario, seed uint64, v node.Variant) (probl
 	c := newCluster(t, seed, 12, node.DefaultConfig())
 	c.variant = v
 	for _, sn := range c.nodes {
-		plant(t, sn.n, v)
+		plant(t, sn.n, sn.st, v)
 	}
 	c.net.RunFor(time.Minute)
 	problems = run(t, c)

@@ -79,7 +79,7 @@ func TestScenarioScripts(t *testing.T) {
 				}
 				c.variant = v
 				for _, sn := range c.nodes {
-					plant(t, sn.n, v)
+					plant(t, sn.n, sn.st, v)
 				}
 				return "planted " + name
 			case "run":

@@ -42,6 +42,19 @@ type Variant struct {
 	// more than the bound keeps returning items after they expired
 	// (breaks RD-6).
 	SkewedExpiry bool
+	// AcceptStaleRecords lets a signed record into the node's store under
+	// a record of its key that outranks it and lives as long: a replayed
+	// old record, or a lagging replica's copy, stays beside the greater
+	// one (breaks SG-6). The mistake is the store's (SG-6 is decided
+	// where a write is validated): PlantStore plants it in the store the
+	// node runs on.
+	AcceptStaleRecords bool
+	// UnverifiedCopies verifies authenticated puts at the node's gateway
+	// only: its store takes what other nodes send (a root's copies,
+	// anti-entropy pushes) unverified, a hostile node's forgeries
+	// included (breaks IM-3 and SG-5). Planted in the store, as
+	// AcceptStaleRecords.
+	UnverifiedCopies bool
 	// AckBeforeDurable acknowledges a write at the root without waiting
 	// for its own fsync (breaks DUR-1): the negative control of the
 	// durability tests, not a consistency variant.
@@ -59,11 +72,25 @@ const skewedExpiryLag = 10 * time.Second
 // Variants names every planted mistake, for tests and the consistency
 // report.
 var Variants = map[string]Variant{
-	"storage-placemark":   {StoragePlacemark: true},
-	"ack-one-short":       {AckOneShort: true},
-	"root-only-read":      {RootOnlyRead: true},
-	"no-hand-off":         {NoHandOff: true},
-	"no-anti-entropy":     {NoAntiEntropy: true},
-	"no-tombstone-copies": {NoTombstoneCopies: true},
-	"skewed-expiry":       {SkewedExpiry: true},
+	"storage-placemark":    {StoragePlacemark: true},
+	"ack-one-short":        {AckOneShort: true},
+	"root-only-read":       {RootOnlyRead: true},
+	"no-hand-off":          {NoHandOff: true},
+	"no-anti-entropy":      {NoAntiEntropy: true},
+	"no-tombstone-copies":  {NoTombstoneCopies: true},
+	"skewed-expiry":        {SkewedExpiry: true},
+	"accept-stale-records": {AcceptStaleRecords: true},
+	"unverified-copies":    {UnverifiedCopies: true},
+}
+
+// storeMutation names the store mutation a variant's mistake is made of
+// (impl/store's Plant), "" for none.
+func (v Variant) storeMutation() string {
+	switch {
+	case v.AcceptStaleRecords:
+		return "accept-stale"
+	case v.UnverifiedCopies:
+		return "skip-auth"
+	}
+	return ""
 }

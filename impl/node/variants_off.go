@@ -2,6 +2,8 @@
 
 package node
 
+import "github.com/opendht-go/opendht/impl/store"
+
 // VariantsBuilt reports whether this build can plant variants.
 const VariantsBuilt = false
 
@@ -12,3 +14,12 @@ func (n *Node) bug() Variant { return Variant{} }
 // Plant gives n a planted variant. This build has none: it returns
 // ErrNoVariants.
 func Plant(n *Node, v Variant) error { return ErrNoVariants }
+
+// PlantStore plants the store's part of a variant. This build has none:
+// it returns ErrNoVariants for a variant that has one.
+func PlantStore(st *store.Store, v Variant) error {
+	if v.storeMutation() != "" {
+		return ErrNoVariants
+	}
+	return nil
+}

@@ -2,7 +2,11 @@
 
 package node
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/opendht-go/opendht/impl/store"
+)
 
 // VariantsBuilt reports whether this build can plant variants.
 const VariantsBuilt = true
@@ -34,3 +38,8 @@ func Plant(n *Node, v Variant) error {
 	}
 	return nil
 }
+
+// PlantStore plants the part of v that is a mistake of the node's store
+// in st, the store the node runs on (AcceptStaleRecords,
+// UnverifiedCopies); a v without one removes any.
+func PlantStore(st *store.Store, v Variant) error { return store.Plant(st, v.storeMutation()) }

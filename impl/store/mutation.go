@@ -1,5 +1,7 @@
 package store
 
+import "errors"
+
 // mutation names a deliberate bug that tests switch on to prove that the
 // model-versus-store checks catch it (negative controls). Mutations exist
 // only in builds with the build tag "variants" (make's tests set it):
@@ -38,3 +40,7 @@ const (
 	// it (breaks SG-6).
 	mutAcceptStale
 )
+
+// ErrNoMutations: this build plants no mutations (build with -tags
+// variants).
+var ErrNoMutations = errors.New("store: planted mutations need a build with -tags variants")

@@ -16,3 +16,12 @@ func plantMutation(s *Store, m mutation) {
 		panic("store: mutations need a build with -tags variants")
 	}
 }
+
+// Plant gives s a named mutation; this build has none: only "" (none) is
+// accepted.
+func Plant(s *Store, name string) error {
+	if name != "" {
+		return ErrNoMutations
+	}
+	return nil
+}

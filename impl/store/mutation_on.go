@@ -2,7 +2,10 @@
 
 package store
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // mutationsBuilt reports whether this build can plant mutations.
 const mutationsBuilt = true
@@ -32,4 +35,23 @@ func plantMutation(s *Store, m mutation) {
 	} else {
 		planted.m[s] = m
 	}
+}
+
+// exported are the mutations a package that runs stores may plant by
+// name (Plant): a node whose planted mistake is its store's (impl/node's
+// variants), so that the cluster checks are held to the same negative
+// controls as the store's own.
+var exported = map[string]mutation{
+	"skip-auth":    mutSkipAuth,
+	"accept-stale": mutAcceptStale,
+}
+
+// Plant gives s the mutation named name (see exported; "" removes it).
+func Plant(s *Store, name string) error {
+	m, ok := exported[name]
+	if !ok && name != "" {
+		return fmt.Errorf("store: no mutation %q to plant", name)
+	}
+	plantMutation(s, m)
+	return nil
 }

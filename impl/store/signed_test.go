@@ -239,3 +239,31 @@ func TestSignedAttacksRefused(t *testing.T) {
 		t.Fatalf("stored record: seq %d value %q (%v), want seq 2 v2", got.Seq, got.Value, err)
 	}
 }
+
+// TestPlantByName: the mutations another package plants by name (a node
+// variant whose mistake is its store's) are the store's own; an unknown
+// name is refused and changes nothing, and "" removes the mutation.
+func TestPlantByName(t *testing.T) {
+	if !mutationsBuilt {
+		if err := Plant(nil, "accept-stale"); err == nil {
+			t.Fatal("a build without mutations planted one")
+		}
+		t.Skip("mutations need -tags variants")
+	}
+	s, err := Open(storeConfig(diffConfig(), nil, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, want := range map[string]mutation{"accept-stale": mutAcceptStale, "skip-auth": mutSkipAuth} {
+		if err := Plant(s, name); err != nil || s.mut() != want {
+			t.Fatalf("Plant %q: %v, mutation %d, want %d", name, err, s.mut(), want)
+		}
+		if err := Plant(s, "no such mutation"); err == nil || s.mut() != want {
+			t.Fatalf("Plant of an unknown name: %v, mutation now %d", err, s.mut())
+		}
+		if err := Plant(s, ""); err != nil || s.mut() != noMutation {
+			t.Fatalf("Plant \"\": %v, mutation %d", err, s.mut())
+		}
+	}
+}
