@@ -297,7 +297,7 @@ func casOutcome(err error) error {
 // invalidError carries the gateway's own text for a rejected request.
 type invalidError struct{ msg string }
 
-func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Error() string { return e.msg }
 func (e *invalidError) Is(target error) bool {
 	switch target {
 	case ErrInvalid:
