@@ -235,7 +235,9 @@ func TestAccountsTwoProviders(t *testing.T) {
 	}
 
 	// Every node, of either provider, charges alice exactly her 3000
-	// bytes and bob his 73 (AC-4, RD-10).
+	// bytes and bob his 73 (AC-4, RD-10): beta's nodes know nothing of
+	// alpha's accounts and enforce the quota that alpha's gateway put on
+	// the identity (AC-6, AC-10).
 	if got := c.stored(t, aliceID, 3000); fmt.Sprint(got) != "[3000 3000 3000 3000]" {
 		t.Fatalf("alice's charge at the four nodes: %v, want 3000 at each", got)
 	}

@@ -13,7 +13,9 @@ import (
 // every other replica refuses for its account's quota (AC-5) is answered
 // status 3 at once (AC-7), instead of waiting for acknowledgements that
 // never come and answering try again. The replicas are filled to the
-// account's quota behind the root's back, so that only they refuse.
+// account's quota behind the root's back, so that only they refuse: each
+// node enforces the quota on what it holds itself (AC-6), from the
+// identity the gateway wrote, which it believes (AC-10).
 func TestReplicaOverQuotaReachesGateway(t *testing.T) {
 	c := newCluster(t, 11, 6, node.DefaultConfig())
 	c.net.RunFor(30 * time.Second)
