@@ -1,8 +1,10 @@
 package overlay
 
 import (
+	"fmt"
 	"math/big"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -298,5 +300,41 @@ func TestEclipseFromOneAddress(t *testing.T) {
 				t.Fatalf("OH-5: the attacker holds %d table entries, more than %d", table, max)
 			}
 		})
+	}
+}
+
+// TestDropsCountedByReason (OH-6): each kind of dropped datagram is
+// counted under its reason, and changes nothing the node knows.
+func TestDropsCountedByReason(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := DefaultConfig()
+	cfg.StrangerRate, cfg.StrangerBurst = 1, 3
+	self, peer := testPeer("80", 1), testPeer("90", 2)
+	n := New(cfg, self)
+	n.Join(now, nil)
+	n.learn(peer)
+	n.Ready()
+	before := n.Leaves()
+	other := attackerAddr(7000)
+	// Claims the node's own ID.
+	n.Receive(now, other, wire.Envelope{From: self, Msg: &wire.Ping{Nonce: 1}})
+	// Claims a bound ID from another address (OH-2).
+	n.Receive(now, other, wire.Envelope{From: peer, Msg: &wire.Ping{Nonce: 2}})
+	// A reply to no request (OH-3), from the bound peer itself.
+	n.Receive(now, peer.Addr, wire.Envelope{From: peer, Msg: &wire.Pong{Nonce: 12345}})
+	// Strangers over their address's rate (OH-4): a burst of 3, then drops.
+	for i := range 10 {
+		n.Receive(now, other, wire.Envelope{From: testPeer(fmt.Sprintf("a%d", i), 3), Msg: &wire.LeafReq{Nonce: uint64(100 + i)}})
+	}
+	st := n.Stats()
+	if st.IgnoredStrangers != 1 || st.DroppedMismatch != 1 || st.DroppedUnsolicited != 1 || st.DroppedRateLimited != 7 {
+		t.Fatalf("self %d, mismatch %d, unsolicited %d, rate %d; want 1, 1, 1, 7",
+			st.IgnoredStrangers, st.DroppedMismatch, st.DroppedUnsolicited, st.DroppedRateLimited)
+	}
+	if st.ChallengesSent != 3 {
+		t.Fatalf("challenges sent %d, want 3 (one per stranger admitted)", st.ChallengesSent)
+	}
+	if a, ok := n.boundAddr(peer.ID); !ok || a != peer.Addr || !slices.Equal(before, n.Leaves()) {
+		t.Fatalf("the drops changed the node's view: bound %v %v, leaves %v (were %v)", a, ok, n.Leaves(), before)
 	}
 }
