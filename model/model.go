@@ -76,8 +76,12 @@ type Tombstone struct {
 
 // Pending is a write waiting in its client's queue.
 type Pending struct {
-	Op      dht.Op
+	Op dht.Op
+	// Client is the identity the write is charged to, without the quota
+	// an account's identity carries (AC-4); Quota is that quota, 0 for
+	// none.
 	Client  dht.ClientID
+	Quota   int64
 	Arrival dht.Time
 	Order   uint64 // global arrival order, breaks start-tag ties
 	S, F    *big.Int
@@ -280,7 +284,8 @@ func (s *State) enqueue(op dht.Op) (*dht.Completion, error) {
 	if s.IsPending(op.ID) {
 		return nil, dht.ErrDuplicateRequest
 	}
-	ttl = min(ttl, s.Cfg.MaxTTL) // TTL-1
+	client, quota := client.Quota() // AC-4
+	ttl = min(ttl, s.Cfg.MaxTTL)    // TTL-1
 	b := dht.ChargedBytes(payload)
 	C, T := big.NewInt(s.Cfg.Capacity), big.NewInt(s.Cfg.MaxTTL)
 	// FST-7: b*T + C*(t-1) > C*T can never be admitted.
@@ -299,7 +304,7 @@ func (s *State) enqueue(op dht.Op) (*dht.Completion, error) {
 	F := new(big.Int).Add(S, big.NewInt(b*ttl))
 	s.LastF[client] = F
 	s.Queues[client] = append(s.Queues[client], Pending{
-		Op: op, Client: client, Arrival: s.Now, Order: s.NextOrder,
+		Op: op, Client: client, Quota: quota, Arrival: s.Now, Order: s.NextOrder,
 		S: S, F: new(big.Int).Set(F), Charge: b, TTL: ttl,
 	})
 	s.NextOrder++
@@ -321,6 +326,10 @@ func (s *State) admit() []dht.Completion {
 			return out
 		}
 		next, noop := s.effect(*head)
+		status := dht.StatusOK
+		if !noop && dht.OverQuota(head.Quota, s.Usage()[head.Client], next.Usage()[head.Client]) { // AC-5
+			status, noop = dht.StatusOverQuota, true
+		}
 		if !noop {
 			if !next.fits() {
 				return out
@@ -338,7 +347,7 @@ func (s *State) admit() []dht.Completion {
 		if head.S.Cmp(s.V) > 0 {
 			s.V = new(big.Int).Set(head.S)
 		}
-		out = append(out, dht.Completion{ID: head.Op.ID, Status: dht.StatusOK})
+		out = append(out, dht.Completion{ID: head.Op.ID, Status: status})
 		c := head.Client
 		if q := s.Queues[c][1:]; len(q) == 0 {
 			delete(s.Queues, c)

@@ -46,6 +46,7 @@ type globals struct {
 	rawKey   bool
 	timeout  time.Duration
 	app      string
+	apiKey   string
 	stdin    io.Reader
 	out      io.Writer
 	stderr   *os.File // the progress bar's terminal, if it is one
@@ -72,7 +73,8 @@ Keys are text, hashed with SHA-1 like the original client scripts; with
 	pf.BoolVar(&g.rawKey, "raw-key", false, "keys are hex bytes, not text to hash")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit of the whole command (bench, put --file, get --output, rm --large: of each call)")
 	pf.StringVar(&g.app, "app", "dhtctl", "application name sent with every call")
-	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), keygenCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g), benchLargeCmd(g))
+	pf.StringVar(&g.apiKey, "api-key", "", "API key of an account on gateways that charge (xmlrpc and http; default $OPENDHT_API_KEY, which keeps the key out of the process list)")
+	root.AddCommand(putCmd(g), getCmd(g), rmCmd(g), keygenCmd(g), casCmd(g), readCmd(g), pingCmd(g), benchCmd(g), redirCmd(g), benchLargeCmd(g), usageCmd(g))
 	cli.Setup(root)
 	return root
 }
@@ -91,6 +93,10 @@ func (g *globals) config() (client.Config, error) {
 	cfg.Application = g.app
 	cfg.CallTimeout = g.timeout
 	cfg.SunRPCVersion = g.sunrpcV
+	cfg.APIKey = g.apiKey
+	if cfg.APIKey == "" {
+		cfg.APIKey = os.Getenv("OPENDHT_API_KEY")
+	}
 	if err := cfg.Validate(); err != nil {
 		return client.Config{}, usageError{Err: err}
 	}
@@ -175,6 +181,8 @@ func (g *globals) writeResult(op string, key dht.Key, err error) error {
 	case err == nil:
 	case errors.Is(err, client.ErrOverCapacity):
 		st, text = dht.StatusOverCapacity, "over capacity"
+	case errors.Is(err, client.ErrOverQuota):
+		st, text = dht.StatusOverCapacity, "over quota"
 	case errors.Is(err, client.ErrTryAgain):
 		st, text = dht.StatusTryAgain, "try again"
 	default:

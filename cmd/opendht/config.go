@@ -30,6 +30,7 @@ type NodeConfig struct {
 	Data       string   `toml:"data" help:"data directory of the node's store"`
 	XMLRPC     string   `toml:"xmlrpc" help:"TCP address of the XML-RPC gateway, which also serves the HTTP/JSON API, the status page and /metrics; +N is the node's port + N; empty: none"`
 	SunRPC     string   `toml:"sunrpc" help:"TCP address of the Sun RPC gateway; +N is the node's port + N; empty: none"`
+	Accounts   string   `toml:"accounts" help:"accounts file (TOML) of this node's provider: API keys and quotas of the gateways' users (SPEC section 20); empty: open gateways"`
 	StatusPage bool     `toml:"status_page" help:"serve the status page (GET /) and the Prometheus metrics (GET /metrics) on the XML-RPC gateway's port"`
 	Pprof      string   `toml:"pprof" help:"serve Go's profiles (net/http/pprof) on this TCP address, e.g. 127.0.0.1:6060; empty: none"`
 	LogLevel   string   `toml:"log_level" help:"debug, info, warn or error"`

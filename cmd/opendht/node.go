@@ -21,6 +21,7 @@ import (
 	"github.com/opendht-go/opendht/cmd/internal/cli"
 	"github.com/opendht-go/opendht/impl/buildinfo"
 	"github.com/opendht-go/opendht/impl/driver"
+	"github.com/opendht-go/opendht/impl/gateway/accounts"
 	"github.com/opendht-go/opendht/impl/metrics"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/rmw"
@@ -113,8 +114,14 @@ func (cfg NodeConfig) serverConfig(log *slog.Logger) (driver.ServerConfig, error
 	if err != nil {
 		return driver.ServerConfig{}, cli.UsageError{Err: fmt.Errorf("--sunrpc: %w", err)}
 	}
+	var acc *accounts.Set
+	if cfg.Accounts != "" {
+		if acc, err = accounts.Load(cfg.Accounts); err != nil {
+			return driver.ServerConfig{}, cli.UsageError{Err: fmt.Errorf("--accounts: %w", err)}
+		}
+	}
 	return driver.ServerConfig{Node: nc, Listen: listen.String(), Advertise: advertise.String(), Bootstrap: boot, Store: sc,
-		Logger: log, XMLRPC: xa, SunRPC: sa, Metrics: metrics.New(), StatusPage: cfg.StatusPage}, nil
+		Logger: log, XMLRPC: xa, SunRPC: sa, Metrics: metrics.New(), StatusPage: cfg.StatusPage, Accounts: acc}, nil
 }
 
 func signalContext() (context.Context, context.CancelFunc) {

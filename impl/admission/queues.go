@@ -10,11 +10,17 @@ import (
 // Write is one put or remove waiting for admission.
 type Write struct {
 	// ID names the write in completions.
-	ID     uint64
+	ID uint64
+	// Client is the identity the write is charged to, without an
+	// account's quota (AC-4); Quota is that quota in bytes, 0 for none.
 	Client dht.ClientID
+	Quota  int64
 	// Charge is b in bytes (FST-1), TTL the clamped TTL in seconds.
 	Charge int64
 	TTL    int64
+	// OverQuota is set by the store when the write is refused for its
+	// quota (AC-5): it completes with status 3.
+	OverQuota bool
 	// Op is the operation itself, carried for the store.
 	Op dht.Op
 

@@ -142,6 +142,12 @@ type Config struct {
 	// Large configures the large-value calls (PutLarge, GetLarge); nil is
 	// DefaultLargeConfig().
 	Large *largevalue.Config
+	// APIKey, if set, is sent with every XML-RPC and HTTP call in an
+	// "Authorization: Bearer" header, so that a gateway with accounts
+	// charges the calls to the key's account (spec section 20). Sun RPC
+	// cannot carry it: New refuses the two together. Empty: anonymous, as
+	// every client of the original service.
+	APIKey string
 }
 
 // DefaultConfig returns the defaults for the given gateways, speaking
@@ -184,6 +190,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("client: Sun RPC version must be 2 or 3, got %d", c.SunRPCVersion)
 	case len(c.Application) > 255 || len(c.ClientLibrary) > 255:
 		return errors.New("client: application and client library names are limited to 255 bytes")
+	case c.APIKey != "" && c.Protocol == SunRPC:
+		return errors.New("client: Sun RPC cannot carry an API key: use xmlrpc or http")
+	case strings.ContainsAny(c.APIKey, "\r\n"):
+		return errors.New("client: an API key cannot hold a line break")
 	}
 	if _, err := ParseProtocol(string(c.Protocol)); err != nil {
 		return fmt.Errorf("client: %w", err)
@@ -221,6 +231,15 @@ var (
 	// operation (registers over Sun RPC, or on a gateway of the original
 	// API). It is not retried.
 	ErrNotSupported = errors.New("not supported")
+	// ErrOverQuota: the write would take the account of Config.APIKey over
+	// its quota at a storage node (spec section 20, AC-7). It is not
+	// retried; the error is also an ErrInvalid.
+	ErrOverQuota = dht.ErrOverQuota
+	// ErrKeyRequired: the gateway charges for writes and Config.APIKey is
+	// empty (AC-3); ErrUnknownKey: the gateway knows no such key (AC-2).
+	// Both are also ErrInvalid.
+	ErrKeyRequired = dht.ErrKeyRequired
+	ErrUnknownKey  = dht.ErrUnknownKey
 )
 
 // unknownOutcomeError is a cas whose outcome is unknown; err says why.
@@ -278,8 +297,16 @@ func casOutcome(err error) error {
 // invalidError carries the gateway's own text for a rejected request.
 type invalidError struct{ msg string }
 
-func (e *invalidError) Error() string        { return e.msg }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Is(target error) bool {
+	switch target {
+	case ErrInvalid:
+		return true
+	case ErrOverQuota, ErrKeyRequired, ErrUnknownKey: // the gateways' texts (AC-2, AC-3, AC-7)
+		return strings.Contains(e.msg, target.Error())
+	}
+	return false
+}
 
 func invalid(format string, a ...any) error { return &invalidError{fmt.Sprintf(format, a...)} }
 

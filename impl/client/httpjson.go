@@ -101,6 +101,9 @@ func (h *httpTransport) status(r apiReply) (dht.Status, error) {
 	if r.Status == nil {
 		return 0, fmt.Errorf("reply without a status")
 	}
+	if r.Error == dht.ErrOverQuota.Error() { // status 1 to the original API, over quota to us (AC-7)
+		return 0, invalid("%s", r.Error)
+	}
 	return dht.Status(*r.Status), nil
 }
 

@@ -28,12 +28,37 @@ type xmlrpcTransport struct {
 }
 
 func newHTTPClient(cfg Config) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	var rt http.RoundTripper = &http.Transport{
 		MaxIdleConns:        cfg.Conns * len(cfg.Gateways),
 		MaxIdleConnsPerHost: cfg.Conns,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
-	}}
+	}
+	if cfg.APIKey != "" {
+		rt = keyed{rt, "Bearer " + cfg.APIKey}
+	}
+	return &http.Client{Transport: rt}
+}
+
+// keyed sends the API key with every request (spec section 20, AC-2): one
+// header serves XML-RPC and the JSON API alike.
+type keyed struct {
+	rt   http.RoundTripper
+	auth string
+}
+
+func (k keyed) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", k.auth)
+	return k.rt.RoundTrip(r)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport beneath.
+func (k keyed) CloseIdleConnections() {
+	if c, ok := k.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func newXMLRPC(addr string, cfg Config) *xmlrpcTransport {

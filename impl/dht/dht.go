@@ -67,6 +67,10 @@ const (
 	// StatusTryAgain: the write waited in its queue longer than the queue
 	// timeout and was dropped without effect (FST-8).
 	StatusTryAgain Status = 2
+	// StatusOverQuota: the write would take its account over its quota at
+	// a replica (AC-5). It travels between nodes; gateways answer clients
+	// of the original API with a fault or status 1 (AC-7).
+	StatusOverQuota Status = 3
 )
 
 func (s Status) String() string {
@@ -77,6 +81,8 @@ func (s Status) String() string {
 		return "over capacity"
 	case StatusTryAgain:
 		return "try again"
+	case StatusOverQuota:
+		return "over quota"
 	}
 	return fmt.Sprintf("status(%d)", int(s))
 }
@@ -148,7 +154,8 @@ func (a ItemID) Compare(b ItemID) int {
 }
 
 // ClientID names the client a write is charged to: its IP address at the
-// gateway (FST-5).
+// gateway (FST-5), or an account of a provider with its quota (AC-4,
+// account.go).
 type ClientID string
 
 // ClampTTL applies TTL-1 and TTL-2: a TTL must be positive and is clamped to

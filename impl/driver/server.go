@@ -15,6 +15,8 @@ import (
 
 	"github.com/opendht-go/opendht/impl/clock"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/gateway"
+	"github.com/opendht-go/opendht/impl/gateway/accounts"
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
 	"github.com/opendht-go/opendht/impl/gateway/sunrpc"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
@@ -56,6 +58,11 @@ type ServerConfig struct {
 	// wrapper can inject faults, as the judge of linearizability/judge
 	// does for partitions and loss over real UDP.
 	Bind func(ctx context.Context, addr string, recv transport.BatchHandler) (transport.Transport, error)
+	// Accounts, if set, makes the node's gateways those of a provider
+	// that charges (spec section 20): API keys, the accounts' identities
+	// and quotas, ledgers and the usage report. Nil: the open gateways of
+	// the original service.
+	Accounts *accounts.Set
 	// Metrics receives the node's events and reads its state when
 	// scraped; the HTTP gateway serves it at /metrics. Nil: no metrics.
 	Metrics *metrics.Metrics
@@ -280,6 +287,15 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		lns = append(lns, ln)
 		return ln, nil
 	}
+	// The gateways execute on the node, or on the node behind the
+	// provider's accounts.
+	var backend gateway.Backend = s
+	var acc *accounts.Backend
+	if cfg.Accounts != nil {
+		acc = cfg.Accounts.Wrap(s, s.storedByClient)
+		backend = acc
+		log.Info("accounts", "provider", cfg.Accounts.Provider(), "accounts", len(cfg.Accounts.Accounts()))
+	}
 	if cfg.XMLRPC != "" {
 		ln, err := listen("xml-rpc", cfg.XMLRPC)
 		if err != nil {
@@ -292,11 +308,15 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		ac.Status = s.APIStatus
 		xc := xmlrpc.DefaultConfig()
 		xc.Logger = log
-		xc.API = httpapi.New(s, ac)
+		if acc != nil {
+			ac.Usage = acc.Usage
+			xc.Middleware = cfg.Accounts.Middleware
+		}
+		xc.API = httpapi.New(backend, ac)
 		if cfg.StatusPage {
 			xc.Pages = s.pages()
 		}
-		gw := xmlrpc.New(s, xc)
+		gw := xmlrpc.New(backend, xc)
 		s.gwDone.Go(func() {
 			if err := gw.ServeListener(gwCtx, ln); err != nil {
 				log.Error("xml-rpc gateway stopped", "err", err)
@@ -310,7 +330,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		gw := sunrpc.New(s, sunrpc.DefaultConfig())
+		gw := sunrpc.New(backend, sunrpc.DefaultConfig())
 		s.gwDone.Go(func() {
 			if err := gw.Serve(gwCtx, ln); err != nil {
 				log.Error("sun rpc gateway stopped", "err", err)
@@ -326,6 +346,17 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	go s.syncer()
 	go s.loop(ctx)
 	return s, nil
+}
+
+// storedByClient is what the store charges to each client (FST-10), for
+// the accounts' usage report.
+func (s *Server) storedByClient() map[dht.ClientID]accounts.Stored {
+	cs := s.st.Clients()
+	out := make(map[dht.ClientID]accounts.Stored, len(cs))
+	for c, u := range cs {
+		out[c] = accounts.Stored{Bytes: u.Bytes, Items: u.Items}
+	}
+	return out
 }
 
 // Self returns the node's identity.
@@ -625,7 +656,7 @@ func outcome(st dht.Status, err error) metrics.Outcome {
 		return metrics.TryAgain
 	case err != nil:
 		return metrics.Failed
-	case st == dht.StatusOverCapacity:
+	case st == dht.StatusOverCapacity, st == dht.StatusOverQuota:
 		return metrics.OverCapacity
 	case st == dht.StatusTryAgain:
 		return metrics.TryAgain

@@ -93,6 +93,8 @@ var requestErrors = []error{
 	dht.ErrRecordSignature, dht.ErrRecordStale, dht.ErrRecordOwner, dht.ErrRecordMalformed,
 	dht.ErrImmutableKey, dht.ErrImmutableRemove, dht.ErrRecordExpired,
 	dht.ErrUnknownImmutable, dht.ErrSignedValueTooBig,
+	// Accounts (spec/SPEC.md section 20).
+	dht.ErrOverQuota, dht.ErrKeyRequired, dht.ErrUnknownKey,
 }
 
 // RequestError returns the dht error in err's chain that a client's
@@ -105,4 +107,45 @@ func RequestError(err error) error {
 		}
 	}
 	return nil
+}
+
+// UsageReport is what a provider's gateway reports of its accounts (spec
+// section 20, AC-8): GET /api/v1/usage, dhtctl usage.
+type UsageReport struct {
+	// Provider is the gateway's provider.
+	Provider string `json:"provider"`
+	// Accounts lists the accounts the key may see: its own, or with the
+	// provider's admin key every account of the provider, by name.
+	Accounts []AccountUsage `json:"accounts"`
+}
+
+// AccountUsage is one account's row of a UsageReport.
+type AccountUsage struct {
+	// Account is the account's name; Identity the client identity its
+	// writes are charged to at every node (AC-4).
+	Account  string `json:"account"`
+	Identity string `json:"identity"`
+	// QuotaBytes is the account's quota at every node (AC-5).
+	QuotaBytes int64 `json:"quota_bytes"`
+	// Ledger counts the writes this gateway executed for the account
+	// since it started.
+	Ledger Ledger `json:"ledger"`
+	// StoredBytes and StoredItems are what this node's store charges to
+	// the account now (FST-10): items and tombstones.
+	StoredBytes int64 `json:"stored_bytes"`
+	StoredItems int   `json:"stored_items"`
+}
+
+// Ledger is one account's writes through one gateway (AC-8).
+type Ledger struct {
+	// Writes answered 0, over quota (status 3), or otherwise (status 1 or
+	// 2, a refusal, a timeout).
+	OK        uint64 `json:"ok"`
+	OverQuota uint64 `json:"over_quota"`
+	Failed    uint64 `json:"failed"`
+	// Bytes is the sum of the charges b (FST-1) of the writes answered 0;
+	// ByteSeconds the sum of b times their TTL in seconds: the space-time
+	// they were given, what a provider bills.
+	Bytes       int64 `json:"bytes"`
+	ByteSeconds int64 `json:"byte_seconds"`
 }

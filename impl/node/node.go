@@ -787,6 +787,12 @@ func (n *Node) writeAck(now time.Time, from wire.Peer, m *wire.WriteAck) {
 			n.stats.ForgedReplies++ // OH-3: not from a member the copy went to
 			return
 		}
+		if m.Status == uint8(dht.StatusOverQuota) && !rw.replied { // AC-7: the gateway learns at once
+			rw.replied = true
+			delete(n.roots, m.ReqID)
+			n.send(now, rw.gateway, &wire.WriteAck{ReqID: rw.gwReq, Status: m.Status})
+			return
+		}
 		if m.Status == uint8(dht.StatusOK) && !rw.acked[from.ID] {
 			rw.acked[from.ID] = true
 			rw.acks++

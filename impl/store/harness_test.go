@@ -36,7 +36,10 @@ func storeConfig(mc model.Config, fs vfs.FS, dir string) Config {
 var (
 	valueLens  = []int{0, 1, 10, 300, 700, 1024, 1025}
 	secretLens = []int{0, 4, 40, 41}
-	clients    = []dht.ClientID{"10.0.0.1", "10.0.0.2", "192.168.1.7"}
+	// Two accounts with quotas (AC-4): the same name at two providers is
+	// two identities; 1500 bytes is two 700-byte values' worth, less 28.
+	clients = []dht.ClientID{"10.0.0.1", "10.0.0.2", "192.168.1.7",
+		dht.AccountClient("alpha", "alice").WithQuota(1500), dht.AccountClient("beta", "alice").WithQuota(2500)}
 )
 
 func testValue(i, n int) []byte {
@@ -239,6 +242,11 @@ func (d *differential) check(t *rapid.T) {
 	}
 	if d.m.Overtaken { // INV-4
 		t.Fatalf("a write overtook a head with a smaller start tag")
+	}
+	for _, c := range clients { // INV-9
+		if id, q := c.Quota(); q > 0 && d.s.Usage()[id] > q {
+			t.Fatalf("identity %s is charged %d bytes, over its quota %d (INV-9)", id, d.s.Usage()[id], q)
+		}
 	}
 	// The whole stored contents, read by following placemarks (GET-6);
 	// after a crash this is DUR-1: every acknowledged write is there.

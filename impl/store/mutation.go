@@ -39,6 +39,9 @@ const (
 	// mutAcceptStale lets a signed put in under a record that outranks
 	// it (breaks SG-6).
 	mutAcceptStale
+	// mutIgnoreQuota admits an account's writes beyond its quota: a
+	// replica that ignores the quota (breaks AC-5 and INV-9).
+	mutIgnoreQuota
 )
 
 // ErrNoMutations: this build plants no mutations (build with -tags

@@ -36,7 +36,8 @@ func (r *recorder) Log(...any)                        {}
 // synced: a crash of the machine loses nothing acknowledged) and RM-2
 // through the read cache (a tombstone that does not invalidate the cached
 // key), PUT-3 through the read cache (a cached key that does not gain a
-// new item).
+// new item), AC-5 (a store that admits an account's writes beyond its
+// quota).
 func TestNegativeControls(t *testing.T) {
 	if !mutationsBuilt {
 		t.Skip("the negative controls plant mutations: build with -tags variants")
@@ -59,6 +60,7 @@ func TestNegativeControls(t *testing.T) {
 		{"acknowledges before fsync", mutNoSync, "DUR-1"},
 		{"read cache keeps removed items", mutCacheKeepsRemoved, "RM-2"},
 		{"read cache misses new items", mutCacheMissesNewItems, "PUT-3"},
+		{"replica ignores the quota", mutIgnoreQuota, "AC-5"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{TB: t}

@@ -226,8 +226,8 @@ func (s *Store) load(fresh bool) error {
 			return err
 		}
 		s.curve.Add(x.e, x.charge)
-		s.usage[x.client] += x.charge
-		s.items[x.client]++
+		s.usage[x.client.Charged()] += x.charge // AC-4
+		s.items[x.client.Charged()]++
 	}
 	return it.Error()
 }
@@ -594,7 +594,10 @@ func (s *Store) expire(b *pebble.Batch) error {
 	return nil
 }
 
+// release takes a record's charge off the identity it is charged to
+// (FST-10; without an account's quota, AC-4).
 func (s *Store) release(c dht.ClientID, charge int64) {
+	c = c.Charged()
 	if s.usage[c] -= charge; s.usage[c] == 0 {
 		delete(s.usage, c)
 	}
@@ -637,12 +640,13 @@ func (s *Store) enqueue(b *pebble.Batch, op dht.Op) (*dht.Completion, error) {
 	if s.queues.IsPending(op.ID) {
 		return nil, dht.ErrDuplicateRequest
 	}
-	ttl = min(ttl, s.cfg.MaxTTL) // TTL-1
+	charged, quota := client.Quota() // AC-4
+	ttl = min(ttl, s.cfg.MaxTTL)     // TTL-1
 	charge := dht.ChargedBytes(payload)
 	if admission.NeverFits(s.cfg.Capacity, s.cfg.MaxTTL, charge, ttl) { // FST-7
 		return &dht.Completion{ID: op.ID, Status: dht.StatusOverCapacity}, nil
 	}
-	w := &admission.Write{ID: op.ID, Client: client, Charge: charge, TTL: ttl, Op: op}
+	w := &admission.Write{ID: op.ID, Client: charged, Quota: quota, Charge: charge, TTL: ttl, Op: op}
 	if !s.queues.Enqueue(w, s.now) { // FST-6
 		return &dht.Completion{ID: op.ID, Status: dht.StatusOverCapacity}, nil
 	}
@@ -665,7 +669,11 @@ func (s *Store) admit(b *pebble.Batch) ([]dht.Completion, error) {
 			return out, nil
 		}
 		s.queues.PopHead()
-		out = append(out, dht.Completion{ID: w.ID, Status: dht.StatusOK})
+		st := dht.StatusOK
+		if w.OverQuota {
+			st = dht.StatusOverQuota
+		}
+		out = append(out, dht.Completion{ID: w.ID, Status: st})
 	}
 }
 
@@ -700,9 +708,28 @@ func (s *Store) lookup(b *pebble.Batch, id dht.ItemID) (ident, bool, error) {
 }
 
 // apply computes the effect of the head write and, if it is a no-op or
-// passes FST-3, writes it into b. ok is false if the write must wait.
+// passes FST-3, writes it into b. ok is false if the write must wait. A
+// write refused for its quota (AC-5) is ok, with w.OverQuota set and
+// nothing written.
 func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) {
 	e := s.now + dht.Time(w.TTL)
+	// overQuota is AC-5 for a write whose effect replaces the record old
+	// (if found) by one of w.Charge bytes charged to w's identity.
+	overQuota := func(old ident, found bool) bool {
+		if w.Quota == 0 || s.mut() == mutIgnoreQuota {
+			return false
+		}
+		before := s.usage[w.Client]
+		after := before + w.Charge
+		if found && old.client.Charged() == w.Client {
+			after -= old.charge
+		}
+		if dht.OverQuota(w.Quota, before, after) {
+			w.OverQuota = true
+			return true
+		}
+		return false
+	}
 	switch w.Op.Kind {
 	case dht.OpPut:
 		p := w.Op.Put
@@ -720,6 +747,9 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		if stale, err := s.stale(b, p, e); err != nil || stale { // SG-6: outranked while it waited
 			return err == nil, err
 		}
+		if overQuota(old, found) {
+			return true, nil
+		}
 		if found { // PUT-6: extend in place
 			if !s.curve.FitsWith(s.now, e, w.Charge, old.expiry, old.charge) {
 				return false, nil
@@ -728,7 +758,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 				return false, err
 			}
 			s.uncommit(b, id, old)
-			nr := ident{kind: kindItem, expiry: e, seq: old.seq, charge: w.Charge, client: w.Client}
+			nr := ident{kind: kindItem, expiry: e, seq: old.seq, charge: w.Charge, client: p.Client}
 			s.commit(b, id, nr)
 			s.touch(id.Key)
 			_ = b.Set(valueKey(id.Key, old.seq), encodeValue(id.SecretHash, e, p.Value), nil)
@@ -740,7 +770,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		if err := s.supersede(b, p, e); err != nil {
 			return false, err
 		}
-		nr := ident{kind: kindItem, expiry: e, seq: s.nextSeq, charge: w.Charge, client: w.Client} // PUT-3
+		nr := ident{kind: kindItem, expiry: e, seq: s.nextSeq, charge: w.Charge, client: p.Client} // PUT-3
 		s.nextSeq++
 		_ = b.Set([]byte{tagCounter}, binary.BigEndian.AppendUint64(nil, s.nextSeq), nil)
 		s.commit(b, id, nr)
@@ -760,6 +790,9 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		if found && old.kind == kindItem { // RM-3
 			e = max(e, old.expiry)
 		}
+		if overQuota(old, found) {
+			return true, nil
+		}
 		var oldE dht.Time
 		var oldB int64
 		if found {
@@ -774,7 +807,7 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 				_ = b.Delete(valueKey(id.Key, old.seq), nil)
 			}
 		}
-		s.commit(b, id, ident{kind: kindTombstone, expiry: e, charge: w.Charge, client: w.Client, secret: r.Secret})
+		s.commit(b, id, ident{kind: kindTombstone, expiry: e, charge: w.Charge, client: r.Client, secret: r.Secret})
 		if s.mut() != mutCacheKeepsRemoved {
 			s.touch(id.Key)
 		}
@@ -791,8 +824,8 @@ func (s *Store) commit(b *pebble.Batch, id dht.ItemID, r ident) {
 	s.inBatch[id] = struct{}{}
 	_ = b.Set(expiryKey(r.expiry, id, r.kind), encodeExpiryVal(r.seq, r.charge, r.client), nil)
 	s.curve.Add(r.expiry, r.charge)
-	s.usage[r.client] += r.charge
-	s.items[r.client]++
+	s.usage[r.client.Charged()] += r.charge // AC-4: the record keeps the quota for its copies
+	s.items[r.client.Charged()]++
 }
 
 // uncommit removes an identity record's expiry entry and releases its

@@ -53,7 +53,7 @@ type Write struct {
 	Item    Item
 }
 
-// WriteAck reports a Write's status: dht.Status codes 0-2, or, from a
+// WriteAck reports a Write's status: dht.Status codes 0-3, or, from a
 // root to the gateway, 16 and up for an authenticated write the root
 // refused (dht.RefusalCode, spec SG-9). A gateway that knows no such code
 // reports a failed write, never a success.

@@ -56,6 +56,10 @@ type Config struct {
 	// one more is answered 503. Each holds Large.Parallel blocks (1 KiB
 	// each) in memory.
 	MaxLargeStreams int
+	// Usage answers GET /api/v1/usage on a gateway with accounts (spec
+	// section 20, AC-8) for the request's context; nil: the gateway has no
+	// accounts and the endpoint answers 404.
+	Usage func(ctx context.Context) (gateway.UsageReport, error)
 	// Logger receives one debug line per request; nil discards.
 	Logger *slog.Logger
 }
@@ -226,6 +230,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.allow(w, r, "GET, HEAD", http.MethodGet, http.MethodHead) {
 			h.status(w, r)
 		}
+	case rest == "usage":
+		if h.allow(w, r, "GET, HEAD", http.MethodGet, http.MethodHead) {
+			h.usage(w, r)
+		}
 	case strings.HasPrefix(rest, "keys/") && !strings.Contains(rest[len("keys/"):], "/"):
 		if !h.allow(w, r, "GET, HEAD, POST, DELETE", http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete) {
 			return
@@ -274,8 +282,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case h.serveAuth(w, r, rest): // auth.go: immutable/ and signed/
 	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %slarge/{key}, %sregisters/{key}, %simmutable, %ssigned/{key} and %sstatus",
-			quotePath(r.URL.Path), Prefix, Prefix, Prefix, Prefix, Prefix, Prefix))
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the endpoints are %skeys/{key}, %slarge/{key}, %sregisters/{key}, %simmutable, %ssigned/{key}, %sstatus and %susage",
+			quotePath(r.URL.Path), Prefix, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix))
 	}
 }
 
@@ -299,6 +307,7 @@ func Index() IndexReply {
 			"GET " + Prefix + "registers/{key}":                  "read a register: version and value",
 			"POST " + Prefix + "registers/{key}":                 `cas: {"expected": version, "value": base64, "ttl": seconds}`,
 			"GET " + Prefix + "status":                           "the node: id, address, peers, store usage, uptime",
+			"GET " + Prefix + "usage":                            "with an API key: the account's usage (gateways with accounts)",
 			"POST " + Prefix + "immutable":                       "put_immutable: the key is the hash of the value",
 			"GET/POST " + Prefix + "signed/{key}":                "get_signed, put_signed and rm_signed: ed25519-signed records",
 			"PUT/GET " + Prefix + "large/{key}":                  "large values, streamed as the raw body",
@@ -399,6 +408,9 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, key dht.Key) {
 
 // written answers a write with its status (ST-1) or the backend's error.
 func (h *Handler) written(w http.ResponseWriter, r *http.Request, op string, st dht.Status, err error) {
+	if err == nil && st == dht.StatusOverQuota { // AC-7
+		err = dht.ErrOverQuota
+	}
 	if err != nil {
 		h.failed(w, r, op, err)
 		return
@@ -416,9 +428,20 @@ func (h *Handler) written(w http.ResponseWriter, r *http.Request, op string, st 
 	}
 }
 
-// failed answers a backend error: 400 for an argument the backend refused
-// (it validates again), 504 for a timeout, 500 otherwise.
+// failed answers a backend error: 507 with status 1 for a write over its
+// account's quota (AC-7), 401 for a write that needs an API key (AC-3),
+// 400 for an argument the backend refused (it validates again), 504 for a
+// timeout, 500 otherwise.
 func (h *Handler) failed(w http.ResponseWriter, r *http.Request, op string, err error) {
+	switch {
+	case errors.Is(err, dht.ErrOverQuota):
+		h.reply(w, http.StatusInsufficientStorage, WriteResponse{Status: int(dht.StatusOverCapacity), Result: "over quota", Error: dht.ErrOverQuota.Error()})
+		return
+	case errors.Is(err, dht.ErrKeyRequired), errors.Is(err, dht.ErrUnknownKey):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="opendht"`)
+		h.fail(w, r, http.StatusUnauthorized, gateway.RequestError(err).Error())
+		return
+	}
 	if re := gateway.RequestError(err); re != nil {
 		h.fail(w, r, http.StatusBadRequest, re.Error())
 		return
@@ -504,6 +527,23 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, key dht.Key) {
 		})
 	}
 	h.reply(w, http.StatusOK, out)
+}
+
+// usage serves GET /api/v1/usage (AC-8).
+func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
+	if !h.noQuery(w, r) {
+		return
+	}
+	if h.cfg.Usage == nil {
+		h.fail(w, r, http.StatusNotFound, "this gateway has no accounts: usage reports are served by nodes started with --accounts")
+		return
+	}
+	rep, err := h.cfg.Usage(r.Context())
+	if err != nil {
+		h.failed(w, r, "usage", err)
+		return
+	}
+	h.reply(w, http.StatusOK, rep)
 }
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {

@@ -132,6 +132,30 @@
 //
 // HEAD is accepted wherever GET is.
 //
+// # Accounts
+//
+// A node started with an accounts file (spec/SPEC.md section 20,
+// impl/gateway/accounts) charges each write to the account whose API key
+// the request carries, in an "Authorization: Bearer KEY" or "X-API-Key:
+// KEY" header; every endpoint above is unchanged. Without a key a request
+// is anonymous: reads are served, writes answer 401 {"error": "an API key
+// is required to write through this gateway"} unless the node allows
+// anonymous writes. A key that names no account answers 401 {"error":
+// "unknown API key"}. A write over its account's quota at a replica
+// answers
+//
+//	507 {"status":1,"result":"over quota","error":"account is over its storage quota"}
+//
+// GET /api/v1/usage, with an account's key, reports that account; with
+// the provider's admin key, every account of the provider (see
+// gateway.UsageReport):
+//
+//	200 {"provider":"alpha","accounts":[{"account":"alice","identity":"acct:alpha/alice",
+//	     "quota_bytes":N,"ledger":{"ok":N,"over_quota":N,"failed":N,"bytes":N,"byte_seconds":N},
+//	     "stored_bytes":N,"stored_items":N}]}
+//
+// It answers 401 without a key and 404 on a node without accounts.
+//
 // # Errors
 //
 // Every error is a JSON object {"error": "<text>"}:
@@ -144,6 +168,7 @@
 //	     "secret hash of a removable put must not be all zero", "expected
 //	     version is out of range"), else it names the field ("request
 //	     body: unknown field \"tll\"")
+//	401  an API key is required, or the key is unknown (Accounts, above)
 //	404  no such endpoint
 //	405  a method the endpoint does not serve; the Allow header lists those it does
 //	413  the request body is larger than the limit

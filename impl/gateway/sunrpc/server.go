@@ -320,6 +320,10 @@ func (s *Server) put(ctx context.Context, a PutArgs, client dht.ClientID) (uint3
 }
 
 func (s *Server) status(st dht.Status, err error) (uint32, []byte) {
+	if errors.Is(err, dht.ErrKeyRequired) || errors.Is(err, dht.ErrOverQuota) || err == nil && st == dht.StatusOverQuota {
+		// Sun RPC clients are anonymous and know statuses 0-2 (AC-3, AC-7).
+		return acceptSuccess, encodeStatus(dht.StatusOverCapacity)
+	}
 	if err != nil {
 		return s.failure(err), nil
 	}

@@ -213,6 +213,9 @@ func status(s dht.Status, err error) (Value, error) {
 	if err != nil {
 		return Value{}, err
 	}
+	if s == dht.StatusOverQuota { // the original statuses are 0-2 (AC-7)
+		return Value{}, dht.ErrOverQuota
+	}
 	return IntValue(int64(s)), nil
 }
 

@@ -86,6 +86,10 @@ type Config struct {
 	// (a browser that opens the gateway's address lands on the node's
 	// status page); XML-RPC is POST only. Nil: they get 405, use POST.
 	Pages http.Handler
+	// Middleware, if set, wraps the whole port (XML-RPC, API and pages):
+	// a gateway with accounts authenticates every request's API key in it
+	// (spec section 20, AC-2) before any method sees the request.
+	Middleware func(http.Handler) http.Handler
 }
 
 // BodyLimiter is an API handler that sets the body limit of its requests
@@ -187,8 +191,12 @@ func (s *Server) Handler() http.Handler {
 
 // HTTPServer returns an http.Server for s with the configured timeouts.
 func (s *Server) HTTPServer() *http.Server {
+	h := s.Handler()
+	if s.cfg.Middleware != nil {
+		h = s.cfg.Middleware(h)
+	}
 	return &http.Server{
-		Handler:           s.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
