@@ -107,7 +107,7 @@ func (p mcPacket) encode() []byte {
 
 // decodePacket parses a message packet; anything else is errPacket.
 func decodePacket(b []byte) (mcPacket, error) {
-	if len(b) < msgHeader || b[0] != 'M' {
+	if len(b) < msgHeader || len(b) > maxPacket || b[0] != 'M' {
 		return mcPacket{}, errPacket
 	}
 	p := mcPacket{subtree: subtree{msg: binary.BigEndian.Uint64(b[1:]), level: int(b[9]), index: binary.BigEndian.Uint64(b[10:])},
