@@ -247,7 +247,7 @@ func waitFiled(t *testing.T, servers []*plServer, id uint64, want dht.Key) {
 
 // TestUsage: bad command lines exit 2 and say why.
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"nope"}, {"multicast", "--members", "x"}, {"placelab", "extra"}, {"rendezvous", "--protocol", "smtp"}, {"multicast", "--ttl", "1ms"}} {
+	for _, args := range [][]string{nil, {"nope"}, {"multicast", "--members", "x"}, {"placelab", "extra"}, {"rendezvous", "--protocol", "smtp"}, {"multicast", "--ttl", "1ms"}, {"multicast", "--start-level", "16"}} {
 		var out, errb bytes.Buffer
 		if rc := run(args, &out, &errb); rc != 2 || errb.Len() == 0 {
 			t.Errorf("redirapps %s: exit %d, stderr %q", strings.Join(args, " "), rc, errb.String())
