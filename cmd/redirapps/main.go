@@ -48,6 +48,7 @@ type common struct {
 	protocol  string
 	namespace string
 	ttl       time.Duration
+	start     int
 	duration  time.Duration
 	churn     time.Duration
 	seed      uint64
@@ -59,6 +60,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.protocol, "protocol", "xmlrpc", "gateway protocol: xmlrpc, sunrpc or http")
 	fs.StringVar(&c.namespace, "namespace", "", "ReDiR namespace (default: the application's name and a random suffix)")
 	fs.DurationVar(&c.ttl, "ttl", 30*time.Second, "record TTL; members refresh every TTL/3")
+	fs.IntVar(&c.start, "start-level", redir.DefaultConfig().StartLevel, "ReDiR start level: its nodes list every member, each about members/2^level records that every refresh reads")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to run after warm-up")
 	fs.DurationVar(&c.churn, "churn", 0, "replace one server or member this often (0: no churn)")
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the run's random choices (0: random)")
@@ -111,6 +113,7 @@ func (c *common) env(app string, stderr io.Writer) (env, error) {
 	}
 	cfg := redir.DefaultConfig()
 	cfg.TTL = c.ttl
+	cfg.StartLevel = c.start
 	if err := cfg.Validate(); err != nil {
 		return env{}, err
 	}

@@ -3,6 +3,7 @@ package redir
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendht-go/opendht/impl/client"
@@ -29,25 +30,48 @@ const MaxNodeValues = 10000
 // get of a key that holds more.
 var ErrTooManyValues = errors.New("redir: too many values under one tree node")
 
+// pageValues is the maxvals of each page ClientDHT asks for. A tree
+// node's records are small (a version byte, an ID and an address: about
+// 40 bytes), so the gateway's reply cap (GET-3, 1024 bytes of values by
+// default) fills a page with some 25 of them; the client's default page of
+// 10 values would cost nearly three times the calls for a big node, and
+// every member reads its start-level node at every refresh.
+const pageValues = 1000
+
 // ClientDHT is the real DHT, through the gateways of a client.
-type ClientDHT struct{ C *client.Client }
+type ClientDHT struct {
+	C *client.Client
+	// Pages, if not nil, counts the get calls (pages) Get makes.
+	Pages *atomic.Uint64
+}
 
 // NewClientDHT returns the DHT that c reaches.
 func NewClientDHT(c *client.Client) ClientDHT { return ClientDHT{C: c} }
 
-// Get reads every value under key, following placemarks.
+// Get reads every value under key, following placemarks, as many values
+// per call as the gateway's reply cap lets through.
 func (d ClientDHT) Get(ctx context.Context, key dht.Key) ([][]byte, error) {
 	var out [][]byte
-	for v, err := range d.C.Values(ctx, key) {
+	var pm []byte
+	for {
+		if d.Pages != nil {
+			d.Pages.Add(1)
+		}
+		page, err := d.C.GetPage(ctx, key, pageValues, pm)
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == MaxNodeValues {
-			return out, ErrTooManyValues
+		for _, v := range page.Values {
+			if len(out) == MaxNodeValues {
+				return out, ErrTooManyValues
+			}
+			out = append(out, v.Data)
 		}
-		out = append(out, v.Data)
+		if len(page.Placemark) == 0 {
+			return out, nil
+		}
+		pm = page.Placemark
 	}
-	return out, nil
 }
 
 // PutRemovable is client.Client.PutRemovable.
