@@ -46,6 +46,7 @@ type NodeConfig struct {
 	Replicas          int      `toml:"replicas" help:"replica set size, root included"`
 	WriteAcks         int      `toml:"write_acks" help:"replica acknowledgements (besides the root) before a write succeeds"`
 	ReadQuorum        int      `toml:"read_quorum" help:"replicas a get reads from, root included (at most replicas)"`
+	ParallelReads     bool     `toml:"parallel_reads" help:"gets go to the first node that knows the key's replica set, which asks every replica at once; the gateway answers with the first read_quorum (false: the root asks read_quorum-1 others)"`
 	RMW               string   `toml:"rmw" help:"read-modify-write protocol of the registers; every node of a ring must run the same"`
 	RequestTimeout    Duration `toml:"request_timeout" help:"how long a gateway waits for the root before it routes a request again"`
 	Attempts          int      `toml:"attempts" help:"how many times a gateway routes a request before it answers try again"`
@@ -53,6 +54,7 @@ type NodeConfig struct {
 	ReadWait          Duration `toml:"read_wait" help:"how long a gateway waits for more replicas after the root answered a get"`
 	AntiEntropyPeriod Duration `toml:"anti_entropy_period" help:"mean period of anti-entropy rounds with a neighbour"`
 	MemberHold        Duration `toml:"member_hold" help:"how long a peer that left the leaf set stays in the registers' membership"`
+	ProximityRouting  bool     `toml:"proximity_routing" help:"delay-aware routing: the next hop is the peer closer to the key with the least expected delay to it (false: the routing-table entry of the key's next digit)"`
 	LeafSetSize       int      `toml:"leaf_set_size" help:"leaves on each side of the node"`
 	LeafSetPeriod     Duration `toml:"leaf_set_period" help:"mean period of leaf-set exchange"`
 	NearPeriod        Duration `toml:"near_period" help:"mean period of near routing-table tuning"`
@@ -107,10 +109,10 @@ func DefaultNodeConfig() NodeConfig {
 		StatusPage: true, LogLevel: "info", LogFormat: "text",
 		Capacity: sc.Capacity, MaxTTL: sc.MaxTTL, QueueLimit: sc.QueueLimit, QueueTimeout: sc.QueueTimeout,
 		CacheSize: sc.CacheSize, MemTableSize: sc.MemTableSize, ReadCacheSize: sc.ReadCacheSize,
-		Replicas: nc.Replicas, WriteAcks: nc.WriteAcks, ReadQuorum: nc.ReadQuorum, RMW: nc.RMW,
+		Replicas: nc.Replicas, WriteAcks: nc.WriteAcks, ReadQuorum: nc.ReadQuorum, ParallelReads: nc.ParallelReads, RMW: nc.RMW,
 		RequestTimeout: Duration(nc.RequestTimeout), Attempts: nc.Attempts, ReplicaTimeout: Duration(nc.ReplicaTimeout),
 		ReadWait: Duration(nc.ReadWait), AntiEntropyPeriod: Duration(nc.AntiEntropyPeriod), MemberHold: Duration(nc.MemberHold),
-		LeafSetSize: oc.LeafSetSize, LeafSetPeriod: Duration(oc.LeafSetPeriod), NearPeriod: Duration(oc.NearPeriod),
+		ProximityRouting: oc.ProximityRouting, LeafSetSize: oc.LeafSetSize, LeafSetPeriod: Duration(oc.LeafSetPeriod), NearPeriod: Duration(oc.NearPeriod),
 		FarPeriod: Duration(oc.FarPeriod), PingPeriod: Duration(oc.PingPeriod), InitialRTO: Duration(oc.InitialRTO),
 		MaxRTO: Duration(oc.MaxRTO), DeadAfter: oc.DeadAfter, JoinRetry: Duration(oc.JoinRetry), JoinRetryMax: Duration(oc.JoinRetryMax),
 		// Longer than a call's own timeout (15 s), so that calls in

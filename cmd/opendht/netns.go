@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,13 +11,16 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/opendht-go/opendht/cmd/internal/cli"
 	"github.com/opendht-go/opendht/impl/testbed"
 )
 
 // netnsFlags are the flags of `opendht testbed --netns`.
 type netnsFlags struct {
 	name, subnet, rttFile, shaper, socket string
+	nodeArgs                              string
 	seed                                  uint64
 	median, clientRTT                     time.Duration
 	loss                                  float64
@@ -31,6 +35,7 @@ func (f *netnsFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.clientRTT, "client-rtt", 0, "with --netns: RTT between this host and every gateway (0: a client next to its gateway)")
 	c.Flags().Float64Var(&f.loss, "loss", 0, "with --netns: probability that a packet is lost, on every path")
 	c.Flags().StringVar(&f.shaper, "shaper", "auto", "with --netns: netem (bridge, veths, tc netem per destination), tun (a user-space switch), or auto")
+	c.Flags().StringVar(&f.nodeArgs, "node-args", "", "with --netns: more flags for every node, space-separated, e.g. \"--parallel-reads=false --proximity-routing=false\"")
 	c.Flags().StringVar(&f.socket, "socket", "", "with --netns: control socket (default: "+filepath.Join(os.TempDir(), "opendht-testbed-NAME.sock")+")")
 }
 
@@ -54,6 +59,11 @@ func runNetns(ctx context.Context, f *netnsFlags, n int, dataDir, rmwName, logLe
 		return fmt.Errorf("--subnet: %w", err)
 	}
 	cfg.NodeArgs = []string{"--rmw", rmwName}
+	extra, err := checkNodeArgs(f.nodeArgs)
+	if err != nil {
+		return err
+	}
+	cfg.NodeArgs = append(cfg.NodeArgs, extra...)
 	if f.rttFile != "" {
 		r, err := os.Open(f.rttFile)
 		if err != nil {
@@ -96,6 +106,29 @@ Ctrl-C stops the nodes and removes the namespaces; after a crash: %[1]s testbed 
 	<-ctx.Done()
 	fmt.Println("stopping the nodes and removing the namespaces")
 	return nil
+}
+
+// checkNodeArgs splits --node-args and parses them as `opendht node`
+// would, so that a typo stops the testbed before it starts rather than
+// every node.
+func checkNodeArgs(s string) ([]string, error) {
+	args := strings.Fields(s)
+	fs := pflag.NewFlagSet("node-args", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg := DefaultNodeConfig()
+	register(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, cli.UsageError{Err: fmt.Errorf("--node-args: %w", err)}
+	}
+	if fs.NArg() > 0 {
+		return nil, cli.UsageError{Err: fmt.Errorf("--node-args: %q is not a flag", fs.Arg(0))}
+	}
+	for _, owned := range []string{"listen", "advertise", "bootstrap", "data", "rmw"} {
+		if fs.Changed(owned) {
+			return nil, cli.UsageError{Err: fmt.Errorf("--node-args: --%s is the testbed's to set", owned)}
+		}
+	}
+	return args, nil
 }
 
 func testbedCtlCmd() *cobra.Command {

@@ -18,6 +18,12 @@ type Config struct {
 	WriteAcks int
 	// ReadQuorum is how many replicas, root included, a gateway reads from.
 	ReadQuorum int
+	// ParallelReads is OpenDHT's "gets answered from several replicas"
+	// (RD-13): a get goes to the first node on its route that knows the
+	// key's replica set (the gateway itself when its leaf set does), which
+	// asks every member at once, and the gateway answers when the first R
+	// have. False: a get goes to the root, which asks R-1 other members.
+	ParallelReads bool
 	// RequestTimeout is how long a gateway waits for the root's answer
 	// before it routes the request again.
 	RequestTimeout time.Duration
@@ -54,6 +60,10 @@ func DefaultConfig() Config {
 		WriteAcks: 2,
 		// A majority of the replica set.
 		ReadQuorum: 3,
+		// A get then costs about the R-th fastest of n replies instead
+		// of a route to the root and the slowest of R: n-R more reads
+		// and datagrams per get.
+		ParallelReads: true,
 		// The original gateway's timeout.
 		RequestTimeout: 5 * time.Second,
 		Attempts:       3,

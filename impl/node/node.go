@@ -214,6 +214,9 @@ func New(cfg Config, self wire.Peer, disk Disk, log *slog.Logger) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Overlay.Seed, 0xae))
+	// A near-routed get stops at the first node that knows its replica
+	// set (RD-13).
+	cfg.Overlay.NearSize = cfg.Replicas
 	n := &Node{
 		cfg: cfg, self: self, disk: disk, log: log,
 		// Request ids start at a random point so that a late reply meant
@@ -492,6 +495,10 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	payload, err := wire.Encode(nil, wire.Envelope{From: n.self, Msg: m})
 	if err != nil {
 		panic(fmt.Sprintf("node: a validated request does not encode: %v", err))
+	}
+	if op.kind == opRead && n.cfg.ParallelReads {
+		n.ov.RouteNear(now, key, payload) // RD-13
+		return
 	}
 	n.ov.Route(now, key, payload)
 }
@@ -826,7 +833,14 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 		// quorum (RD-7, RD-9): an item placemark means the same at every
 		// replica. Only as many as the quorum needs: each extra read costs
 		// a store lookup and two datagrams; the gateway asks the rest
-		// itself if the quorum does not fill.
+		// itself if the quorum does not fill. With ParallelReads this node
+		// is the first on the route that knows the replica set (maybe the
+		// gateway itself) and asks every member: the gateway takes the
+		// first R answers (RD-13).
+		quorum := n.cfg.ReadQuorum
+		if n.cfg.ParallelReads {
+			quorum = len(resp.Replicas)
+		}
 		asked := 0 // the members asked, this node included if it is one
 		for _, p := range resp.Replicas {
 			if p.ID == n.self.ID {
@@ -834,7 +848,7 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 			}
 		}
 		for _, p := range resp.Replicas {
-			if p.ID != n.self.ID && asked < n.cfg.ReadQuorum && !n.bug().RootOnlyRead {
+			if p.ID != n.self.ID && asked < quorum && !n.bug().RootOnlyRead {
 				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals, Placemark: m.Placemark})
 				asked++
 			}

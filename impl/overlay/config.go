@@ -57,6 +57,17 @@ type Config struct {
 	// StrangerBurst how many at once (OH-4). Loopback is exempt.
 	StrangerRate  float64
 	StrangerBurst int
+	// ProximityRouting is delay-aware routing (PR-1): the next hop is the
+	// peer, among those closer to the key than this node, with the least
+	// expected delay to the destination (its measured RTT plus the hops
+	// expected after it). False: Pastry's hop, the routing-table entry for
+	// the key's next digit (the most progress in ID space).
+	ProximityRouting bool
+	// NearSize is k for near-routed messages (RouteNear): they are
+	// delivered at the first node on their path that knows the k nodes
+	// closest to the key (a node sets it to its replica set's size). 0:
+	// they go to the root like any other.
+	NearSize int
 	// Seed seeds the node's random choices (peer picks, jitter, tuning
 	// IDs, and the nonces that challenges and replies must echo: a
 	// production node seeds it from a cryptographic source).
@@ -106,6 +117,10 @@ func DefaultConfig() Config {
 		// bound; a flood from one address is cut to this rate.
 		StrangerRate:  100,
 		StrangerBurst: 200,
+		// On a wide-area network a near hop that leaves a hop to go can
+		// beat one far hop; it costs a loop over the peers the node
+		// knows, and every hop still goes closer to the key.
+		ProximityRouting: true,
 	}
 }
 
@@ -132,6 +147,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: need 1 <= host challenges <= max challenges, got %d and %d", c.HostChallenges, c.MaxChallenges)
 	case c.StrangerRate <= 0 || c.StrangerBurst < 1:
 		return fmt.Errorf("overlay: stranger rate and burst must be positive, got %v and %d", c.StrangerRate, c.StrangerBurst)
+	case c.NearSize < 0 || c.NearSize > 2*c.LeafSetSize+1:
+		return fmt.Errorf("overlay: near size must be in [0, %d] (the leaf set and the node), got %d", 2*c.LeafSetSize+1, c.NearSize)
 	case c.JoinRetryMax < c.JoinRetry:
 		return fmt.Errorf("overlay: join retry max (%v) must be at least join retry (%v)", c.JoinRetryMax, c.JoinRetry)
 	}

@@ -736,12 +736,23 @@ func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) bool {
 // through the closer nodes this node knows, which near the end of a route
 // are its leaves.
 func (n *Node) nextHop(key ID, exclude []ID) wire.Peer {
+	return n.hopToward(key, exclude, false)
+}
+
+// hopToward is nextHop for a message that is delivered at the root (near
+// false) or at the first node that knows the key's replica set (near
+// true, RouteAppNear). With ProximityRouting it picks by expected delay
+// among the peers that make progress (PR-1).
+func (n *Node) hopToward(key ID, exclude []ID, near bool) wire.Peer {
 	usable := func(p wire.Peer) bool {
 		if slices.Contains(exclude, p.ID) {
 			return false
 		}
 		_, dead := n.dead[p.ID]
 		return !dead
+	}
+	if n.cfg.ProximityRouting {
+		return n.proximityHop(key, usable, near)
 	}
 	if n.leaves.covers(key) {
 		best := n.self
@@ -794,7 +805,11 @@ func (n *Node) route(now time.Time, prev wire.Peer, m *wire.Route) {
 	if m.Kind == wire.RouteJoin {
 		exclude = []ID{m.Origin.ID} // the joiner is not its own root yet
 	}
-	next := n.nextHop(m.Key, exclude)
+	if n.knowsNear(m) {
+		n.atRoot(now, prev, m)
+		return
+	}
+	next := n.hopToward(m.Key, exclude, m.Kind == wire.RouteAppNear)
 	if next.ID == n.self.ID && !n.joined && m.Kind == wire.RouteFindRoot && m.Origin.ID != n.self.ID {
 		// A node still joining knows only what its join has brought in so
 		// far: it answers no lookup (the origin sends it again). Joins it
@@ -839,7 +854,7 @@ func (n *Node) atRoot(now time.Time, prev wire.Peer, m *wire.Route) {
 			return
 		}
 		n.send(m.Origin.Addr, &wire.RootIs{ReqID: m.ReqID, Key: m.Key, Hops: m.Hops, Leaves: n.leaves.all()})
-	case wire.RouteApp:
+	case wire.RouteApp, wire.RouteAppNear:
 		n.stats.RoutesDelivered++
 		n.out.Delivered = append(n.out.Delivered, Delivered{Route: *m, From: prev})
 	}
@@ -908,8 +923,28 @@ func (n *Node) Route(now time.Time, key ID, payload []byte) uint64 {
 	return id
 }
 
+// RouteNear sends an application payload toward the root of key, to be
+// delivered at the first node on the way that knows the key's NearSize
+// closest nodes (KnowsClosest): this node itself, when it does. It
+// arrives there as a Delivered (PR-2).
+func (n *Node) RouteNear(now time.Time, key ID, payload []byte) uint64 {
+	n.stepNow = now
+	id := n.newReqID()
+	n.originate(now, &wire.Route{Key: key, Kind: wire.RouteAppNear, Origin: n.self, ReqID: id, Payload: payload})
+	return id
+}
+
+// knowsNear reports whether a near-routed message ends here.
+func (n *Node) knowsNear(m *wire.Route) bool {
+	return m.Kind == wire.RouteAppNear && n.cfg.NearSize > 0 && n.KnowsClosest(m.Key, n.cfg.NearSize)
+}
+
 func (n *Node) originate(now time.Time, m *wire.Route) {
-	next := n.nextHop(m.Key, nil)
+	if n.knowsNear(m) {
+		n.atRoot(now, n.self, m)
+		return
+	}
+	next := n.hopToward(m.Key, nil, m.Kind == wire.RouteAppNear)
 	if next.ID == n.self.ID {
 		n.atRoot(now, n.self, m)
 		return
@@ -1035,9 +1070,10 @@ func (n *Node) retryHop(now time.Time, r *request) {
 	if m.Kind == wire.RouteJoin {
 		joiner = []ID{m.Origin.ID}
 	}
-	next := n.nextHop(m.Key, append(slices.Clone(r.tried), joiner...))
+	near := m.Kind == wire.RouteAppNear
+	next := n.hopToward(m.Key, append(slices.Clone(r.tried), joiner...), near)
 	if next.ID == n.self.ID {
-		next = n.nextHop(m.Key, joiner)
+		next = n.hopToward(m.Key, joiner, near)
 		switch {
 		case next.ID != n.self.ID:
 			// The closer node that missed an answer is not declared dead,

@@ -38,6 +38,23 @@ type ring struct {
 	// a node sends.
 	attacker func(now time.Time, to, from netip.AddrPort, data []byte)
 	tap      func(from, to netip.AddrPort, data []byte)
+	// delay, when set, replaces the fixed per-pair latency model; foundAt
+	// records when each lookup's answer arrived (keys as in found).
+	delay   func(a, b netip.AddrPort) time.Duration
+	foundAt map[uint64]time.Time
+	// deliveredAt records when and where each application message
+	// arrived, by its origin's address and request id.
+	deliveredAt map[delivery]arrival
+}
+
+type delivery struct {
+	origin netip.AddrPort
+	req    uint64
+}
+
+type arrival struct {
+	at time.Time
+	node ID
 }
 
 type ev struct {
@@ -68,7 +85,8 @@ func (q *evq) Pop() any {
 
 func newRing(t *testing.T, seed uint64) *ring {
 	return &ring{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(seed, 7)),
-		nodes: map[netip.AddrPort]*Node{}, alive: map[netip.AddrPort]bool{}, found: map[uint64]Found{}, wake: map[netip.AddrPort]time.Time{}}
+		nodes: map[netip.AddrPort]*Node{}, alive: map[netip.AddrPort]bool{}, found: map[uint64]Found{}, wake: map[netip.AddrPort]time.Time{},
+		foundAt: map[uint64]time.Time{}, deliveredAt: map[delivery]arrival{}}
 }
 
 func nodeID(i int) ID {
@@ -82,6 +100,9 @@ func (r *ring) addr(i int) netip.AddrPort {
 }
 
 func (r *ring) latency(a, b netip.AddrPort) time.Duration {
+	if r.delay != nil {
+		return r.delay(a, b)
+	}
 	// A fixed latency per pair, 10-100 ms, from the pair's addresses.
 	h := sha1.Sum([]byte(a.String() + b.String()))
 	return 10*time.Millisecond + time.Duration(binary.BigEndian.Uint32(h[:])%90)*time.Millisecond
@@ -120,8 +141,12 @@ func (r *ring) flush(n *Node) {
 		}
 		r.push(ev{at: r.now.Add(r.latency(n.self.Addr, s.To)), to: s.To, from: n.self.Addr, data: b})
 	}
+	for _, d := range rd.Delivered {
+		r.deliveredAt[delivery{d.Route.Origin.Addr, d.Route.ReqID}] = arrival{at: r.now, node: n.self.ID}
+	}
 	for _, f := range rd.Found {
 		r.found[f.ReqID<<16|uint64(binary.BigEndian.Uint16(n.self.ID[:]))] = f
+		r.foundAt[f.ReqID<<16|uint64(binary.BigEndian.Uint16(n.self.ID[:]))] = r.now
 	}
 	if w := n.NextWake(); !w.IsZero() && (r.wake[n.self.Addr].IsZero() || w.Before(r.wake[n.self.Addr]) || !r.wake[n.self.Addr].After(r.now)) {
 		r.wake[n.self.Addr] = w

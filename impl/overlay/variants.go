@@ -13,6 +13,10 @@ type Variant struct {
 	// a reply is matched by nonce alone, and no per-host limit holds
 	// (breaks OH-1, OH-2, OH-3 and OH-5).
 	TrustClaims bool
+	// BlindProximity is delay-aware routing that ignores what it
+	// measured: every peer is taken to be the median hop delay away, so
+	// the next hop is chosen by progress alone (PR-1 without its point).
+	BlindProximity bool
 }
 
 // ErrNoVariants is returned by Plant in a build without the "variants"

@@ -87,6 +87,10 @@ const (
 	RouteFindRoot RouteKind = 2
 	// RouteApp: Payload is for the application on the root (the DHT).
 	RouteApp RouteKind = 3
+	// RouteAppNear: Payload is for the application on the first node of
+	// the path that knows the replica set of Key (a get's coordinator),
+	// which may be the origin itself or a node before the root.
+	RouteAppNear RouteKind = 4
 )
 
 // Route travels hop by hop toward the root of Key. Each hop acknowledges it
@@ -159,7 +163,7 @@ func (m *Route) decode(d *decoder) {
 	m.Nonce = d.uv()
 	m.Key = d.id()
 	m.Kind = RouteKind(d.u8())
-	if m.Kind < RouteJoin || m.Kind > RouteApp {
+	if m.Kind < RouteJoin || m.Kind > RouteAppNear {
 		d.fail("route kind")
 	}
 	m.Origin = d.peer()

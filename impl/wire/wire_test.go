@@ -88,7 +88,7 @@ func genMessage() *rapid.Generator[Message] {
 		case 6:
 			return &RowResp{Nonce: n, Row: rapid.Uint8().Draw(t, "row"), Entries: peers.Draw(t, "entries")}
 		case 7:
-			return &Route{Nonce: n, Key: key, Kind: RouteKind(rapid.IntRange(1, 3).Draw(t, "kind")), Origin: genPeer().Draw(t, "origin"),
+			return &Route{Nonce: n, Key: key, Kind: RouteKind(rapid.IntRange(1, 4).Draw(t, "kind")), Origin: genPeer().Draw(t, "origin"),
 				ReqID: rapid.Uint64().Draw(t, "req"), Hops: rapid.Uint8().Draw(t, "hops"), Payload: rapid.SliceOfN(rapid.Byte(), 0, 600).Draw(t, "payload")}
 		case 8:
 			return &RouteAck{Nonce: n}
