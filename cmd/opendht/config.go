@@ -46,7 +46,7 @@ type NodeConfig struct {
 	Replicas          int      `toml:"replicas" help:"replica set size, root included"`
 	WriteAcks         int      `toml:"write_acks" help:"replica acknowledgements (besides the root) before a write succeeds"`
 	ReadQuorum        int      `toml:"read_quorum" help:"replicas a get reads from, root included (at most replicas)"`
-	ParallelReads     bool     `toml:"parallel_reads" help:"gets go to the first node that knows the key's replica set, which asks every replica at once; the gateway answers with the first read_quorum (false: the root asks read_quorum-1 others)"`
+	ParallelReads     bool     `toml:"parallel_reads" help:"gets go to the first node that knows the key's replica set, which asks every replica at once; the gateway answers once the root and the fastest read_quorum have (false: the root asks read_quorum-1 others)"`
 	RMW               string   `toml:"rmw" help:"read-modify-write protocol of the registers; every node of a ring must run the same"`
 	RequestTimeout    Duration `toml:"request_timeout" help:"how long a gateway waits for the root before it routes a request again"`
 	Attempts          int      `toml:"attempts" help:"how many times a gateway routes a request before it answers try again"`

@@ -189,3 +189,28 @@ func TestReadmeNodeExampleClearOfTheTestbed(t *testing.T) {
 		}
 	}
 }
+
+// The testbed's --node-args: the latency switches pass through to every
+// node; a typo, a stray word or a flag the testbed sets itself is a usage
+// error before any node starts.
+func TestTestbedNodeArgs(t *testing.T) {
+	got, err := checkNodeArgs("  --parallel-reads=false --proximity-routing=false --read-quorum 2 ")
+	if err != nil || strings.Join(got, " ") != "--parallel-reads=false --proximity-routing=false --read-quorum 2" {
+		t.Fatalf("good switches: %q, %v", got, err)
+	}
+	if got, err := checkNodeArgs(""); err != nil || len(got) != 0 {
+		t.Fatalf("no switches: %q, %v", got, err)
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"--parallel-read=false", "unknown flag"},
+		{"--proximity-routing=maybe", "proximity-routing"},
+		{"--read-quorum", "needs an argument"},
+		{"fast", `"fast" is not a flag`},
+		{"--listen 10.0.0.1:1", "--listen is the testbed's"},
+		{"--rmw naive", "--rmw is the testbed's"},
+	} {
+		if _, err := checkNodeArgs(tc.args); !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+}

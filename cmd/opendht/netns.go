@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/opendht-go/opendht/cmd/internal/cli"
+	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/testbed"
 )
 
@@ -35,7 +36,7 @@ func (f *netnsFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.clientRTT, "client-rtt", 0, "with --netns: RTT between this host and every gateway (0: a client next to its gateway)")
 	c.Flags().Float64Var(&f.loss, "loss", 0, "with --netns: probability that a packet is lost, on every path")
 	c.Flags().StringVar(&f.shaper, "shaper", "auto", "with --netns: netem (bridge, veths, tc netem per destination), tun (a user-space switch), or auto")
-	c.Flags().StringVar(&f.nodeArgs, "node-args", "", "with --netns: more flags for every node, space-separated, e.g. \"--parallel-reads=false --proximity-routing=false\"")
+	c.Flags().StringVar(&f.nodeArgs, "node-args", "", "more flags for every node, space-separated (with or without --netns), e.g. \"--parallel-reads=false --proximity-routing=false\"")
 	c.Flags().StringVar(&f.socket, "socket", "", "with --netns: control socket (default: "+filepath.Join(os.TempDir(), "opendht-testbed-NAME.sock")+")")
 }
 
@@ -112,11 +113,17 @@ Ctrl-C stops the nodes and removes the namespaces; after a crash: %[1]s testbed 
 // would, so that a typo stops the testbed before it starts rather than
 // every node.
 func checkNodeArgs(s string) ([]string, error) {
+	cfg := DefaultNodeConfig()
+	return applyNodeArgs(&cfg, s)
+}
+
+// applyNodeArgs sets the knobs --node-args names in cfg (the testbed in
+// one process runs its nodes with it) and returns the arguments split.
+func applyNodeArgs(cfg *NodeConfig, s string) ([]string, error) {
 	args := strings.Fields(s)
 	fs := pflag.NewFlagSet("node-args", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg := DefaultNodeConfig()
-	register(fs, &cfg)
+	register(fs, cfg)
 	if err := fs.Parse(args); err != nil {
 		return nil, cli.UsageError{Err: fmt.Errorf("--node-args: %w", err)}
 	}
@@ -182,23 +189,46 @@ func testbedDownCmd() *cobra.Command {
 }
 
 func testbedRTTCmd() *cobra.Command {
-	var n int
+	var n, replicas, port int
 	var seed uint64
 	var median time.Duration
+	var floor bool
+	var subnet string
 	c := &cobra.Command{
 		Use:   "rtt",
-		Short: "Print a generated RTT matrix (the format --rtt-file reads) and its distribution",
-		Args:  cobra.NoArgs,
+		Short: "Print a generated RTT matrix (the format --rtt-file reads) and its distribution, or the floor of get latency on it",
+		Long: `Print a generated RTT matrix (the format --rtt-file reads) and its distribution.
+
+With --get-floor, print instead how fast a get could be on a testbed with this
+matrix, with a client next to its gateway: for each read quorum R, the R-th
+smallest round trip from the gateway to the members of the key's replica set
+(zero for the gateway itself), over random keys and gateways. The ring's node
+IDs come from the nodes' addresses, so give the testbed's --subnet.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := testbed.Generate(testbed.GenConfig{Nodes: n, Seed: seed, Median: median})
 			if err != nil {
 				return err
 			}
-			return m.Format(os.Stdout)
+			if !floor {
+				return m.Format(os.Stdout)
+			}
+			p, err := netip.ParsePrefix(subnet)
+			if err != nil {
+				return cli.UsageError{Err: fmt.Errorf("--subnet: %w", err)}
+			}
+			if err := getFloor(os.Stdout, m, p, port, replicas, 20000, seed); err != nil {
+				return cli.UsageError{Err: err}
+			}
+			return nil
 		},
 	}
 	c.Flags().IntVarP(&n, "nodes", "n", 16, "number of nodes")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed")
 	c.Flags().DurationVar(&median, "median-rtt", 140*time.Millisecond, "median RTT over the pairs")
+	c.Flags().BoolVar(&floor, "get-floor", false, "print the floor of get latency on this matrix instead of the matrix")
+	c.Flags().StringVar(&subnet, "subnet", "10.213.0.0/16", "with --get-floor: the testbed's network (node IDs come from the addresses)")
+	c.Flags().IntVar(&port, "port", 5850, "with --get-floor: the nodes' UDP port")
+	c.Flags().IntVar(&replicas, "replicas", node.DefaultConfig().Replicas, "with --get-floor: replica set size")
 	return c
 }

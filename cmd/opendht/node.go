@@ -264,6 +264,9 @@ when the kernel has it, else from a user-space switch over TUN devices
 			for i := range n {
 				addr := fmt.Sprintf("%s:%d", host, basePort+10*i)
 				nc := DefaultNodeConfig()
+				if _, err := applyNodeArgs(&nc, nf.nodeArgs); err != nil {
+					return err
+				}
 				nc.Listen, nc.Data, nc.Capacity, nc.RMW = addr, filepath.Join(dataDir, fmt.Sprintf("node%d", i)), capacity, rmwName
 				if boot != "" {
 					nc.Bootstrap = []string{boot}

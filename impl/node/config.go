@@ -21,8 +21,9 @@ type Config struct {
 	// ParallelReads is OpenDHT's "gets answered from several replicas"
 	// (RD-13): a get goes to the first node on its route that knows the
 	// key's replica set (the gateway itself when its leaf set does), which
-	// asks every member at once, and the gateway answers when the first R
-	// have. False: a get goes to the root, which asks R-1 other members.
+	// asks every member at once; the gateway answers once the root and
+	// R members of the root's set have answered, the fastest R. False: a
+	// get goes to the root, which asks R-1 other members.
 	ParallelReads bool
 	// RequestTimeout is how long a gateway waits for the root's answer
 	// before it routes the request again.
@@ -60,9 +61,9 @@ func DefaultConfig() Config {
 		WriteAcks: 2,
 		// A majority of the replica set.
 		ReadQuorum: 3,
-		// A get then costs about the R-th fastest of n replies instead
-		// of a route to the root and the slowest of R: n-R more reads
-		// and datagrams per get.
+		// A get then waits for the root and the R fastest of n members
+		// instead of a route to the root and R given members: n-R more
+		// reads and datagrams per get.
 		ParallelReads: true,
 		// The original gateway's timeout.
 		RequestTimeout: 5 * time.Second,

@@ -116,6 +116,15 @@ type gwOp struct {
 	// widened: the quorum did not fill within ReadWait, and the gateway
 	// asked every member of the root's replica set itself.
 	widened bool
+	// Parallel reads (RD-13): plan is the answer of a coordinator that is
+	// not the root in its own view (it names the members it asked);
+	// gapsAsked is set once the gateway asked the members of the root's
+	// set the coordinator did not; toRoot sends the next attempt to the
+	// root, as without parallel reads, when no member claimed to be root.
+	plan      *wire.ReadResp
+	planFrom  dht.Key
+	gapsAsked bool
+	toRoot    bool
 }
 
 // rootWrite is a write this node stores as the root.
@@ -484,6 +493,7 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	op.attempts++
 	op.deadline = now.Add(n.cfg.RequestTimeout)
 	op.replies, op.replyAddr, op.rootResp, op.widened = nil, nil, nil, false
+	op.plan, op.gapsAsked = nil, false
 	var m wire.Message
 	var key dht.Key
 	switch op.kind {
@@ -496,7 +506,7 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	if err != nil {
 		panic(fmt.Sprintf("node: a validated request does not encode: %v", err))
 	}
-	if op.kind == opRead && n.cfg.ParallelReads {
+	if op.kind == opRead && n.cfg.ParallelReads && !op.toRoot {
 		n.ov.RouteNear(now, key, payload) // RD-13
 		return
 	}
@@ -825,6 +835,11 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 	resp := &wire.ReadResp{ReqID: m.ReqID}
 	if !m.Replica {
 		resp.Replicas = n.replicaSet(m.Key)
+	} else if set := n.replicaSet(m.Key); n.cfg.ParallelReads && set[0].ID == n.self.ID {
+		// Asked by a coordinator that is not the root: as the root in
+		// its own view, this member names the replica set the quorum is
+		// counted in (RD-7, RD-13).
+		resp.Replicas = set
 	}
 	if !m.Replica && (len(m.Placemark) == 0 || !n.bug().StoragePlacemark) {
 		// The root asks the other replicas to answer the gateway directly,
@@ -902,13 +917,37 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 	}
 	op.replies[from.ID] = m
 	op.replyAddr[from.ID] = from.Addr
-	if op.rootResp == nil && m.Replicas != nil {
-		// The root has asked the other replicas to answer here too.
+	switch {
+	case m.Replicas == nil || op.rootResp != nil:
+	case !n.cfg.ParallelReads || op.toRoot || (m.Replicas[0].ID == from.ID && m.Replicas[0].Addr == from.Addr):
+		// The root has asked the other replicas to answer here too, or
+		// (RD-13) a member that is the root in its own view answered
+		// with that view: the quorum is counted in it (RD-7).
 		op.rootResp = m
 		op.deadline = now.Add(n.cfg.ReadWait)
+	case op.plan == nil:
+		// A coordinator that is not the root: it asked the members it
+		// sees, the root among them, whose answer must come.
+		op.plan, op.planFrom = m, from.ID
+		op.deadline = now.Add(n.cfg.ReadWait)
+	}
+	if op.rootResp != nil && op.plan != nil && !op.gapsAsked {
+		n.askGaps(now, m.ReqID, op)
 	}
 	if op.rootResp != nil && n.quorate(op) {
 		n.finishRead(m.ReqID, op)
+	}
+}
+
+// askGaps asks the members of the root's replica set that the coordinator
+// of a parallel read did not ask (their views differed), at once (RD-13).
+func (n *Node) askGaps(now time.Time, id uint64, op *gwOp) {
+	op.gapsAsked = true
+	for _, p := range op.rootResp.Replicas {
+		if op.replies[p.ID] == nil && !slices.ContainsFunc(op.plan.Replicas, func(q wire.Peer) bool { return q == p }) {
+			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Gateway: n.self, Key: op.read.Key,
+				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
+		}
 	}
 }
 
@@ -947,8 +986,12 @@ func (n *Node) memberReplies(op *gwOp) []*wire.ReadResp {
 			out = append(out, r)
 		}
 	}
-	if len(out) < len(op.replies) {
-		n.stats.ForgedReplies += len(op.replies) - len(out)
+	others := len(op.replies)
+	if op.plan != nil && !slices.ContainsFunc(op.rootResp.Replicas, func(p wire.Peer) bool { return p.ID == op.planFrom }) {
+		others-- // the plan of a coordinator outside the set: not forged
+	}
+	if len(out) < others {
+		n.stats.ForgedReplies += others - len(out)
 	}
 	return out
 }
@@ -1090,6 +1133,14 @@ func (n *Node) Tick(now time.Time) {
 		op := n.ops[id]
 		if op.kind == opRead && op.rootResp != nil && !op.widened {
 			n.widenRead(now, id, op) // the quorum did not fill: ask every member
+			continue
+		}
+		if op.kind == opRead && op.plan != nil && op.rootResp == nil && !op.toRoot {
+			// No member of the coordinator's set answered as its root
+			// (RD-13): send the get to the root, without counting it.
+			op.toRoot = true
+			op.attempts--
+			n.attempt(now, id, op)
 			continue
 		}
 		if op.attempts >= n.cfg.Attempts {

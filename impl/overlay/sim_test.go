@@ -53,7 +53,7 @@ type delivery struct {
 }
 
 type arrival struct {
-	at time.Time
+	at   time.Time
 	node ID
 }
 

@@ -215,7 +215,12 @@ func (tb *Testbed) addrOf(i int) netip.Addr {
 	if i == tb.cfg.Nodes {
 		return tb.host
 	}
-	a := tb.cfg.Subnet.Masked().Addr().As4()
+	return NodeAddr(tb.cfg.Subnet, i)
+}
+
+// NodeAddr is the address of node i of a testbed on subnet: .10+i.
+func NodeAddr(subnet netip.Prefix, i int) netip.Addr {
+	a := subnet.Masked().Addr().As4()
 	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 	v += uint32(10 + i)
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})

@@ -79,8 +79,11 @@ type ReadValue struct {
 	SecretHash   dht.Hash
 }
 
-// ReadResp answers a Read with what the sender stores, and, from the root,
-// the replica set the gateway may ask too.
+// ReadResp answers a Read with what the sender stores, and, from the node
+// that coordinates the read (the root, or under parallel reads the first
+// node that knows the replica set), the replica set it asked. Under
+// parallel reads a member that is the root in its own view also names its
+// replica set: Replicas[0] is then the sender itself.
 type ReadResp struct {
 	ReqID     uint64
 	Values    []ReadValue
