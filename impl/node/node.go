@@ -929,7 +929,13 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 		// A coordinator that is not the root: it asked the members it
 		// sees, the root among them, whose answer must come.
 		op.plan, op.planFrom = m, from.ID
-		op.deadline = now.Add(n.cfg.ReadWait)
+	}
+	if n.cfg.ParallelReads && op.rootResp == nil && !op.toRoot {
+		// Members answer but the root has not (yet): if it does not
+		// within the read wait, the get goes to the root (RD-13).
+		if d := now.Add(n.cfg.ReadWait); d.Before(op.deadline) {
+			op.deadline = d
+		}
 	}
 	if op.rootResp != nil && op.plan != nil && !op.gapsAsked {
 		n.askGaps(now, m.ReqID, op)
@@ -1135,9 +1141,10 @@ func (n *Node) Tick(now time.Time) {
 			n.widenRead(now, id, op) // the quorum did not fill: ask every member
 			continue
 		}
-		if op.kind == opRead && op.plan != nil && op.rootResp == nil && !op.toRoot {
-			// No member of the coordinator's set answered as its root
-			// (RD-13): send the get to the root, without counting it.
+		if op.kind == opRead && n.cfg.ParallelReads && op.rootResp == nil && len(op.replies) > 0 && !op.toRoot {
+			// Answers came but none from a member that is the root in its
+			// own view (RD-13): send the get to the root, without
+			// counting it.
 			op.toRoot = true
 			op.attempts--
 			n.attempt(now, id, op)
