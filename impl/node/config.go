@@ -61,10 +61,12 @@ func DefaultConfig() Config {
 		WriteAcks: 2,
 		// A majority of the replica set.
 		ReadQuorum: 3,
-		// A get then waits for the root and the R fastest of n members
-		// instead of a route to the root and R given members: n-R more
-		// reads and datagrams per get.
-		ParallelReads: true,
+		// Off until understood: with it on, the checkers saw one RD-7 miss
+		// on the wide-area testbed (a get right after the ring formed
+		// missed an acknowledged put). On, a get waits for the root and
+		// the R fastest of n members instead of a route to the root and R
+		// given members: n-R more reads and datagrams per get.
+		ParallelReads: false,
 		// The original gateway's timeout.
 		RequestTimeout: 5 * time.Second,
 		Attempts:       3,
