@@ -5,7 +5,7 @@ QUINT    := spec/node_modules/.bin/quint
 SEED     ?=
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# Tests build with the planted variants (impl/node/variants_on.go), the
+# Tests build with the planted variants (impl/plant), the
 # negative controls of the consistency checks; binaries never do.
 TEST_TAGS := -tags variants
 

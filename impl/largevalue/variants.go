@@ -1,6 +1,10 @@
 package largevalue
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/opendht-go/opendht/impl/plant"
+)
 
 // Variant holds the planted mistakes that the layer's checks must catch,
 // one flag each: the negative controls of spec/SPEC.md section 17. The
@@ -26,3 +30,23 @@ type Variant struct {
 
 // ErrNoVariants is Plant's answer in a build without the variants tag.
 var ErrNoVariants = errors.New("largevalue: this build has no planted variants (build with -tags variants)")
+
+// VariantsBuilt reports whether this build can plant variants.
+const VariantsBuilt = plant.Built
+
+// plantedVariants holds the variant of every layer given one, outside the
+// Layer struct (impl/plant).
+var plantedVariants plant.Table[*Layer, Variant]
+
+// planted is l's planted variant: a constant zero Variant without the
+// variants tag.
+func planted(l *Layer) Variant { return plantedVariants.Of(l) }
+
+// Plant gives l the planted variant v (the zero Variant removes it). A
+// build without the variants tag has none: it returns ErrNoVariants.
+func Plant(l *Layer, v Variant) error {
+	if !plantedVariants.Plant(l, v) {
+		return ErrNoVariants
+	}
+	return nil
+}

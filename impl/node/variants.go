@@ -3,6 +3,9 @@ package node
 import (
 	"errors"
 	"time"
+
+	"github.com/opendht-go/opendht/impl/plant"
+	"github.com/opendht-go/opendht/impl/store"
 )
 
 // Variant holds the planted mistakes that the consistency checks must
@@ -13,7 +16,7 @@ import (
 // and make consistency set it): there Plant gives one node a Variant. In
 // every other build Plant fails and the node's code asks a constant zero
 // Variant, so production binaries carry neither the switches nor a field
-// for them.
+// for them (impl/plant).
 type Variant struct {
 	// StoragePlacemark pages a get in the root's storage order, reads a
 	// follow-up page at the root alone, and hands out the root's own
@@ -93,4 +96,36 @@ func (v Variant) storeMutation() string {
 		return "skip-auth"
 	}
 	return ""
+}
+
+// VariantsBuilt reports whether this build can plant variants.
+const VariantsBuilt = plant.Built
+
+// planted holds the variant of every node given one, outside the Node
+// struct.
+var planted plant.Table[*Node, Variant]
+
+// bug is the node's planted variant; without the variants tag a constant
+// zero Variant, so every check of a flag compiles away.
+func (n *Node) bug() Variant { return planted.Of(n) }
+
+// Plant gives n the planted variant v (the zero Variant removes it). A
+// build without the variants tag has none: it returns ErrNoVariants.
+func Plant(n *Node, v Variant) error {
+	if !planted.Plant(n, v) {
+		return ErrNoVariants
+	}
+	return nil
+}
+
+// PlantStore plants the part of v that is a mistake of the node's store
+// in st, the store the node runs on (AcceptStaleRecords,
+// UnverifiedCopies); a v without one removes any. A build without the
+// variants tag returns ErrNoVariants for a v that has one.
+func PlantStore(st *store.Store, v Variant) error {
+	m := v.storeMutation()
+	if !VariantsBuilt && m != "" {
+		return ErrNoVariants
+	}
+	return store.Plant(st, m)
 }

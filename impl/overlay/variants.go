@@ -1,6 +1,10 @@
 package overlay
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/opendht-go/opendht/impl/plant"
+)
 
 // Variant is a deliberate weakening of the overlay's defences against
 // hostile datagrams (spec/SPEC.md section 19), which the attack tests
@@ -22,3 +26,23 @@ type Variant struct {
 // ErrNoVariants is returned by Plant in a build without the "variants"
 // tag.
 var ErrNoVariants = errors.New("overlay: this build has no planted variants (build with -tags variants)")
+
+// VariantsBuilt reports whether this build can plant variants.
+const VariantsBuilt = plant.Built
+
+// planted holds the variant of every node given one, outside the Node
+// struct (impl/plant).
+var planted plant.Table[*Node, Variant]
+
+// bug is the node's planted variant: a constant zero Variant without the
+// variants tag.
+func (n *Node) bug() Variant { return planted.Of(n) }
+
+// Plant gives n the planted variant v (the zero Variant removes it). A
+// build without the variants tag has none: it returns ErrNoVariants.
+func Plant(n *Node, v Variant) error {
+	if !planted.Plant(n, v) {
+		return ErrNoVariants
+	}
+	return nil
+}

@@ -1,12 +1,17 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/opendht-go/opendht/impl/plant"
+)
 
 // mutation names a deliberate bug that tests switch on to prove that the
 // model-versus-store checks catch it (negative controls). Mutations exist
 // only in builds with the build tag "variants" (make's tests set it):
 // elsewhere a store's mutation is the constant noMutation, so production
-// binaries carry neither the switch nor a field for it.
+// binaries carry neither the switch nor a field for it (impl/plant).
 type mutation int
 
 const (
@@ -47,3 +52,49 @@ const (
 // ErrNoMutations: this build plants no mutations (build with -tags
 // variants).
 var ErrNoMutations = errors.New("store: planted mutations need a build with -tags variants")
+
+// mutationsBuilt reports whether this build can plant mutations.
+const mutationsBuilt = plant.Built
+
+// planted holds the mutation of every store given one, outside the Store
+// struct.
+var planted plant.Table[*Store, mutation]
+
+// mut is the store's planted mutation: the constant noMutation without
+// the variants tag, so every check compiles away.
+func (s *Store) mut() mutation { return planted.Of(s) }
+
+// plantMutation gives s the mutation m (noMutation removes it). A build
+// without the variants tag has none: planting one is a broken invariant
+// of the tests.
+func plantMutation(s *Store, m mutation) {
+	if !planted.Plant(s, m) && m != noMutation {
+		panic("store: mutations need a build with -tags variants")
+	}
+}
+
+// exported are the mutations a package that runs stores may plant by
+// name (Plant): a node whose planted mistake is its store's (impl/node's
+// variants), so that the cluster checks are held to the same negative
+// controls as the store's own.
+var exported = map[string]mutation{
+	"skip-auth":    mutSkipAuth,
+	"accept-stale": mutAcceptStale,
+}
+
+// Plant gives s the mutation named name (see exported; "" removes it). A
+// build without the variants tag has none: it accepts only "" and
+// returns ErrNoMutations for a name.
+func Plant(s *Store, name string) error {
+	m, ok := exported[name]
+	if !ok && name != "" {
+		if !mutationsBuilt {
+			return ErrNoMutations
+		}
+		return fmt.Errorf("store: no mutation %q to plant", name)
+	}
+	if !planted.Plant(s, m) && m != noMutation {
+		return ErrNoMutations
+	}
+	return nil
+}

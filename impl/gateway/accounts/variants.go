@@ -1,6 +1,10 @@
 package accounts
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/opendht-go/opendht/impl/plant"
+)
 
 // Variant holds the planted mistakes that the end-to-end accounts check
 // must catch (its negative controls). The zero Variant is the correct
@@ -15,3 +19,23 @@ type Variant struct {
 
 // ErrNoVariants: this build has no planted variants.
 var ErrNoVariants = errors.New("accounts: planted variants need a build with -tags variants")
+
+// planted holds the variant planted in every gateway of the process, under
+// the one key everyGateway (impl/plant).
+var planted plant.Table[struct{}, Variant]
+
+var everyGateway struct{}
+
+// bug is the planted variant: a constant zero Variant without the
+// variants tag.
+func bug() Variant { return planted.Of(everyGateway) }
+
+// Plant plants v in every gateway of the process (the zero Variant
+// removes it). A build without the variants tag has none: it returns
+// ErrNoVariants.
+func Plant(v Variant) error {
+	if !planted.Plant(everyGateway, v) {
+		return ErrNoVariants
+	}
+	return nil
+}
