@@ -28,28 +28,19 @@ func init() {
 	methods["get_signed"] = method{args: []string{"key", "application"}, call: callGetSigned}
 }
 
-func (a *args) immutableAlg(i int) (dht.ImmutableAlg, error) {
-	s, err := a.string(i)
-	if err != nil {
-		return 0, err
+func (a *args) immutableAlg(i int) dht.ImmutableAlg {
+	s := a.string(i)
+	if a.err != nil {
+		return 0
 	}
-	return dht.ParseImmutableAlg(s)
+	alg, err := dht.ParseImmutableAlg(s)
+	a.err = err
+	return alg
 }
 
 func callPutImmutable(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
-	val, err := a.bytes(0)
-	if err != nil {
-		return Value{}, err
-	}
-	alg, err := a.immutableAlg(1)
-	if err != nil {
-		return Value{}, err
-	}
-	ttl, err := a.int(2)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
+	val, alg, ttl := a.bytes(0), a.immutableAlg(1), a.int(2)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
 	key, st, err := gateway.PutImmutable(ctx, b, alg, val, ttl, client)
@@ -63,15 +54,8 @@ func callPutImmutable(ctx context.Context, b gateway.Backend, client dht.ClientI
 }
 
 func callGetImmutable(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
-	key, err := a.key(0)
-	if err != nil {
-		return Value{}, err
-	}
-	alg, err := a.immutableAlg(1)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
+	key, alg := a.key(0), a.immutableAlg(1)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
 	v, found, err := gateway.GetImmutable(ctx, b, alg, key)
@@ -84,43 +68,20 @@ func callGetImmutable(ctx context.Context, b gateway.Backend, _ dht.ClientID, a 
 	return ArrayValue(Base64Value(v)), nil
 }
 
-// record reads the arguments common to put_signed and rm_signed.
+// record reads the arguments common to put_signed and rm_signed: the
+// public key and name first, the sequence number at seqAt, then the
+// expiry and the signature, and the application.
 func (a *args) record(value []byte, seqAt int) (dht.Record, error) {
-	pub, err := a.bytes(0)
-	if err != nil {
-		return dht.Record{}, err
+	pub := a.bytes(0)
+	if a.err == nil && len(pub) != ed25519.PublicKeySize {
+		a.err = a.bad(0, "public key must be %d bytes", ed25519.PublicKeySize)
 	}
-	if len(pub) != ed25519.PublicKeySize {
-		return dht.Record{}, a.bad(0, "public key must be %d bytes", ed25519.PublicKeySize)
-	}
-	name, err := a.bytes(1)
-	if err != nil {
-		return dht.Record{}, err
-	}
-	seq, err := a.version(seqAt)
-	if err != nil {
-		return dht.Record{}, err
-	}
-	expires, err := a.int(seqAt + 1)
-	if err != nil {
-		return dht.Record{}, err
-	}
-	sig, err := a.bytes(seqAt + 2)
-	if err != nil {
-		return dht.Record{}, err
-	}
-	if err := a.application(); err != nil {
-		return dht.Record{}, err
-	}
-	return dht.Record{PublicKey: pub, NameHash: dht.SHA1(name), Seq: seq, Expires: dht.Time(expires), Value: value, Signature: sig}, nil
+	r := dht.Record{PublicKey: pub, NameHash: dht.SHA1(a.bytes(1)), Seq: a.version(seqAt), Expires: dht.Time(a.int(seqAt + 1)), Value: value, Signature: a.bytes(seqAt + 2)}
+	return r, a.done()
 }
 
 func callPutSigned(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
-	val, err := a.bytes(2)
-	if err != nil {
-		return Value{}, err
-	}
-	r, err := a.record(val, 3)
+	r, err := a.record(a.bytes(2), 3)
 	if err != nil {
 		return Value{}, err
 	}
@@ -137,11 +98,8 @@ func callRmSigned(ctx context.Context, b gateway.Backend, client dht.ClientID, a
 }
 
 func callGetSigned(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
-	key, err := a.key(0)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
+	key := a.key(0)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
 	r, found, err := gateway.GetSigned(ctx, b, key)

@@ -90,46 +90,73 @@ func (e *argError) Error() string { return e.msg }
 // args reads the positional arguments of one call, converting liberally:
 // binary arguments may come as <base64> or as a string holding base64,
 // integers as <int>/<i4>/<i8>, an integral <double> or a decimal string.
+// A handler reads them in order and asks done for the outcome: the first
+// argument that is wrong is the one reported, so a reader after a failed
+// one returns its zero value and leaves the error as it was.
 type args struct {
 	method string
 	names  []string
 	vals   []Value
+	err    error // the first wrong argument, nil while all are right
 }
 
 func (a *args) bad(i int, format string, v ...any) error {
 	return &argError{fmt.Sprintf("%s: argument %d (%s): %s", a.method, i+1, a.names[i], fmt.Sprintf(format, v...))}
 }
 
-func (a *args) bytes(i int) ([]byte, error) {
+// check records err as the call's error unless ok or an earlier argument
+// was already wrong.
+func (a *args) check(ok bool, err error) {
+	if !ok && a.err == nil {
+		a.err = err
+	}
+}
+
+// done checks the last argument, the application name (only logged, as in
+// the original), and returns the first error of the call's arguments.
+func (a *args) done() error {
+	a.string(len(a.vals) - 1)
+	return a.err
+}
+
+func (a *args) bytes(i int) []byte {
+	if a.err != nil {
+		return nil
+	}
 	v := a.vals[i]
 	switch v.Kind {
 	case Base64:
-		return v.Bytes, nil
+		return v.Bytes
 	case String:
 		b, err := DecodeBase64(v.Str)
 		if err != nil {
-			return nil, a.bad(i, "%v", err)
+			a.err = a.bad(i, "%v", err)
 		}
-		return b, nil
+		return b
 	}
-	return nil, a.bad(i, "want base64, got %v", v.Kind)
+	a.err = a.bad(i, "want base64, got %v", v.Kind)
+	return nil
 }
 
-func (a *args) int(i int) (int64, error) {
+func (a *args) int(i int) int64 {
+	if a.err != nil {
+		return 0
+	}
 	v := a.vals[i]
 	switch v.Kind {
 	case Int:
-		return v.Int, nil
+		return v.Int
 	case Double:
 		if v.Double == math.Trunc(v.Double) && math.Abs(v.Double) < 1<<53 {
-			return int64(v.Double), nil
+			return int64(v.Double)
 		}
 	case String:
 		if n, err := strconv.ParseInt(strings.TrimSpace(v.Str), 10, 64); err == nil {
-			return n, nil
+			return n
 		}
 	}
-	return 0, a.bad(i, "want int, got %v", v.Kind)
+	a.err = a.bad(i, "want int, got %v", v.Kind)
+	return 0
 }
 
 // version reads a register version (an unsigned 64-bit integer): an
@@ -137,7 +164,16 @@ func (a *args) int(i int) (int64, error) {
 // how a client whose integers stop at 32 bits (Python's xmlrpc.client)
 // sends a large one. A negative or too large number is out of range
 // (CAS-8).
-func (a *args) version(i int) (uint64, error) {
+func (a *args) version(i int) uint64 {
+	if a.err != nil {
+		return 0
+	}
+	n, err := a.decodeVersion(i)
+	a.err = err
+	return n
+}
+
+func (a *args) decodeVersion(i int) (uint64, error) {
 	v := a.vals[i]
 	switch v.Kind {
 	case Int:
@@ -175,38 +211,42 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-func (a *args) string(i int) (string, error) {
+func (a *args) string(i int) string {
+	if a.err != nil {
+		return ""
+	}
 	v := a.vals[i]
 	if v.Kind != String {
-		return "", a.bad(i, "want string, got %v", v.Kind)
+		a.err = a.bad(i, "want string, got %v", v.Kind)
 	}
-	return v.Str, nil
+	return v.Str
 }
 
-func (a *args) key(i int) (dht.Key, error) {
-	b, err := a.bytes(i)
-	if err != nil {
-		return dht.Key{}, err
+func (a *args) key(i int) dht.Key {
+	b := a.bytes(i)
+	if a.err != nil {
+		return dht.Key{}
 	}
-	return dht.ParseKey(b)
+	k, err := dht.ParseKey(b)
+	a.err = err
+	return k
 }
 
-func (a *args) hashAlg(i int) error {
-	s, err := a.string(i)
-	if err != nil {
-		return err
+// hash reads a SHA-1 hash; a string of another length is errBad.
+func (a *args) hash(i int, errBad error) dht.Hash {
+	b := a.bytes(i)
+	if a.err != nil {
+		return dht.Hash{}
 	}
-	if strings.TrimSpace(s) != dht.HashAlgSHA {
-		return dht.ErrUnknownHashAlg
-	}
-	return nil
+	h, ok := dht.ParseHash(b)
+	a.check(ok, errBad)
+	return h
 }
 
-// application checks the last argument, the application name (only
-// logged, as in the original).
-func (a *args) application() error {
-	_, err := a.string(len(a.vals) - 1)
-	return err
+// hashAlg checks a hash_alg argument: the original API knows SHA only.
+func (a *args) hashAlg(i int) {
+	s := a.string(i)
+	a.check(strings.TrimSpace(s) == dht.HashAlgSHA, dht.ErrUnknownHashAlg)
 }
 
 func status(s dht.Status, err error) (Value, error) {
@@ -219,94 +259,41 @@ func status(s dht.Status, err error) (Value, error) {
 	return IntValue(int64(s)), nil
 }
 
-func callPut(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
-	key, err := a.key(0)
-	if err != nil {
-		return Value{}, err
-	}
-	val, err := a.bytes(1)
-	if err != nil {
-		return Value{}, err
-	}
-	ttl, err := a.int(2)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
-		return Value{}, err
-	}
-	p := dht.Put{Client: client, Key: key, Value: val, TTL: ttl}
+// put validates p and puts it.
+func put(ctx context.Context, b gateway.Backend, p dht.Put) (Value, error) {
 	if err := p.Validate(); err != nil {
 		return Value{}, err
 	}
 	return status(b.Put(ctx, p))
+}
+
+func callPut(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
+	p := dht.Put{Client: client, Key: a.key(0), Value: a.bytes(1), TTL: a.int(2)}
+	if err := a.done(); err != nil {
+		return Value{}, err
+	}
+	return put(ctx, b, p)
 }
 
 func callPutRemovable(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
-	key, err := a.key(0)
-	if err != nil {
+	p := dht.Put{Client: client, Key: a.key(0), Value: a.bytes(1)}
+	a.hashAlg(2)
+	p.SecretHash = a.hash(3, dht.ErrBadSecretHash)
+	a.check(!p.SecretHash.IsZero(), dht.ErrZeroSecretHash)
+	p.TTL = a.int(4)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
-	val, err := a.bytes(1)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.hashAlg(2); err != nil {
-		return Value{}, err
-	}
-	hb, err := a.bytes(3)
-	if err != nil {
-		return Value{}, err
-	}
-	sh, ok := dht.ParseHash(hb)
-	if !ok {
-		return Value{}, dht.ErrBadSecretHash
-	}
-	if sh.IsZero() {
-		return Value{}, dht.ErrZeroSecretHash
-	}
-	ttl, err := a.int(4)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
-		return Value{}, err
-	}
-	p := dht.Put{Client: client, Key: key, Value: val, TTL: ttl, SecretHash: sh}
-	if err := p.Validate(); err != nil {
-		return Value{}, err
-	}
-	return status(b.Put(ctx, p))
+	return put(ctx, b, p)
 }
 
 func callRm(ctx context.Context, b gateway.Backend, client dht.ClientID, a *args) (Value, error) {
-	key, err := a.key(0)
-	if err != nil {
+	r := dht.Remove{Client: client, Key: a.key(0), ValueHash: a.hash(1, dht.ErrBadValueHash)}
+	a.hashAlg(2)
+	r.Secret, r.TTL = a.bytes(3), a.int(4)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
-	hb, err := a.bytes(1)
-	if err != nil {
-		return Value{}, err
-	}
-	vh, ok := dht.ParseHash(hb)
-	if !ok {
-		return Value{}, dht.ErrBadValueHash
-	}
-	if err := a.hashAlg(2); err != nil {
-		return Value{}, err
-	}
-	secret, err := a.bytes(3)
-	if err != nil {
-		return Value{}, err
-	}
-	ttl, err := a.int(4)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
-		return Value{}, err
-	}
-	r := dht.Remove{Client: client, Key: key, ValueHash: vh, Secret: secret, TTL: ttl}
 	if err := r.Validate(); err != nil {
 		return Value{}, err
 	}
@@ -331,26 +318,10 @@ func callCAS(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (V
 	if err != nil {
 		return Value{}, err
 	}
-	key, err := a.key(0)
-	if err != nil {
+	c := dht.CAS{Key: a.key(0), Expected: a.version(1), Value: a.bytes(2), TTL: a.int(3)}
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
-	expected, err := a.version(1)
-	if err != nil {
-		return Value{}, err
-	}
-	val, err := a.bytes(2)
-	if err != nil {
-		return Value{}, err
-	}
-	ttl, err := a.int(3)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
-		return Value{}, err
-	}
-	c := dht.CAS{Key: key, Expected: expected, Value: val, TTL: ttl}
 	if err := c.Validate(); err != nil {
 		return Value{}, err
 	}
@@ -377,11 +348,8 @@ func callRead(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (
 	if err != nil {
 		return Value{}, err
 	}
-	key, err := a.key(0)
-	if err != nil {
-		return Value{}, err
-	}
-	if err := a.application(); err != nil {
+	key := a.key(0)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
 	v, err := rb.ReadRegister(ctx, key)
@@ -405,28 +373,13 @@ func (e *unknownOutcome) Error() string { return e.err.Error() }
 // unremovable value has hash_alg "" and an empty secret_hash, as in the
 // Sun RPC interface.
 func callGet(ctx context.Context, b gateway.Backend, a *args, details bool) (Value, error) {
-	key, err := a.key(0)
-	if err != nil {
+	key, maxvals := a.key(0), a.int(1)
+	pm := a.bytes(2)
+	a.check(len(pm) <= dht.MaxPlacemarkLen, dht.ErrBadPlacemark)
+	if err := a.done(); err != nil {
 		return Value{}, err
 	}
-	maxvals, err := a.int(1)
-	if err != nil {
-		return Value{}, err
-	}
-	if maxvals > math.MaxInt32 {
-		maxvals = math.MaxInt32
-	}
-	pm, err := a.bytes(2)
-	if err != nil {
-		return Value{}, err
-	}
-	if len(pm) > dht.MaxPlacemarkLen {
-		return Value{}, dht.ErrBadPlacemark
-	}
-	if err := a.application(); err != nil {
-		return Value{}, err
-	}
-	g := dht.Get{Key: key, MaxVals: int(maxvals), Placemark: pm}
+	g := dht.Get{Key: key, MaxVals: int(min(maxvals, math.MaxInt32)), Placemark: pm}
 	if err := g.Validate(); err != nil {
 		return Value{}, err
 	}
