@@ -146,12 +146,8 @@ func ParseMethodCall(body []byte) (*MethodCall, error) {
 // parseMethodCallXML is ParseMethodCall with the general XML decoder.
 func parseMethodCallXML(body []byte) (*MethodCall, error) {
 	p := newParser(body)
-	start, err := p.nextStart()
-	if err != nil {
+	if err := p.root("methodCall"); err != nil {
 		return nil, err
-	}
-	if start.Name.Local != "methodCall" {
-		return nil, p.errorf("root element is <%s>, want <methodCall>", start.Name.Local)
 	}
 	var mc MethodCall
 	gotName := false
@@ -167,28 +163,19 @@ func parseMethodCallXML(body []byte) (*MethodCall, error) {
 			}
 			return &mc, p.trailer()
 		case xml.StartElement:
-			switch t.Name.Local {
-			case "methodName":
+			if t.Name.Local == "methodName" {
 				s, err := p.text(MaxMethodNameLen)
 				if err != nil {
 					return nil, err
 				}
 				mc.Method, gotName = strings.TrimSpace(s), true
-			case "params":
-				ps, err := p.params()
-				if err != nil {
-					return nil, err
-				}
-				mc.Params = append(mc.Params, ps...)
-			case "param": // sloppy clients: no <params> wrapper
-				v, err := p.param()
-				if err != nil {
-					return nil, err
-				}
-				mc.Params = append(mc.Params, v)
-			default:
-				return nil, p.errorf("unexpected <%s> in <methodCall>", t.Name.Local)
+				continue
 			}
+			ps, err := p.paramsIn(t, "methodCall")
+			if err != nil {
+				return nil, err
+			}
+			mc.Params = append(mc.Params, ps...)
 		}
 	}
 }
@@ -207,12 +194,8 @@ func ParseMethodResponse(body []byte) (*MethodResponse, error) {
 // decoder.
 func parseMethodResponseXML(body []byte) (*MethodResponse, error) {
 	p := newParser(body)
-	start, err := p.nextStart()
-	if err != nil {
+	if err := p.root("methodResponse"); err != nil {
 		return nil, err
-	}
-	if start.Name.Local != "methodResponse" {
-		return nil, p.errorf("root element is <%s>, want <methodResponse>", start.Name.Local)
 	}
 	var mr MethodResponse
 	for {
@@ -224,28 +207,19 @@ func parseMethodResponseXML(body []byte) (*MethodResponse, error) {
 		case xml.EndElement:
 			return &mr, p.trailer()
 		case xml.StartElement:
-			switch t.Name.Local {
-			case "params":
-				ps, err := p.params()
-				if err != nil {
-					return nil, err
-				}
-				mr.Params = append(mr.Params, ps...)
-			case "param":
-				v, err := p.param()
-				if err != nil {
-					return nil, err
-				}
-				mr.Params = append(mr.Params, v)
-			case "fault":
+			if t.Name.Local == "fault" {
 				f, err := p.fault()
 				if err != nil {
 					return nil, err
 				}
 				mr.Fault = f
-			default:
-				return nil, p.errorf("unexpected <%s> in <methodResponse>", t.Name.Local)
+				continue
 			}
+			ps, err := p.paramsIn(t, "methodResponse")
+			if err != nil {
+				return nil, err
+			}
+			mr.Params = append(mr.Params, ps...)
 		}
 	}
 }
@@ -375,6 +349,35 @@ func (p *parser) skipEmpty() error {
 		return p.errorf("element must be empty")
 	}
 	return nil
+}
+
+// root reads the root element and checks that it is <name>.
+func (p *parser) root(name string) error {
+	start, err := p.nextStart()
+	if err != nil {
+		return err
+	}
+	if start.Name.Local != name {
+		return p.errorf("root element is <%s>, want <%s>", start.Name.Local, name)
+	}
+	return nil
+}
+
+// paramsIn reads the values of a <params> element whose start t was
+// consumed, or the one of a bare <param> (sloppy clients send no <params>
+// wrapper); any other element of the root element in is an error.
+func (p *parser) paramsIn(t xml.StartElement, in string) ([]Value, error) {
+	switch t.Name.Local {
+	case "params":
+		return p.params()
+	case "param":
+		v, err := p.param()
+		if err != nil {
+			return nil, err
+		}
+		return []Value{v}, nil
+	}
+	return nil, p.errorf("unexpected <%s> in <%s>", t.Name.Local, in)
 }
 
 // params reads <param> elements (or, liberally, bare <value> elements) up
