@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +17,7 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway"
 	"github.com/opendht-go/opendht/impl/gateway/accounts"
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
-	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/porttest"
-	"github.com/opendht-go/opendht/impl/store"
 )
 
 // The two providers of the accounts check: each runs two of the four
@@ -73,39 +70,15 @@ func startAccountsCluster(t *testing.T) *accountsCluster {
 		sets[i] = s
 	}
 	c := &accountsCluster{}
-	var boot []netip.AddrPort
-	for i := range 4 {
+	c.servers = startNodes(t, 4, func(i int, cfg *driver.ServerConfig) {
 		sun := fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
-		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)),
-			Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot, XMLRPC: fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t)),
-			SunRPC: sun, Accounts: sets[i/2]}
+		cfg.XMLRPC, cfg.SunRPC, cfg.Accounts = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t)), sun, sets[i/2]
 		cfg.Store.NoSync = true // this test checks accounts, not durability
-		srv, err := driver.Start(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = srv.Close() })
-		if boot == nil {
-			boot = []netip.AddrPort{srv.Self().Addr}
-		}
-		c.servers, c.sunrpc = append(c.servers, srv), append(c.sunrpc, sun)
-	}
-	// Wait until every node sees the three others: then every node is in
-	// every key's replica set.
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		full := true
-		for _, s := range c.servers {
-			st, _ := s.APIStatus(context.Background())
-			full = full && st.Joined && st.LeafSetPeers >= 3
-		}
-		if full {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the four nodes did not form a ring within 60 s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		c.sunrpc = append(c.sunrpc, sun)
+	})
+	// Every node must see the three others: then every node is in every
+	// key's replica set.
+	waitForRing(t, c.servers, 60*time.Second)
 	return c
 }
 

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,9 +20,7 @@ import (
 	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/gateway"
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
-	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/porttest"
-	"github.com/opendht-go/opendht/impl/store"
 )
 
 // The fairness scenario. A small store that the flooder fills within a
@@ -171,39 +168,16 @@ func fairValue(run string, client byte, n uint64) []byte {
 // node is in every key's replica set. Node 0 runs the gateways.
 func startFairRing(t *testing.T) []*driver.Server {
 	t.Helper()
-	var servers []*driver.Server
-	var boot []netip.AddrPort
-	for i := range 3 {
-		sc := store.DefaultConfig(t.TempDir())
+	servers := startNodes(t, 3, func(i int, cfg *driver.ServerConfig) {
+		sc := &cfg.Store
 		sc.Capacity, sc.MaxTTL, sc.QueueLimit, sc.QueueTimeout = fairCapacity, fairMaxTTL, fairQueue, fairQueueWait
 		sc.NoSync = true // this test is about admission, not durability; fsyncs would only slow the flood
-		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)), Store: sc, Bootstrap: boot}
 		if i == 0 {
 			cfg.XMLRPC = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
 		}
-		s, err := driver.Start(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		servers = append(servers, s)
-		if i == 0 {
-			boot = []netip.AddrPort{s.Self().Addr}
-		}
-	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		formed := true
-		for _, s := range servers {
-			st, _ := s.APIStatus(context.Background())
-			formed = formed && st.Joined && st.LeafSetPeers == len(servers)-1
-		}
-		if formed {
-			return servers
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the ring did not form")
-		}
-	}
+	})
+	waitForRing(t, servers, 20*time.Second)
+	return servers
 }
 
 // runFairness floods the store through the gateway at base from

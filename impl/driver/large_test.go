@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -18,45 +17,19 @@ import (
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/driver"
 	"github.com/opendht-go/opendht/impl/gateway/httpapi"
-	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/porttest"
-	"github.com/opendht-go/opendht/impl/store"
 )
 
 // startRing starts n nodes with default stores, each with its gateways,
 // and waits until every leaf set is whole.
 func startRing(t *testing.T, n int) []*driver.Server {
 	t.Helper()
-	var servers []*driver.Server
-	var boot []netip.AddrPort
-	for range n {
-		sc := store.DefaultConfig(t.TempDir())
-		sc.NoSync = true // the test is about large values, not durability
-		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)), Store: sc, Bootstrap: boot,
-			XMLRPC: fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))}
-		s, err := driver.Start(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		servers = append(servers, s)
-		if boot == nil {
-			boot = []netip.AddrPort{s.Self().Addr}
-		}
-	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		formed := true
-		for _, s := range servers {
-			st, _ := s.APIStatus(context.Background())
-			formed = formed && st.Joined && st.LeafSetPeers == len(servers)-1
-		}
-		if formed {
-			return servers
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the ring did not form")
-		}
-	}
+	servers := startNodes(t, n, func(_ int, cfg *driver.ServerConfig) {
+		cfg.Store.NoSync = true // the test is about large values, not durability
+		cfg.XMLRPC = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
+	})
+	waitForRing(t, servers, 20*time.Second)
+	return servers
 }
 
 func randomValue(n int, seed uint64) []byte {

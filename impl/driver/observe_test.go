@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -28,24 +27,10 @@ import (
 // and an HTTP gateway each; node 0 starts the ring.
 func startObserved(t *testing.T, n int) []*driver.Server {
 	t.Helper()
-	var servers []*driver.Server
-	var boot []netip.AddrPort
-	for i := range n {
-		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot,
-			Listen:  fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)),
-			XMLRPC:  fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t)),
-			Metrics: metrics.New(), StatusPage: true}
-		s, err := driver.Start(context.Background(), cfg)
-		if err != nil {
-			t.Fatalf("start node %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		servers = append(servers, s)
-		if i == 0 {
-			boot = []netip.AddrPort{s.Self().Addr}
-		}
-	}
-	return servers
+	return startNodes(t, n, func(_ int, cfg *driver.ServerConfig) {
+		cfg.XMLRPC = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
+		cfg.Metrics, cfg.StatusPage = metrics.New(), true
+	})
 }
 
 // putUntilOK puts through s until the ring has formed and the put is

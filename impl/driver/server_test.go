@@ -28,26 +28,7 @@ import (
 )
 
 // startLocal starts n nodes on loopback UDP; node 0 starts the ring.
-func startLocal(t *testing.T, n int) []*driver.Server {
-	t.Helper()
-	var servers []*driver.Server
-	var boot []netip.AddrPort
-	for i := range n {
-		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: "127.0.0.1:0", Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot}
-		// Port 0 cannot be advertised: pick free ports by binding first.
-		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t))
-		s, err := driver.Start(context.Background(), cfg)
-		if err != nil {
-			t.Fatalf("start node %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		servers = append(servers, s)
-		if i == 0 {
-			boot = []netip.AddrPort{s.Self().Addr}
-		}
-	}
-	return servers
-}
+func startLocal(t *testing.T, n int) []*driver.Server { return startNodes(t, n, nil) }
 
 // TestLoopbackPutGetRemove runs five nodes over real UDP on loopback: a
 // put at one gateway is read at another, a remove at a third hides it.
