@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/largevalue"
 	"github.com/opendht-go/opendht/impl/largevalue/largevaluetest"
+	"github.com/opendht-go/opendht/impl/rapidtest"
 )
 
 func newLayer(d *largevaluetest.DHT, tune func(*largevalue.Config)) *largevalue.Layer {
@@ -283,27 +283,6 @@ func TestLayerMatchesModel(t *testing.T) {
 	rapid.Check(t, layerVsModel(largevalue.Variant{}))
 }
 
-// recorder is a rapid.TB that records a failure instead of failing the
-// surrounding test, so a negative control can assert that rapid fails.
-type recorder struct {
-	testing.TB
-	failed bool
-	msgs   []string
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed = true
-	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
-}
-func (r *recorder) Fatal(args ...any)                 { r.failed = true; r.msgs = append(r.msgs, fmt.Sprint(args...)) }
-func (r *recorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
-func (r *recorder) Error(args ...any)                 { r.Fatal(args...) }
-func (r *recorder) FailNow()                          { r.failed = true }
-func (r *recorder) Fail()                             { r.failed = true }
-func (r *recorder) Failed() bool                      { return r.failed }
-func (r *recorder) Logf(string, ...any)               {}
-func (r *recorder) Log(...any)                        {}
-
 // TestNegativeControls: each planted mistake must be caught by the check
 // that guards its rule: a root written before its blocks were acknowledged
 // (LV-3) by the write-order check and by the model (a failed write becomes
@@ -313,13 +292,7 @@ func TestNegativeControls(t *testing.T) {
 	if !largevalue.VariantsBuilt {
 		t.Skip("the negative controls plant variants: build with -tags variants")
 	}
-	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "1000"} {
-		old := flag.Lookup(name).Value.String()
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
-		defer flag.Set(name, old) //nolint:errcheck
-	}
+	rapidtest.SetNegativeControlFlags(t, 1000)
 	early := largevalue.Variant{RootBeforeBlocksAcked: true}
 	if p := writeOrderProblem(early); p == "" {
 		t.Error("the write-order check did not catch a root written before its blocks were acknowledged (LV-3)")
@@ -340,12 +313,12 @@ func TestNegativeControls(t *testing.T) {
 		{"no hash check", largevalue.Variant{SkipHashCheck: true}, "LV-4"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &recorder{TB: t}
+			r := &rapidtest.Recorder{TB: t}
 			rapid.Check(r, layerVsModel(c.bug))
-			if !r.failed {
+			if !r.Failed() {
 				t.Fatalf("the differential check did not catch a layer that breaks %s", c.rule)
 			}
-			t.Logf("caught (%s): %s", c.rule, strings.SplitN(strings.Join(r.msgs, "\n"), "\n", 2)[0])
+			t.Logf("caught (%s): %s", c.rule, r.FirstLine())
 		})
 	}
 }

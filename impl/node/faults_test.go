@@ -12,6 +12,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/rapidtest"
 	"github.com/opendht-go/opendht/impl/simnet"
 	"github.com/opendht-go/opendht/linearizability"
 )
@@ -179,26 +180,6 @@ func setFlag(t *testing.T, name, v string) {
 	t.Cleanup(func() { _ = flag.Set(name, old) })
 }
 
-// recorder is a rapid.TB that records failure instead of failing the test,
-// for negative controls.
-type recorder struct {
-	testing.TB
-	failed bool
-	msg    string
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed, r.msg = true, fmt.Sprintf(format, args...)
-}
-func (r *recorder) Fatal(args ...any)                 { r.failed, r.msg = true, fmt.Sprint(args...) }
-func (r *recorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
-func (r *recorder) Error(args ...any)                 { r.Fatal(args...) }
-func (r *recorder) FailNow()                          { r.failed = true }
-func (r *recorder) Fail()                             { r.failed = true }
-func (r *recorder) Failed() bool                      { return r.failed }
-func (r *recorder) Logf(string, ...any)               {}
-func (r *recorder) Log(...any)                        {}
-
 // TestClusterNegativeControl: with replication switched off (one replica,
 // no acks, reads from the root alone) and nodes lost for good, the same
 // checker must report lost acknowledged puts.
@@ -219,26 +200,17 @@ func TestClusterNegativeControl(t *testing.T) {
 		lose bool
 	}{{"no replication, nodes lost", noRepl, true}, {"no anti-entropy", noSync, false}} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &recorder{TB: t}
+			r := &rapidtest.Recorder{TB: t}
 			rapid.Check(r, func(t *rapid.T) {
 				v, _ := faultRun(t, c.cfg, c.lose)
 				if len(v) > 0 {
 					t.Fatalf("%v", v[0])
 				}
 			})
-			if !r.failed {
+			if !r.Failed() {
 				t.Fatalf("the checks did not catch a DHT with %s", c.name)
 			}
-			t.Logf("caught: %s", firstLine(r.msg))
+			t.Logf("caught: %s", r.FirstLine())
 		})
 	}
-}
-
-func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }

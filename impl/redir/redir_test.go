@@ -1,11 +1,9 @@
 package redir
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/opendht-go/opendht/impl/clock"
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/rapidtest"
 	"github.com/opendht-go/opendht/model"
 )
 
@@ -398,26 +397,6 @@ func TestReDiRMatchesOracle(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) { newWorld(t, false).run(t) })
 }
 
-// recorder is a rapid.TB that records a failure instead of failing, for
-// the negative control.
-type recorder struct {
-	testing.TB
-	failed bool
-	msg    string
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed, r.msg = true, fmt.Sprintf(format, args...)
-}
-func (r *recorder) Fatal(args ...any)                 { r.failed, r.msg = true, fmt.Sprint(args...) }
-func (r *recorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
-func (r *recorder) Error(args ...any)                 { r.Fatal(args...) }
-func (r *recorder) FailNow()                          { r.failed = true }
-func (r *recorder) Fail()                             { r.failed = true }
-func (r *recorder) Failed() bool                      { return r.failed }
-func (r *recorder) Logf(string, ...any)               {}
-func (r *recorder) Log(...any)                        {}
-
 // TestNegativeControlLookupNeverDescends: a lookup that never goes down a
 // level (the planted bug) answers members its node lists instead of
 // closer ones below; the oracle test must catch it.
@@ -427,11 +406,10 @@ func TestNegativeControlLookupNeverDescends(t *testing.T) {
 	old := f.Value.String()
 	_ = flag.Set("rapid.nofailfile", "true")
 	t.Cleanup(func() { _ = flag.Set("rapid.nofailfile", old) })
-	rec := &recorder{TB: t}
+	rec := &rapidtest.Recorder{TB: t}
 	rapid.Check(rec, func(t *rapid.T) { newWorld(t, true).run(t) })
-	if !rec.failed {
+	if !rec.Failed() {
 		t.Fatal("the oracle test did not catch a lookup that never descends")
 	}
-	line, _, _ := bytes.Cut([]byte(rec.msg), []byte("\n"))
-	t.Logf("caught: %s", line)
+	t.Logf("caught: %s", rec.FirstLine())
 }

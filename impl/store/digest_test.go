@@ -1,8 +1,6 @@
 package store
 
 import (
-	"flag"
-	"strings"
 	"sync"
 	"testing"
 
@@ -12,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/rapidtest"
 )
 
 // scanIdentities is the brute-force answer: every identity record on disk,
@@ -183,41 +182,35 @@ func TestDigestNegativeControl(t *testing.T) {
 	if !mutationsBuilt {
 		t.Skip("the negative controls plant mutations: build with -tags variants")
 	}
-	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "2000"} {
-		old := flag.Lookup(name).Value.String()
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
-		defer flag.Set(name, old) //nolint:errcheck
-	}
-	r := &recorder{TB: t}
+	rapidtest.SetNegativeControlFlags(t, 2000)
+	r := &rapidtest.Recorder{TB: t}
 	rapid.Check(r, modelVsStore(mutDigestMissesDeletes))
-	if !r.failed {
+	if !r.Failed() {
 		t.Fatal("the rapid test did not catch a digest index that misses reclamation")
 	}
-	t.Logf("rapid caught it: %s", firstLine(strings.Join(r.msgs, "\n")))
-	r = &recorder{TB: t}
+	t.Logf("rapid caught it: %s", r.FirstLine())
+	r = &rapidtest.Recorder{TB: t}
 	func() {
 		// The recorder's Fatal does not stop the test's goroutine: stop
 		// at the first failure.
 		defer func() { _ = recover() }()
 		digestThroughStore(stopAtFirst{r}, mutDigestMissesDeletes)
 	}()
-	if !r.failed {
+	if !r.Failed() {
 		t.Fatal("TestDigestFollowsEveryWritePath did not catch a digest index that misses reclamation")
 	}
-	t.Logf("the write-path test caught it: %s", firstLine(strings.Join(r.msgs, "\n")))
+	t.Logf("the write-path test caught it: %s", r.FirstLine())
 }
 
 // stopAtFirst panics after recording a failure, as FailNow would stop the
 // goroutine.
-type stopAtFirst struct{ *recorder }
+type stopAtFirst struct{ *rapidtest.Recorder }
 
 func (s stopAtFirst) Fatalf(format string, args ...any) {
-	s.recorder.Fatalf(format, args...)
+	s.Recorder.Fatalf(format, args...)
 	panic("stop")
 }
-func (s stopAtFirst) Fatal(args ...any) { s.recorder.Fatal(args...); panic("stop") }
+func (s stopAtFirst) Fatal(args ...any) { s.Recorder.Fatal(args...); panic("stop") }
 
 // TestDigestConcurrentReaders reads the index from other goroutines while
 // writers put and remove (run with -race): every listing is in order

@@ -1,34 +1,12 @@
 package store
 
 import (
-	"flag"
-	"fmt"
-	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/opendht-go/opendht/impl/rapidtest"
 )
-
-// recorder is a rapid.TB that records a failure instead of failing the
-// surrounding test, so a negative control can assert that rapid fails.
-type recorder struct {
-	testing.TB
-	failed bool
-	msgs   []string
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed = true
-	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
-}
-func (r *recorder) Fatal(args ...any)                 { r.failed = true; r.msgs = append(r.msgs, fmt.Sprint(args...)) }
-func (r *recorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
-func (r *recorder) Error(args ...any)                 { r.Fatal(args...) }
-func (r *recorder) FailNow()                          { r.failed = true }
-func (r *recorder) Fail()                             { r.failed = true }
-func (r *recorder) Failed() bool                      { return r.failed }
-func (r *recorder) Logf(string, ...any)               {}
-func (r *recorder) Log(...any)                        {}
 
 // TestNegativeControls proves that the model-versus-store test can fail:
 // each deliberately wrong store variant must be caught. PUT-4 (a tombstone
@@ -43,13 +21,7 @@ func TestNegativeControls(t *testing.T) {
 		t.Skip("the negative controls plant mutations: build with -tags variants")
 	}
 	// No fail files for expected failures, and little time on shrinking.
-	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "2000"} {
-		old := flag.Lookup(name).Value.String()
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
-		defer flag.Set(name, old) //nolint:errcheck
-	}
+	rapidtest.SetNegativeControlFlags(t, 2000)
 	for _, c := range []struct {
 		name string
 		bug  mutation
@@ -63,19 +35,12 @@ func TestNegativeControls(t *testing.T) {
 		{"replica ignores the quota", mutIgnoreQuota, "AC-5"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &recorder{TB: t}
+			r := &rapidtest.Recorder{TB: t}
 			rapid.Check(r, modelVsStore(c.bug))
-			if !r.failed {
+			if !r.Failed() {
 				t.Fatalf("the differential test did not catch a store that breaks %s", c.rule)
 			}
-			t.Logf("caught (%s): %s", c.rule, firstLine(strings.Join(r.msgs, "\n")))
+			t.Logf("caught (%s): %s", c.rule, r.FirstLine())
 		})
 	}
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

@@ -3,8 +3,6 @@ package store
 import (
 	"crypto/ed25519"
 	"errors"
-	"flag"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -12,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/rapidtest"
 )
 
 // Owners of signed keys in the tests: fixed seeds, so that a rapid
@@ -133,13 +132,7 @@ func TestAuthNegativeControls(t *testing.T) {
 	if !mutationsBuilt {
 		t.Skip("the negative controls plant mutations: build with -tags variants")
 	}
-	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "1s", "rapid.checks": "2000"} {
-		old := flag.Lookup(name).Value.String()
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
-		defer flag.Set(name, old) //nolint:errcheck
-	}
+	rapidtest.SetNegativeControlFlags(t, 2000)
 	for _, c := range []struct {
 		name string
 		bug  mutation
@@ -149,12 +142,12 @@ func TestAuthNegativeControls(t *testing.T) {
 		{"accepts stale records", mutAcceptStale, "SG-6"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &recorder{TB: t}
+			r := &rapidtest.Recorder{TB: t}
 			rapid.Check(r, authModelVsStore(c.bug))
-			if !r.failed {
+			if !r.Failed() {
 				t.Fatalf("the differential test did not catch a store that breaks %s", c.rule)
 			}
-			t.Logf("caught (%s): %s", c.rule, firstLine(strings.Join(r.msgs, "\n")))
+			t.Logf("caught (%s): %s", c.rule, r.FirstLine())
 		})
 	}
 }
