@@ -106,10 +106,14 @@ func (s *plServer) serve(c net.Conn) {
 	}
 }
 
-func (s *plServer) leave(ctx context.Context) {
+func (s *plServer) serverID() dht.Key           { return s.id }
+func (s *plServer) registration() *redir.Member { return s.member }
+
+func (s *plServer) leave(ctx context.Context) error {
 	s.stop()
-	_ = s.member.Leave(ctx)
+	err := s.member.Leave(ctx)
 	s.ln.Close()
+	return err
 }
 
 // submit sends one sample to the server responsible for its cell and
@@ -161,69 +165,21 @@ func runPlacelab(ctx context.Context, e env, o placelabOpts) (placelabResult, er
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rng := rand.New(rand.NewPCG(e.seed, 5))
-	reg := newRegistry()
-	var mu sync.Mutex
-	var live, all []*plServer
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, s := range live {
-			s.leave(context.Background())
-		}
-	}()
+	servers := newFleet(e, newRegistry(), rand.New(rand.NewPCG(e.seed, 5)), 6, startPlServer)
+	defer servers.close()
 	for range o.servers {
-		s, err := startPlServer(ctx, e, randomKey(rng), rand.New(rand.NewPCG(rng.Uint64(), 6)))
-		if err != nil {
+		if _, err := servers.join(ctx); err != nil {
 			return placelabResult{}, err
 		}
-		live, all = append(live, s), append(all, s)
-		reg.add(s.id)
 	}
-	var regs []*redir.Member
-	for _, s := range live {
-		regs = append(regs, s.member)
-	}
-	if err := settle(ctx, regs); err != nil {
+	if err := servers.settle(ctx); err != nil {
 		return placelabResult{}, err
 	}
 	res := placelabResult{servers: o.servers}
 	if e.churn > 0 {
-		go func() {
-			t := time.NewTicker(e.churn)
-			defer t.Stop()
-			for i := 0; ; i++ {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				mu.Lock()
-				if i%2 == 1 && len(live) > 1 {
-					j := rng.IntN(len(live))
-					s := live[j]
-					live = append(live[:j], live[j+1:]...)
-					res.leaves++
-					mu.Unlock()
-					reg.remove(s.id)
-					s.leave(ctx)
-					continue
-				}
-				id, seed := randomKey(rng), rng.Uint64()
-				mu.Unlock()
-				s, err := startPlServer(ctx, e, id, rand.New(rand.NewPCG(seed, 6)))
-				if err != nil {
-					e.logf("join: %v", err)
-					continue
-				}
-				reg.add(s.id)
-				mu.Lock()
-				live, all = append(live, s), append(all, s)
-				res.joins++
-				mu.Unlock()
-			}
-		}()
+		go servers.churn(ctx)
 	}
+	var mu sync.Mutex // guards samples and gets
 	type sent struct {
 		cell string
 		want dht.Key
@@ -248,7 +204,7 @@ func runPlacelab(ctx context.Context, e env, o placelabOpts) (placelabResult, er
 				}
 				id := uint64(c)<<40 | n
 				cell := fmt.Sprintf("%.2f,%.2f", crng.Float64()*180-90, crng.Float64()*360-180)
-				want, _ := reg.successor(cellKey(cell))
+				want, _ := servers.reg.successor(cellKey(cell))
 				if _, err := submit(ctx, r, e.ns, id, cell); err != nil {
 					e.logf("sample %d: %v", id, err)
 				}
@@ -266,8 +222,9 @@ func runPlacelab(ctx context.Context, e env, o placelabOpts) (placelabResult, er
 	cancel()
 	mu.Lock()
 	defer mu.Unlock()
+	res.joins, res.leaves = servers.churned()
 	filedAt := map[uint64][]dht.Key{}
-	for _, s := range all {
+	for _, s := range servers.everyServer() {
 		s.mu.Lock()
 		for id := range s.samples {
 			filedAt[id] = append(filedAt[id], s.id)

@@ -156,6 +156,9 @@ func (s *i3Server) passOn(ctx context.Context, p []byte) {
 	}
 }
 
+func (s *i3Server) serverID() dht.Key           { return s.id }
+func (s *i3Server) registration() *redir.Member { return s.member }
+
 // leave removes the server from the namespace, hands its live triggers to
 // the servers now responsible for them, and closes it.
 func (s *i3Server) leave(ctx context.Context) error {
@@ -308,26 +311,14 @@ func runRendezvous(ctx context.Context, e env, o rendezvousOpts) (rendezvousResu
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rng := rand.New(rand.NewPCG(e.seed, 1))
-	reg := newRegistry()
-	var servers []*i3Server
-	defer func() {
-		for _, s := range servers {
-			_ = s.leave(context.Background())
-		}
-	}()
+	servers := newFleet(e, newRegistry(), rng, 2, startI3Server)
+	defer servers.close()
 	for range o.servers {
-		s, err := startI3Server(ctx, e, randomKey(rng), rand.New(rand.NewPCG(rng.Uint64(), 2)))
-		if err != nil {
+		if _, err := servers.join(ctx); err != nil {
 			return rendezvousResult{}, err
 		}
-		servers = append(servers, s)
-		reg.add(s.id)
 	}
-	ms := make([]*redir.Member, len(servers))
-	for i, s := range servers {
-		ms[i] = s.member
-	}
-	if err := settle(ctx, ms); err != nil {
+	if err := servers.settle(ctx); err != nil {
 		return rendezvousResult{}, err
 	}
 	id := randomKey(rng)
@@ -362,49 +353,7 @@ func runRendezvous(ctx context.Context, e env, o rendezvousOpts) (rendezvousResu
 	var mu sync.Mutex
 	truth := map[uint64]dht.Key{} // seq -> the responsible server when sent
 	if e.churn > 0 {
-		go func() {
-			t := time.NewTicker(e.churn)
-			defer t.Stop()
-			for i := 0; ; i++ {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				mu.Lock()
-				n := len(servers)
-				mu.Unlock()
-				if i%2 == 1 && n > 1 { // a server leaves
-					mu.Lock()
-					j := rng.IntN(len(servers))
-					s := servers[j]
-					servers = append(servers[:j], servers[j+1:]...)
-					res.leaves++
-					mu.Unlock()
-					reg.remove(s.id)
-					if err := s.leave(ctx); err != nil && ctx.Err() == nil {
-						e.logf("leave: %v", err)
-					}
-					e.logf("server %s left", s.id)
-					continue
-				}
-				mu.Lock()
-				sid := randomKey(rng)
-				srng := rand.New(rand.NewPCG(rng.Uint64(), 2))
-				mu.Unlock()
-				s, err := startI3Server(ctx, e, sid, srng)
-				if err != nil {
-					e.logf("join: %v", err)
-					continue
-				}
-				reg.add(s.id)
-				mu.Lock()
-				servers = append(servers, s)
-				res.joins++
-				mu.Unlock()
-				e.logf("server %s joined", s.id)
-			}
-		}()
+		go servers.churn(ctx)
 	}
 	tick := time.NewTicker(time.Second / time.Duration(o.rate))
 	defer tick.Stop()
@@ -413,12 +362,13 @@ loop:
 	for seq := uint64(1); ; seq++ {
 		select {
 		case <-ctx.Done():
+			res.joins, res.leaves = servers.churned()
 			return res, ctx.Err()
 		case <-end:
 			break loop
 		case <-tick.C:
 		}
-		want, _ := reg.successor(id)
+		want, _ := servers.reg.successor(id)
 		if _, err := sd.send(ctx, id, seq); err != nil {
 			e.logf("send %d: %v", seq, err)
 		}
@@ -429,6 +379,7 @@ loop:
 	}
 	time.Sleep(200 * time.Millisecond) // the last packets in flight on loopback
 	cancel()
+	res.joins, res.leaves = servers.churned()
 	mu.Lock()
 	defer mu.Unlock()
 	for seq, want := range truth {
