@@ -5,6 +5,24 @@ import (
 	"time"
 )
 
+// Bounds of the hardening knobs (spec/SPEC.md section 19). Beyond them a
+// knob no longer bounds anything a host could do, or asks for more state
+// than a node should keep for strangers: a configuration that asks for
+// that is a mistake.
+const (
+	// MaxPeersPerHost: a whole row of the widest routing table (b = 8).
+	MaxPeersPerHost = 256
+	// MaxMaxChallenges: pings in flight to unverified addresses.
+	MaxMaxChallenges = 1 << 16
+	// MaxStrangerRate is in datagrams per second from one address: more
+	// than a gigabit link carries in small datagrams.
+	MaxStrangerRate = 1e6
+	// MaxStrangerBurst is in datagrams.
+	MaxStrangerBurst = 1 << 20
+	// MaxTries bounds RouteTries and LookupTries.
+	MaxTries = 100
+)
+
 // Config holds the overlay's parameters.
 type Config struct {
 	// DigitBits is b: routing-table digits are base 2^b (1, 2, 4 or 8).
@@ -137,16 +155,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: need 0 < initial RTO <= max RTO, got %v and %v", c.InitialRTO, c.MaxRTO)
 	case c.DeadAfter < 1 || c.RouteTries < 1 || c.LookupTries < 1:
 		return fmt.Errorf("overlay: dead-after, route tries and lookup tries must be at least 1")
+	case c.RouteTries > MaxTries || c.LookupTries > MaxTries:
+		return fmt.Errorf("overlay: route tries and lookup tries must be at most %d, got %d and %d", MaxTries, c.RouteTries, c.LookupTries)
 	case c.LookupTimeout <= 0:
 		return fmt.Errorf("overlay: lookup timeout must be positive")
 	case c.JoinRetry <= 0:
 		return fmt.Errorf("overlay: join retry must be positive")
-	case c.PeersPerHost < 1:
-		return fmt.Errorf("overlay: peers per host must be at least 1, got %d", c.PeersPerHost)
-	case c.MaxChallenges < 1 || c.HostChallenges < 1 || c.HostChallenges > c.MaxChallenges:
-		return fmt.Errorf("overlay: need 1 <= host challenges <= max challenges, got %d and %d", c.HostChallenges, c.MaxChallenges)
-	case c.StrangerRate <= 0 || c.StrangerBurst < 1:
-		return fmt.Errorf("overlay: stranger rate and burst must be positive, got %v and %d", c.StrangerRate, c.StrangerBurst)
+	case c.PeersPerHost < 1 || c.PeersPerHost > MaxPeersPerHost:
+		return fmt.Errorf("overlay: peers per host must be in [1, %d], got %d", MaxPeersPerHost, c.PeersPerHost)
+	case c.MaxChallenges < 1 || c.HostChallenges < 1 || c.HostChallenges > c.MaxChallenges || c.MaxChallenges > MaxMaxChallenges:
+		return fmt.Errorf("overlay: need 1 <= host challenges <= max challenges <= %d, got %d and %d", MaxMaxChallenges, c.HostChallenges, c.MaxChallenges)
+	case !(c.StrangerRate > 0 && c.StrangerRate <= MaxStrangerRate): // NaN fails both comparisons
+		return fmt.Errorf("overlay: stranger rate must be in (0, %g] datagrams per second, got %v", float64(MaxStrangerRate), c.StrangerRate)
+	case c.StrangerBurst < 1 || c.StrangerBurst > MaxStrangerBurst:
+		return fmt.Errorf("overlay: stranger burst must be in [1, %d] datagrams, got %d", MaxStrangerBurst, c.StrangerBurst)
 	case c.NearSize < 0 || c.NearSize > 2*c.LeafSetSize+1:
 		return fmt.Errorf("overlay: near size must be in [0, %d] (the leaf set and the node), got %d", 2*c.LeafSetSize+1, c.NearSize)
 	case c.JoinRetryMax < c.JoinRetry:
