@@ -65,6 +65,16 @@ type NodeConfig struct {
 	DeadAfter         int      `toml:"dead_after" help:"consecutive timeouts after which a peer is declared dead"`
 	JoinRetry         Duration `toml:"join_retry" help:"wait for the answer to a join before the next one (doubles while unanswered)"`
 	JoinRetryMax      Duration `toml:"join_retry_max" help:"cap of the wait between joins"`
+	DigitBits         int      `toml:"digit_bits" help:"b: routing-table digits are base 2^b (1, 2, 4 or 8)"`
+	RouteTries        int      `toml:"route_tries" help:"next hops a routed message tries before it is dropped (the origin retries end to end; at most 100)"`
+	LookupTimeout     Duration `toml:"lookup_timeout" help:"how long the origin of a lookup waits for its answer before it sends the lookup again"`
+	LookupTries       int      `toml:"lookup_tries" help:"how many times the origin sends a lookup before it gives up (at most 100)"`
+	RevivePeriod      Duration `toml:"revive_period" help:"mean period of probing one peer declared dead (how the halves of a healed partition find each other)"`
+	PeersPerHost      int      `toml:"peers_per_host" help:"peers with one IP address that each side of the leaf set, and the routing table, may hold (1 to 256; loopback is exempt)"`
+	MaxChallenges     int      `toml:"max_challenges" help:"address challenges (pings that check a stranger's claimed address) outstanding at once (at most 65536)"`
+	HostChallenges    int      `toml:"host_challenges" help:"address challenges outstanding to one IP address (at most max_challenges)"`
+	StrangerRate      float64  `toml:"stranger_rate" help:"datagrams per second taken from one IP address while no ID is bound to it (at most 1e6; loopback is exempt)"`
+	StrangerBurst     int      `toml:"stranger_burst" help:"datagrams taken at once from such an address (at most 1048576)"`
 	ShutdownTimeout   Duration `toml:"shutdown_timeout" help:"on SIGTERM or SIGINT, how long calls in progress may take to finish before the node stops"`
 }
 
@@ -115,6 +125,9 @@ func DefaultNodeConfig() NodeConfig {
 		ProximityRouting: oc.ProximityRouting, LeafSetSize: oc.LeafSetSize, LeafSetPeriod: Duration(oc.LeafSetPeriod), NearPeriod: Duration(oc.NearPeriod),
 		FarPeriod: Duration(oc.FarPeriod), PingPeriod: Duration(oc.PingPeriod), InitialRTO: Duration(oc.InitialRTO),
 		MaxRTO: Duration(oc.MaxRTO), DeadAfter: oc.DeadAfter, JoinRetry: Duration(oc.JoinRetry), JoinRetryMax: Duration(oc.JoinRetryMax),
+		DigitBits: oc.DigitBits, RouteTries: oc.RouteTries, LookupTimeout: Duration(oc.LookupTimeout), LookupTries: oc.LookupTries,
+		RevivePeriod: Duration(oc.RevivePeriod), PeersPerHost: oc.PeersPerHost, MaxChallenges: oc.MaxChallenges,
+		HostChallenges: oc.HostChallenges, StrangerRate: oc.StrangerRate, StrangerBurst: oc.StrangerBurst,
 		// Longer than a call's own timeout (15 s), so that calls in
 		// progress end with their answer, not with the node.
 		ShutdownTimeout: Duration(20 * time.Second),
@@ -152,6 +165,8 @@ func register(fs *pflag.FlagSet, into *NodeConfig) {
 			fs.IntVar(p, k.Flag, *p, k.Help)
 		case *int64:
 			fs.Int64Var(p, k.Flag, *p, k.Help)
+		case *float64:
+			fs.Float64Var(p, k.Flag, *p, k.Help)
 		case *[]string:
 			fs.StringSliceVar(p, k.Flag, *p, k.Help)
 		case *Duration:

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/opendht-go/opendht/cmd/internal/cli"
 )
 
@@ -211,6 +213,94 @@ func TestTestbedNodeArgs(t *testing.T) {
 	} {
 		if _, err := checkNodeArgs(tc.args); !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestOverlayKnobsReachTheNode: every overlay setting of the file reaches
+// the overlay's configuration, the hardening knobs of SPEC section 19
+// included.
+func TestOverlayKnobsReachTheNode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.toml")
+	file := `digit_bits = 2
+route_tries = 6
+lookup_timeout = "3s"
+lookup_tries = 5
+revive_period = "30s"
+peers_per_host = 3
+max_challenges = 128
+host_challenges = 16
+stranger_rate = 50
+stranger_burst = 75
+`
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, nodeCmd().Flags(), DefaultNodeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Data = t.TempDir()
+	sc, err := cfg.serverConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := sc.Node.Overlay
+	if oc.DigitBits != 2 || oc.RouteTries != 6 || oc.LookupTimeout != 3*time.Second || oc.LookupTries != 5 ||
+		oc.RevivePeriod != 30*time.Second || oc.PeersPerHost != 3 || oc.MaxChallenges != 128 ||
+		oc.HostChallenges != 16 || oc.StrangerRate != 50 || oc.StrangerBurst != 75 {
+		t.Fatalf("the overlay runs with %+v, not the file's settings", oc)
+	}
+}
+
+// TestBadOverlayKnobsAreRefused: a hardening knob that is negative, zero,
+// NaN or beyond its bound, in the file or as a flag, stops the node with a
+// usage error (exit 2) that names the setting; nothing starts.
+func TestBadOverlayKnobsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file  string   // a config file, or
+		flags []string // flags
+		want  string
+	}{
+		{file: "peers_per_host = -1\n", want: "peers per host"},
+		{file: "peers_per_host = 100000\n", want: "peers per host"},
+		{file: "max_challenges = 0\n", want: "max challenges"},
+		{file: "max_challenges = 10\nhost_challenges = 20\n", want: "host challenges"},
+		{file: "max_challenges = 1000000000\n", want: "max challenges"},
+		{file: "stranger_rate = -5.0\n", want: "stranger rate"},
+		{file: "stranger_rate = nan\n", want: "stranger rate"},
+		{file: "stranger_rate = inf\n", want: "stranger rate"},
+		{file: "stranger_burst = 0\n", want: "stranger burst"},
+		{file: "digit_bits = 3\n", want: "digit bits"},
+		{file: "route_tries = 1000\n", want: "route tries"},
+		{file: "lookup_timeout = \"-1s\"\n", want: "positive duration"},
+		{flags: []string{"--peers-per-host", "-3"}, want: "peers per host"},
+		{flags: []string{"--stranger-rate", "NaN"}, want: "stranger rate"},
+		{flags: []string{"--stranger-burst", "-1"}, want: "stranger burst"},
+		{flags: []string{"--host-challenges", "65"}, want: "host challenges"},
+		{flags: []string{"--lookup-tries", "0"}, want: "lookup tries"},
+	} {
+		name, path := strings.Join(tc.flags, " "), ""
+		if tc.file != "" {
+			name, path = strings.TrimSpace(tc.file), filepath.Join(dir, "bad.toml")
+			if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fs := pflag.NewFlagSet("node", pflag.ContinueOnError)
+		fromFlags := DefaultNodeConfig()
+		register(fs, &fromFlags)
+		if err := fs.Parse(tc.flags); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cfg, err := loadConfig(path, fs, fromFlags)
+		if err == nil {
+			cfg.Data = t.TempDir()
+			_, err = cfg.serverConfig(nil)
+		}
+		if !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a usage error about %s", name, err, tc.want)
 		}
 	}
 }

@@ -99,6 +99,9 @@ func (cfg NodeConfig) serverConfig(log *slog.Logger) (driver.ServerConfig, error
 	oc.FarPeriod, oc.PingPeriod, oc.InitialRTO = time.Duration(cfg.FarPeriod), time.Duration(cfg.PingPeriod), time.Duration(cfg.InitialRTO)
 	oc.MaxRTO, oc.DeadAfter = time.Duration(cfg.MaxRTO), cfg.DeadAfter
 	oc.JoinRetry, oc.JoinRetryMax = time.Duration(cfg.JoinRetry), time.Duration(cfg.JoinRetryMax)
+	oc.DigitBits, oc.RouteTries, oc.LookupTimeout, oc.LookupTries = cfg.DigitBits, cfg.RouteTries, time.Duration(cfg.LookupTimeout), cfg.LookupTries
+	oc.RevivePeriod, oc.PeersPerHost = time.Duration(cfg.RevivePeriod), cfg.PeersPerHost
+	oc.MaxChallenges, oc.HostChallenges, oc.StrangerRate, oc.StrangerBurst = cfg.MaxChallenges, cfg.HostChallenges, cfg.StrangerRate, cfg.StrangerBurst
 	if err := nc.Validate(); err != nil {
 		return driver.ServerConfig{}, cli.UsageError{Err: err}
 	}
