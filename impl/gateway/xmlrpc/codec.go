@@ -146,38 +146,25 @@ func ParseMethodCall(body []byte) (*MethodCall, error) {
 // parseMethodCallXML is ParseMethodCall with the general XML decoder.
 func parseMethodCallXML(body []byte) (*MethodCall, error) {
 	p := newParser(body)
-	if err := p.root("methodCall"); err != nil {
-		return nil, err
-	}
 	var mc MethodCall
 	gotName := false
-	for {
-		tok, err := p.next()
-		if err != nil {
-			return nil, err
+	err := p.document("methodCall", func(t xml.StartElement) error {
+		if t.Name.Local == "methodName" {
+			s, err := p.text(MaxMethodNameLen)
+			mc.Method, gotName = strings.TrimSpace(s), err == nil
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if !gotName {
-				return nil, p.errorf("no <methodName>")
-			}
-			return &mc, p.trailer()
-		case xml.StartElement:
-			if t.Name.Local == "methodName" {
-				s, err := p.text(MaxMethodNameLen)
-				if err != nil {
-					return nil, err
-				}
-				mc.Method, gotName = strings.TrimSpace(s), true
-				continue
-			}
-			ps, err := p.paramsIn(t, "methodCall")
-			if err != nil {
-				return nil, err
-			}
-			mc.Params = append(mc.Params, ps...)
-		}
+		ps, err := p.paramsIn(t, "methodCall")
+		mc.Params = append(mc.Params, ps...)
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case !gotName:
+		return nil, p.errorf("no <methodName>")
 	}
+	return &mc, p.trailer()
 }
 
 // ParseMethodResponse parses a <methodResponse>, with the same liberality
@@ -194,34 +181,21 @@ func ParseMethodResponse(body []byte) (*MethodResponse, error) {
 // decoder.
 func parseMethodResponseXML(body []byte) (*MethodResponse, error) {
 	p := newParser(body)
-	if err := p.root("methodResponse"); err != nil {
+	var mr MethodResponse
+	err := p.document("methodResponse", func(t xml.StartElement) error {
+		if t.Name.Local == "fault" {
+			f, err := p.fault()
+			mr.Fault = f
+			return err
+		}
+		ps, err := p.paramsIn(t, "methodResponse")
+		mr.Params = append(mr.Params, ps...)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	var mr MethodResponse
-	for {
-		tok, err := p.next()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return &mr, p.trailer()
-		case xml.StartElement:
-			if t.Name.Local == "fault" {
-				f, err := p.fault()
-				if err != nil {
-					return nil, err
-				}
-				mr.Fault = f
-				continue
-			}
-			ps, err := p.paramsIn(t, "methodResponse")
-			if err != nil {
-				return nil, err
-			}
-			mr.Params = append(mr.Params, ps...)
-		}
-	}
+	return &mr, p.trailer()
 }
 
 type parser struct {
@@ -351,8 +325,9 @@ func (p *parser) skipEmpty() error {
 	return nil
 }
 
-// root reads the root element and checks that it is <name>.
-func (p *parser) root(name string) error {
+// document reads the root element, which must be <name>, and hands the
+// start of each element in it to child, which reads that element.
+func (p *parser) document(name string, child func(xml.StartElement) error) error {
 	start, err := p.nextStart()
 	if err != nil {
 		return err
@@ -360,7 +335,20 @@ func (p *parser) root(name string) error {
 	if start.Name.Local != name {
 		return p.errorf("root element is <%s>, want <%s>", start.Name.Local, name)
 	}
-	return nil
+	for {
+		tok, err := p.next()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			if err := child(t); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // paramsIn reads the values of a <params> element whose start t was
