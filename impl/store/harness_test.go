@@ -305,6 +305,13 @@ func (d *differential) storeContentsOf(t *rapid.T, key dht.Key, itemOrder bool) 
 // modelVsStore is the rapid property shared by the test, the negative
 // controls and the fuzz target.
 func modelVsStore(bug mutation) func(*rapid.T) {
+	return differentialCheck(bug, (*differential).drawOp, nil)
+}
+
+// differentialCheck runs a store with bug planted beside the model on the
+// operations draw makes, crashing it now and then, and compares them
+// after every step (d.check, the digest index, and check if not nil).
+func differentialCheck(bug mutation, draw func(*differential, *rapid.T) dht.Op, check func(*differential, *rapid.T)) func(*rapid.T) {
 	return func(t *rapid.T) {
 		d := newDifferential(t, bug)
 		defer d.s.Close()
@@ -313,10 +320,13 @@ func modelVsStore(bug mutation) func(*rapid.T) {
 				if rapid.IntRange(0, 40).Draw(t, "crash?") == 0 {
 					d.crash(t)
 				}
-				d.step(t, d.drawOp(t))
+				d.step(t, draw(d, t))
 			},
 			"": func(t *rapid.T) {
 				d.check(t)
+				if check != nil {
+					check(d, t)
+				}
 				checkDigest(t, d.s, digestBounds) // digest_test.go
 			},
 		})

@@ -22,21 +22,31 @@ func TestNegativeControls(t *testing.T) {
 	}
 	// No fail files for expected failures, and little time on shrinking.
 	rapidtest.SetNegativeControlFlags(t, 2000)
-	for _, c := range []struct {
-		name string
-		bug  mutation
-		rule string
-	}{
+	mustCatch(t, modelVsStore, []negativeControl{
 		{"ignores tombstones", mutIgnoreTombstones, "PUT-4"},
 		{"ignores reply cap", mutNoReplyCap, "GET-3"},
 		{"acknowledges before fsync", mutNoSync, "DUR-1"},
 		{"read cache keeps removed items", mutCacheKeepsRemoved, "RM-2"},
 		{"read cache misses new items", mutCacheMissesNewItems, "PUT-3"},
 		{"replica ignores the quota", mutIgnoreQuota, "AC-5"},
-	} {
+	})
+}
+
+// negativeControl is a planted mutation and the rule a store with it
+// breaks.
+type negativeControl struct {
+	name string
+	bug  mutation
+	rule string
+}
+
+// mustCatch runs check on a store with each control's mutation, in a
+// subtest of its own, and fails the subtest if check passes.
+func mustCatch(t *testing.T, check func(mutation) func(*rapid.T), controls []negativeControl) {
+	for _, c := range controls {
 		t.Run(c.name, func(t *testing.T) {
 			r := &rapidtest.Recorder{TB: t}
-			rapid.Check(r, modelVsStore(c.bug))
+			rapid.Check(r, check(c.bug))
 			if !r.Failed() {
 				t.Fatalf("the differential test did not catch a store that breaks %s", c.rule)
 			}

@@ -93,28 +93,18 @@ func (d *differential) drawAuthOp(t *rapid.T) dht.Op {
 }
 
 func authModelVsStore(bug mutation) func(*rapid.T) {
-	return func(t *rapid.T) {
-		d := newDifferential(t, bug)
-		defer d.s.Close()
-		t.Repeat(map[string]func(*rapid.T){
-			"op": func(t *rapid.T) {
-				if rapid.IntRange(0, 40).Draw(t, "crash?") == 0 {
-					d.crash(t)
-				}
-				d.step(t, d.drawAuthOp(t))
-			},
-			"": func(t *rapid.T) {
-				d.check(t)
-				for _, k := range authKeys() {
-					for _, itemOrder := range []bool{false, true} {
-						if diff := cmp.Diff(d.modelContentsOf(k, itemOrder), d.storeContentsOf(t, k, itemOrder), cmpopts.EquateEmpty()); diff != "" {
-							t.Fatalf("contents of key %v differ (-model +store):\n%s", k, diff)
-						}
-					}
-				}
-				checkDigest(t, d.s, digestBounds)
-			},
-		})
+	return differentialCheck(bug, (*differential).drawAuthOp, (*differential).checkAuthContents)
+}
+
+// checkAuthContents compares every authenticated key's contents, in both
+// orders.
+func (d *differential) checkAuthContents(t *rapid.T) {
+	for _, k := range authKeys() {
+		for _, itemOrder := range []bool{false, true} {
+			if diff := cmp.Diff(d.modelContentsOf(k, itemOrder), d.storeContentsOf(t, k, itemOrder), cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("contents of key %v differ (-model +store):\n%s", k, diff)
+			}
+		}
 	}
 }
 
@@ -133,23 +123,10 @@ func TestAuthNegativeControls(t *testing.T) {
 		t.Skip("the negative controls plant mutations: build with -tags variants")
 	}
 	rapidtest.SetNegativeControlFlags(t, 2000)
-	for _, c := range []struct {
-		name string
-		bug  mutation
-		rule string
-	}{
+	mustCatch(t, authModelVsStore, []negativeControl{
 		{"skips verification", mutSkipAuth, "IM-3, SG-5"},
 		{"accepts stale records", mutAcceptStale, "SG-6"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			r := &rapidtest.Recorder{TB: t}
-			rapid.Check(r, authModelVsStore(c.bug))
-			if !r.Failed() {
-				t.Fatalf("the differential test did not catch a store that breaks %s", c.rule)
-			}
-			t.Logf("caught (%s): %s", c.rule, r.FirstLine())
-		})
-	}
+	})
 }
 
 // TestSignedAttacksRefused tries each attack of SG-9 on one store and
