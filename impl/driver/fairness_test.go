@@ -165,9 +165,21 @@ func fairValue(run string, client byte, n uint64) []byte {
 }
 
 // startFairRing starts three nodes with the scenario's small stores; every
-// node is in every key's replica set. Node 0 runs the gateways.
+// node is in every key's replica set. Node 0 runs the gateways. The test
+// is skipped with -short, and where the clients' loopback addresses
+// (flooderIP, politeIP) cannot be bound.
 func startFairRing(t *testing.T) []*driver.Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real sockets and seconds of load")
+	}
+	for _, ip := range []string{flooderIP, politeIP} {
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Skipf("cannot use loopback address %s as a client: %v", ip, err)
+		}
+		ln.Close()
+	}
 	servers := startNodes(t, 3, func(i int, cfg *driver.ServerConfig) {
 		sc := &cfg.Store
 		sc.Capacity, sc.MaxTTL, sc.QueueLimit, sc.QueueTimeout = fairCapacity, fairMaxTTL, fairQueue, fairQueueWait
@@ -333,16 +345,6 @@ func (c chargeAll) Put(ctx context.Context, p dht.Put) (dht.Status, error) {
 // than its max-min share at any node. The negative control charges every
 // write to one client, and the checker must see the polite client starve.
 func TestFairnessPerClientThroughGateway(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real sockets and seconds of load")
-	}
-	for _, ip := range []string{flooderIP, politeIP} {
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Skipf("cannot use loopback address %s as a client: %v", ip, err)
-		}
-		ln.Close()
-	}
 	servers := startFairRing(t)
 
 	fair := runFairness(t, "per client", servers, "http://"+servers[0].XMLRPCAddr()+httpapi.Prefix, 7*time.Second)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,16 +146,6 @@ func floodLarge(ctx context.Context, c *http.Client, base, name string, n uint64
 // is served (LV-8, FST-9, RD-10). The fairness checker's own negative
 // control is TestFairnessPerClientThroughGateway's.
 func TestFairnessWithLargeValues(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real sockets and seconds of load")
-	}
-	for _, ip := range []string{flooderIP, politeIP} {
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Skipf("cannot use loopback address %s as a client: %v", ip, err)
-		}
-		ln.Close()
-	}
 	servers := startFairRing(t)
 	run := runFairnessWith(t, "large flood", servers, "http://"+servers[0].XMLRPCAddr()+httpapi.Prefix, 7*time.Second, floodLarge)
 	logRun(t, "large flood", run)
