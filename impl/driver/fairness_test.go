@@ -63,7 +63,13 @@ const politeDemand = politeRate * fairTTL * fairCharge
 // and admission run by the second, and a polite put waits up to about a
 // second at each node for space, so the polite client's holding lags its
 // demand by up to about two seconds of its puts; plus one item in flight.
-const fairSlack = (2*politeRate + 1) * fairCharge
+const fairSlack = 2*politeRate*fairCharge + fairCharge
+
+// slackFor is fairSlack where one of the flood's items is charged
+// itemCharge instead of fairCharge: a large value's blocks are charged
+// more than the polite client's small items (LV-8), and the item in
+// flight is the flooder's.
+func slackFor(itemCharge int64) int64 { return fairSlack - fairCharge + itemCharge }
 
 // fairWarmup is how long the polite client needs to build its holding:
 // one TTL, plus a second for admission.
@@ -94,7 +100,10 @@ type fairRun struct {
 // build its holding, the flooder holds no more than C - min(demand, C/2)
 // plus fairSlack. The store must also have been full at some point, or
 // the run measured no contention at all.
-func fairnessProblems(r fairRun) []string {
+func fairnessProblems(r fairRun) []string { return fairnessProblemsWith(r, fairSlack) }
+
+// fairnessProblemsWith is fairnessProblems with the flooder's slack given.
+func fairnessProblemsWith(r fairRun, slack int64) []string {
 	var out []string
 	if r.politeSent == 0 {
 		return []string{"the polite client sent nothing"}
@@ -112,13 +121,13 @@ func fairnessProblems(r fairRun) []string {
 		if s.at < fairWarmup {
 			continue
 		}
-		if s.flood > share+fairSlack && (worst == nil || s.flood > worst.flood) {
+		if s.flood > share+slack && (worst == nil || s.flood > worst.flood) {
 			worst = &r.samples[i]
 		}
 	}
 	if worst != nil {
 		out = append(out, fmt.Sprintf("node %d at %v: the flooder holds %d bytes, more than its max-min share %d + slack %d (the polite client holds %d)",
-			worst.node, worst.at.Round(time.Millisecond), worst.flood, share, fairSlack, worst.polite))
+			worst.node, worst.at.Round(time.Millisecond), worst.flood, share, slack, worst.polite))
 	}
 	if !full {
 		out = append(out, "no node was ever full: the flood did not contend for storage, the run checks nothing")
