@@ -2,7 +2,10 @@
 
 package node
 
-import "github.com/opendht-go/opendht/impl/store"
+import (
+	"github.com/opendht-go/opendht/impl/dht"
+	"github.com/opendht-go/opendht/impl/store"
+)
 
 // VariantsBuilt reports whether this build can plant variants.
 const VariantsBuilt = false
@@ -23,3 +26,10 @@ func PlantStore(st *store.Store, v Variant) error {
 	}
 	return nil
 }
+
+// cachedFastRead is the FastReadCache variant's cache: none, in this
+// build.
+func (n *Node) cachedFastRead(dht.Get) (Completion, bool) { return Completion{}, false }
+
+// cacheFastRead keeps nothing in this build.
+func (n *Node) cacheFastRead(dht.Get, Completion) {}
