@@ -62,6 +62,9 @@ type Disk struct {
 type Stats struct {
 	Malformed, WritesAtRoot, ReplicaWrites, Reads, Retries, ReplicaTimeouts int
 	SyncRounds, SyncPushed                                                  int
+	// FastGets counts the fast gets (RD-14) this node executed as a
+	// gateway.
+	FastGets int
 	// ForgedReplies counts answers of another node to this one's requests
 	// that did not come from the member asked, at its address (OH-3).
 	ForgedReplies int
@@ -486,6 +489,7 @@ func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 		return id
 	}
 	if g.Fast {
+		n.stats.FastGets++
 		if c, ok := n.cachedFastRead(g); ok {
 			c.ReqID = id
 			n.out.Done = append(n.out.Done, c)

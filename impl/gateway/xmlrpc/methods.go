@@ -57,13 +57,28 @@ var methods = map[string]method{
 	"get": {
 		args: []string{"key", "maxvals", "placemark", "application"},
 		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
-			return callGet(ctx, b, a, false)
+			return callGet(ctx, b, a, false, false)
 		},
 	},
 	"get_details": {
 		args: []string{"key", "maxvals", "placemark", "application"},
 		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
-			return callGet(ctx, b, a, true)
+			return callGet(ctx, b, a, true, false)
+		},
+	},
+	// Fast reads (spec/SPEC.md RD-14): get and get_details answered by the
+	// first replica to answer, without read-your-acknowledged-writes. Not
+	// in the original API, whose get and get_details keep RD-7 here.
+	"get_fast": {
+		args: []string{"key", "maxvals", "placemark", "application"},
+		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+			return callGet(ctx, b, a, false, true)
+		},
+	},
+	"get_details_fast": {
+		args: []string{"key", "maxvals", "placemark", "application"},
+		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+			return callGet(ctx, b, a, true, true)
 		},
 	},
 	"rm": {
@@ -404,7 +419,7 @@ func (e *unknownOutcome) Error() string { return e.err.Error() }
 // [[[value, ttl_remaining, hash_alg, secret_hash], ...], placemark]. An
 // unremovable value has hash_alg "" and an empty secret_hash, as in the
 // Sun RPC interface.
-func callGet(ctx context.Context, b gateway.Backend, a *args, details bool) (Value, error) {
+func callGet(ctx context.Context, b gateway.Backend, a *args, details, fast bool) (Value, error) {
 	key, err := a.key(0)
 	if err != nil {
 		return Value{}, err
@@ -426,7 +441,7 @@ func callGet(ctx context.Context, b gateway.Backend, a *args, details bool) (Val
 	if err := a.application(); err != nil {
 		return Value{}, err
 	}
-	g := dht.Get{Key: key, MaxVals: int(maxvals), Placemark: pm}
+	g := dht.Get{Key: key, MaxVals: int(maxvals), Placemark: pm, Fast: fast}
 	if err := g.Validate(); err != nil {
 		return Value{}, err
 	}
