@@ -59,7 +59,8 @@ import (
 // judge phantoms (RD-5), expired values (RD-6), resurrection after a quiet
 // settle time (RD-8) and acknowledged puts missing from final reads
 // (RD-8), and agree there. Only CheckDHT judges: acknowledged puts missing
-// from any stable get (RD-7) and from any quiet get (RD-8), writes of
+// from any stable get that is not a fast get (RD-7; a fast get, Event.Fast,
+// is held to every other rule, RD-14) and from any quiet get (RD-8), writes of
 // unknown outcome that a get showed took effect (RD-3, RD-8), an item
 // twice in a paged get (RD-9), resurrection during a fault once the
 // tombstone had settled before it, a put that met a live tombstone
@@ -257,7 +258,11 @@ func DHTModel(c model.ReplicatedConfig, name func(dht.ItemID) string) porcupine.
 					vals = append(vals, name(id))
 				}
 			}
-			return fmt.Sprintf("get → {%s}", strings.Join(vals, ", "))
+			kind := "get"
+			if in.Get.Fast {
+				kind = "fast get"
+			}
+			return fmt.Sprintf("%s → {%s}", kind, strings.Join(vals, ", "))
 		},
 		DescribeState:             func(s any) string { return s.(dhtState).s.Describe(name) },
 		DescribeOperationMetadata: describeMetadata,
@@ -371,7 +376,7 @@ func buildDHT(h History, faults, changes []Interval, c model.ReplicatedConfig) (
 			if !answered {
 				continue // no answer: nothing to judge
 			}
-			g := getOp{event: i, client: e.Client, view: model.GetView{Key: e.Key, Call: d.ns(e.Call), Return: d.ns(e.Return)}}
+			g := getOp{event: i, client: e.Client, view: model.GetView{Key: e.Key, Call: d.ns(e.Call), Return: d.ns(e.Return), Fast: e.Fast}}
 			g.view.Annotations = model.Annotate(d.spans, g.view.Call, g.view.Return, c)
 			seen := map[dht.ItemID]bool{}
 			for _, v := range e.Values {
@@ -442,7 +447,11 @@ func (d *dhtHistory) nameItem(id dht.ItemID, value []byte) {
 }
 
 func (d *dhtHistory) describeGet(g getOp) string {
-	return fmt.Sprintf("get #%d (client %d, %s..%s)", g.event, g.client, seconds(g.view.Call), seconds(g.view.Return))
+	kind := "get"
+	if g.view.Fast {
+		kind = "fast get"
+	}
+	return fmt.Sprintf("%s #%d (client %d, %s..%s)", kind, g.event, g.client, seconds(g.view.Call), seconds(g.view.Return))
 }
 
 func (d *dhtHistory) describeWrite(w writeOp, c model.ReplicatedConfig) string {
@@ -718,7 +727,7 @@ func explainKey(c model.ReplicatedConfig, d *dhtHistory, kh *keyHistory) []DHTVi
 				continue
 			}
 			switch {
-			case w.w.Return <= v.Call && w.w.Call >= v.StableSince:
+			case !v.Fast && w.w.Return <= v.Call && w.w.Call >= v.StableSince: // a fast get keeps no RD-7 (RD-14)
 				report(g, "RD-7", "misses %s: %s returned before the get was called, with no fault since its call", d.name(w.w.ID), d.describeWrite(w, c))
 			case v.Quiet && w.w.Return <= v.Call-settle:
 				report(g, "RD-8", "misses %s: %s returned S before the get was called and the cluster was quiet since", d.name(w.w.ID), d.describeWrite(w, c))

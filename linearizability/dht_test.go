@@ -47,6 +47,13 @@ func dget(call, ret float64, vals ...string) Event {
 	return e
 }
 
+// dfast is a fast get (RD-14) that returned vals.
+func dfast(call, ret float64, vals ...string) Event {
+	e := dget(call, ret, vals...)
+	e.Fast = true
+	return e
+}
+
 // noAnswer makes a write's outcome unknown: the client gave up.
 func noAnswer(e Event) Event { e.Unknown, e.Return = true, time.Time{}; return e }
 
@@ -121,6 +128,16 @@ var dhtCorrect = []dhtCase{
 	{name: "PUT-1: the same value under another secret is another item",
 		h: History{dput("a", 0, 1, 3600), drm("a", 2, 3), {Client: 1, Kind: OpPut, Key: dkey, Value: []byte("a"), TTL: 3600, Call: dat(4), Return: dat(5)},
 			{Client: 3, Kind: OpGet, Key: dkey, Call: dat(40), Return: dat(41), Values: []dht.Value{{Value: []byte("a")}}}}},
+	{name: "RD-14: a fast get may miss a put acknowledged before it (the get of the RD-7 negative control, fast)",
+		h: History{dput("a", 0, 1, 3600), dfast(2, 3)}},
+	{name: "RD-14: and a later default get reads it all the same",
+		h: History{dput("a", 0, 1, 3600), dfast(2, 3), dget(3, 4, "a")}},
+	{name: "RD-14: a fast get may return an item whose rm was acknowledged, until it settled",
+		h: History{dput("a", 0, 1, 3600), drm("a", 2, 3), dfast(4, 5, "a")}},
+	{name: "RD-14, RD-8: a quiet fast get after the put settled reads it",
+		h: History{dput("a", 0, 1, 3600), dfast(40, 41, "a")}, final: 40},
+	{name: "RD-14, RD-9: a paged fast get is one get from its first call to its last return",
+		h: History{dput("a", 0, 1, 3600), dput("b", 1, 2, 3600), dfast(2.5, 4, "b"), dfast(40, 42, "a", "b")}},
 }
 
 // dhtBugs are the negative controls: each embodies a planted bug.
@@ -159,6 +176,20 @@ var dhtBugs = []dhtCase{
 	{name: "RD-8: a put of unknown outcome one get saw is missed by a quiet get S after its deadline",
 		h: History{noAnswer(dput("a", 0, 1, 3600)), dget(5, 6, "a"), dget(60, 61)}, want: "RD-3",
 		eventualMisses: "it never requires a put of unknown outcome"},
+	{name: "RD-14, RD-8: a fast get returns an item whose rm was acknowledged and settled (a gateway's read cache)",
+		h: History{dput("a", 0, 1, 3600), dfast(1.5, 2, "a"), drm("a", 2, 3), dfast(40, 41, "a")}, want: "RD-8"},
+	{name: "RD-14, RD-8: it does so during a later fault",
+		h: History{dput("a", 0, 1, 3600), drm("a", 2, 3), dfast(60, 61, "a")}, faults: faultsAt(40, 70), want: "RD-8",
+		eventualMisses: "it judges resurrection only when no fault is on at the get"},
+	{name: "RD-14, RD-5: a fast get returns a value never put",
+		h: History{dput("a", 0, 1, 3600), dfast(2, 3, "a", "zzz")}, want: "RD-5"},
+	{name: "RD-14, RD-6: a fast get returns an expired value",
+		h: History{dput("a", 0, 1, 10), dfast(20, 21, "a")}, want: "RD-6"},
+	{name: "RD-14, RD-8: a quiet fast get misses an item put S before it",
+		h: History{dput("a", 0, 1, 3600), dfast(40, 41)}, final: 40, want: "RD-8"},
+	{name: "RD-14, RD-9: a paged fast get returns an item twice",
+		h: History{dput("a", 0, 1, 3600), dput("b", 1, 2, 3600), dfast(40, 42, "a", "b", "b")}, want: "RD-9",
+		eventualMisses: "it has no rule against repeats (the harness's checkNoRepeats has)"},
 }
 
 func checkDHTCase(t *testing.T, c dhtCase) DHTResult {

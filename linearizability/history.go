@@ -34,6 +34,9 @@ type Event struct {
 	Status  dht.Status
 	// Gets: the values returned.
 	Values []dht.Value
+	// Fast: the get was a fast read (spec RD-14), judged by every rule of
+	// a get but RD-7.
+	Fast bool
 }
 
 // History is a list of events, in any order.

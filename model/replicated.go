@@ -532,6 +532,8 @@ type GetView struct {
 	Key    dht.Key
 	Call   int64
 	Return int64
+	// Fast: a fast get (RD-14), which keeps every rule of a get but RD-7.
+	Fast bool
 	Annotations
 }
 
@@ -549,7 +551,9 @@ type Required struct {
 //
 //   - RD-7: it has an acknowledged put that returned by the get's call
 //     and was called at or after g.StableSince (no fault since, but the
-//     changes of replica sets RD-7 tolerates); or
+//     changes of replica sets RD-7 tolerates), and the get is not fast
+//     (RD-14: a fast get hears the first members to answer, not a read
+//     quorum); or
 //   - RD-8: the get is quiet and some put of the item, acknowledged or
 //     not, took effect by S before the get's call, so that the quiet
 //     period spread it to every replica;
@@ -574,7 +578,7 @@ func (c ReplicatedConfig) Must(s Logical, g GetView) []Required {
 			if p.Lo <= addSat(g.Return, int64(c.Delta)) {
 				continue // it may expire during the get
 			}
-			if p.Acked && p.Deadline <= g.Call && p.Call >= g.StableSince {
+			if !g.Fast && p.Acked && p.Deadline <= g.Call && p.Call >= g.StableSince {
 				rule = "RD-7"
 				break
 			}

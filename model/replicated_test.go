@@ -75,6 +75,9 @@ func view(call, ret float64, faults ...float64) model.GetView {
 	return model.GetView{Key: rkey, Call: sec(call), Return: sec(ret), Annotations: model.Annotate(spans, sec(call), sec(ret), rcfg)}
 }
 
+// fast makes g a fast get (RD-14).
+func fast(g model.GetView) model.GetView { g.Fast = true; return g }
+
 func mustRules(s model.Logical, g model.GetView) map[dht.ItemID]string {
 	out := map[dht.ItemID]string{}
 	for _, r := range rcfg.Must(s, g) {
@@ -168,6 +171,18 @@ func TestReplicatedMustMay(t *testing.T) {
 			[]model.Write{rmW(b, 0, 1, 10), putW(b, 100, 101, 3600)}, view(102, 103), map[dht.ItemID]string{b: "RD-7"}, b, ""},
 		{"PUT-1: the same value under another secret is another item",
 			[]model.Write{putW(item("b"), 0, 1, 3600), rmW(b, 2, 3, 3600)}, view(40, 41), map[dht.ItemID]string{item("b"): "RD-7"}, item("b"), ""},
+		{"RD-14: a fast get need not return an acknowledged put (no RD-7)",
+			[]model.Write{putW(a, 0, 1, 3600)}, fast(view(2, 3)), nil, a, ""},
+		{"RD-14, RD-8: a quiet fast get returns a put that took effect S before it",
+			[]model.Write{putW(a, 0, 1, 3600)}, fast(view(40, 41)), map[dht.ItemID]string{a: "RD-8"}, a, ""},
+		{"RD-14, RD-8: a fast get may return a removed item before its tombstone settled",
+			[]model.Write{putW(b, 0, 1, 3600), rmW(b, 2, 3, 3600)}, fast(view(20, 21)), nil, b, ""},
+		{"RD-14, RD-8: never once it settled",
+			[]model.Write{putW(b, 0, 1, 3600), rmW(b, 2, 3, 3600)}, fast(view(40, 41)), nil, b, "RD-8"},
+		{"RD-14, RD-5: a fast get returns no phantom",
+			nil, fast(view(2, 3)), nil, a, "RD-5"},
+		{"RD-14, RD-6: nor an expired value",
+			[]model.Write{putW(a, 0, 4, 3)}, fast(view(5.5, 6)), nil, a, "RD-6"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := apply(t, c.writes...)

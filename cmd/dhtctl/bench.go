@@ -25,6 +25,7 @@ type benchFlags struct {
 	op          string
 	valueSize   int
 	getRatio    float64
+	fastReads   bool
 	concurrency int
 	duration    time.Duration
 	ops         int64
@@ -121,7 +122,9 @@ a put of a random --value-size value under one of --keys keys (text keys
 "bench-<seed>-<i>" hashed with SHA-1). Before the measured run every key gets
 one value, so that gets have something to read; a get that finds no value
 counts as an error ("miss"). A get asks for one page of up to 10 values (the
-original default maxvals) and does not follow placemarks. Calls are spread over
+original default maxvals) and does not follow placemarks. With --fast-reads
+every get is a fast read (spec RD-14: the first replica to answer, without
+read-your-writes; --protocol xmlrpc or http). Calls are spread over
 the gateways round-robin and are not retried, so every status 1 or 2 shows as
 an error. With --protocol xmlrpc or sunrpc it drives any gateway that speaks
 the original OpenDHT client API.
@@ -143,6 +146,7 @@ or, with --op cas,
   ops/s=N p50_ms=N p99_ms=N conflicts=N errors=N`,
 		Example: `  dhtctl bench --gateway 127.0.0.1:5851,127.0.0.1:5861 --concurrency 64 --duration 30s
   dhtctl bench --protocol sunrpc --gateway 127.0.0.1:5852 --ops 10000 --get-ratio 0.9
+  dhtctl bench --get-ratio 1 --fast-reads --concurrency 1 --keys 100 --duration 60s
   dhtctl bench --op cas --keys 1 --concurrency 8 --value-size 100 --duration 10s`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -156,6 +160,7 @@ or, with --op cas,
 	fl.StringVar(&f.op, "op", "put", "workload: put (puts and gets) or cas (read-modify-write on registers)")
 	fl.IntVar(&f.valueSize, "value-size", 1024, "bytes per put or cas value (at most 1024)")
 	fl.Float64Var(&f.getRatio, "get-ratio", 0.5, "share of calls that are gets, 0..1 (--op put)")
+	fl.BoolVar(&f.fastReads, "fast-reads", false, "gets are fast reads: the first replica to answer, without read-your-writes (spec RD-14; --op put, xmlrpc or http)")
 	fl.IntVarP(&f.concurrency, "concurrency", "c", 64, "clients, each with one call in flight")
 	fl.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run (not with --ops)")
 	fl.Int64Var(&f.ops, "ops", 0, "run this many calls in all instead of for a duration (not with --duration)")
@@ -172,6 +177,8 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 		return usageError{Err: fmt.Errorf("--op must be put or cas, got %q", f.op)}
 	case f.op == "cas" && getRatioSet:
 		return usageError{Err: errors.New("--get-ratio is for --op put: --op cas reads before every write")}
+	case f.op == "cas" && f.fastReads:
+		return usageError{Err: errors.New("--fast-reads is for --op put: a cas reads its register linearizably")}
 	case f.valueSize < 0 || f.valueSize > dht.MaxValueLen:
 		return usageError{Err: fmt.Errorf("--value-size must be 0..%d, got %d", dht.MaxValueLen, f.valueSize)}
 	case f.getRatio < 0 || f.getRatio > 1 || math.IsNaN(f.getRatio):
@@ -193,6 +200,9 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 	if f.op == "cas" && cfg.Protocol == client.SunRPC {
 		return usageError{Err: errors.New("--op cas needs --protocol xmlrpc or http: the Sun RPC interface has no registers")}
 	}
+	if f.fastReads && cfg.Protocol == client.SunRPC {
+		return usageError{Err: errors.New("--fast-reads needs --protocol xmlrpc or http: the Sun RPC interface has no fast reads")}
+	}
 	cfg.MaxAttempts = 1
 	cfg.Conns = f.concurrency
 	cfg.DownFor = 0
@@ -206,6 +216,9 @@ func runBench(ctx context.Context, g *globals, f *benchFlags, getRatioSet bool) 
 		keys[i] = client.TextKey(fmt.Sprintf("bench-%d-%d", f.seed, i))
 	}
 	workload := fmt.Sprintf("get ratio %.2f", f.getRatio)
+	if f.fastReads {
+		workload += ", fast reads"
+	}
 	if f.op == "cas" {
 		workload = "read-modify-write (cas)"
 	}
@@ -344,7 +357,11 @@ func benchPut(ctx context.Context, c *client.Client, rnd *rand.Rand, keys []dht.
 		key := keys[rnd.IntN(len(keys))]
 		if rnd.Float64() < f.getRatio {
 			_ = gt.timed(ctx, timeout, func(ctx context.Context) error {
-				page, err := c.GetPage(ctx, key, 10, nil)
+				var opts []client.GetOption
+				if f.fastReads {
+					opts = append(opts, client.FastRead())
+				}
+				page, err := c.GetPage(ctx, key, 10, nil, opts...)
 				if err == nil && len(page.Values) == 0 {
 					return errMiss
 				}

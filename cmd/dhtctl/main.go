@@ -304,7 +304,7 @@ func printable(b []byte) bool {
 }
 
 func getCmd(g *globals) *cobra.Command {
-	var details bool
+	var details, fast bool
 	var maxTotal, pageSize int
 	var output string
 	var a authFlags
@@ -313,6 +313,7 @@ func getCmd(g *globals) *cobra.Command {
 		Short: "Print every value under KEY, following placemarks, write the large value under KEY to a file, or print a verified immutable or signed value",
 		Example: `  dhtctl get mykey
   dhtctl get --details --json mykey
+  dhtctl get --fast mykey                     # the first replica to answer: sooner, may miss a value just put
   dhtctl get --output backup.tar mybackup     # a large value, every block checked
   dhtctl get --immutable 0a4d55a8d778e5022fab701977c5d840bbc486d0
   dhtctl get --signed --pub 3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c --name profile`,
@@ -323,7 +324,7 @@ func getCmd(g *globals) *cobra.Command {
 			return exactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.checkImmutable(map[string]bool{"--details": details, "--output": output != "", "--max": maxTotal != 0, "--raw-key": g.rawKey}); err != nil {
+			if err := a.checkImmutable(map[string]bool{"--details": details, "--output": output != "", "--max": maxTotal != 0, "--raw-key": g.rawKey, "--fast": fast}); err != nil {
 				return err
 			}
 			switch {
@@ -337,6 +338,9 @@ func getCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if output != "" {
+				if fast {
+					return usageError{Err: errors.New("--fast is for values: a large value's blocks are read with quorum gets")}
+				}
 				return g.getFile(cmd, key, output)
 			}
 			if pageSize < 1 || maxTotal < 0 {
@@ -344,7 +348,11 @@ func getCmd(g *globals) *cobra.Command {
 			}
 			var vals []client.Value
 			err = g.withClient(cmd, func(cfg *client.Config) { cfg.PageSize = pageSize }, func(ctx context.Context, c *client.Client) error {
-				for v, err := range c.Values(ctx, key) {
+				var opts []client.GetOption
+				if fast {
+					opts = append(opts, client.FastRead())
+				}
+				for v, err := range c.Values(ctx, key, opts...) {
 					if err != nil {
 						return err
 					}
@@ -393,6 +401,7 @@ func getCmd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&details, "details", false, "also print each value's remaining TTL and secret hash (get_details)")
 	c.Flags().IntVar(&maxTotal, "max", 0, "stop after this many values (0: all)")
 	c.Flags().IntVar(&pageSize, "maxvals", 10, "values asked for per call (the original maxvals)")
+	c.Flags().BoolVar(&fast, "fast", false, "a fast read: the first replica to answer, sooner, but it may miss a value just put or show one just removed (spec RD-14; --protocol xmlrpc or http)")
 	c.Flags().StringVar(&output, "output", "", "write the large value under KEY to this file (- for standard output); the file appears only once every block was read and checked")
 	a.addImmutable(c, "KEY is an immutable key (40 hex digits): print its value, checked against the key")
 	c.Flags().BoolVar(&a.signed, "signed", false, "print the latest value of a signed key, its signature checked (with --pub or --sign, and --name)")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -233,5 +234,49 @@ func TestVersionUsageAndProgress(t *testing.T) {
 	p.finish()
 	if !strings.Contains(tty.String(), "(100/100)") {
 		t.Fatalf("the progress bar on a terminal: %q", tty.String())
+	}
+}
+
+// TestFastReads: get --fast and bench --fast-reads ask the gateway for
+// fast reads (spec RD-14) over xmlrpc and http, and print what a default
+// get prints; over sunrpc, and with --op cas or --output, they are usage
+// errors and nothing reaches the gateway.
+func TestFastReads(t *testing.T) {
+	xml, sun, m := gateways(t)
+	for _, proto := range []string{"xmlrpc", "http"} {
+		g := []string{"--gateway", xml, "--protocol", proto}
+		mustRun(t, "", append(g, "put", "fast-"+proto, "v1")...)
+		want := mustRun(t, "", append(g, "get", "--details", "fast-"+proto)...)
+		before := len(m.FastGets())
+		if got := mustRun(t, "", append(g, "get", "--details", "--fast", "fast-"+proto)...); got != want {
+			t.Errorf("%s: get --fast printed %q, get %q", proto, got, want)
+		}
+		if fast := m.FastGets()[before:]; len(fast) != 1 || !fast[0] {
+			t.Errorf("%s: get --fast made the gets %v, want one fast read", proto, fast)
+		}
+		before = len(m.FastGets())
+		out := mustRun(t, "", append(g, "bench", "--fast-reads", "--get-ratio", "1", "--ops", "30", "--concurrency", "2", "--keys", "5", "--value-size", "10")...)
+		if !strings.Contains(out, "fast reads") || !strings.HasSuffix(strings.TrimSpace(out), "errors=0") {
+			t.Errorf("%s: bench --fast-reads:\n%s", proto, out)
+		}
+		if fast := m.FastGets()[before:]; len(fast) != 30 || slices.Contains(fast, false) {
+			t.Errorf("%s: bench --fast-reads made %d gets, fast: %v; want 30 fast reads", proto, len(fast), fast)
+		}
+	}
+	before := len(m.FastGets())
+	for _, args := range [][]string{
+		{"--gateway", sun, "--protocol", "sunrpc", "bench", "--fast-reads", "--ops", "10"},
+		{"--gateway", xml, "bench", "--fast-reads", "--op", "cas", "--ops", "10"},
+		{"--gateway", xml, "get", "--fast", "--output", "-", "k"},
+	} {
+		if _, err := run(t, "", args...); !errors.As(err, new(usageError)) {
+			t.Errorf("dhtctl %v: %v, want a usage error", args, err)
+		}
+	}
+	if _, err := run(t, "", "--gateway", sun, "--protocol", "sunrpc", "get", "--fast", "k"); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("get --fast over sunrpc: %v, want not supported", err)
+	}
+	if n := len(m.FastGets()) - before; n != 0 {
+		t.Errorf("%d gets reached the gateway from refused commands", n)
 	}
 }

@@ -27,6 +27,13 @@
 // unknown outcome) it returns ErrUnknownOutcome: the cas may or may not
 // have taken effect, and the caller must Read the register before it
 // decides what to do. Read is retried and fails over like a get.
+//
+// A get reads from a read quorum of the key's replicas and returns every
+// value whose put was acknowledged before it (spec/SPEC.md RD-7). The
+// FastRead option asks instead for a fast read (RD-14): the values of the
+// first replicas to answer, sooner, which may miss a value just put or
+// return one just removed, over XMLRPC (get_details_fast) and HTTP
+// (?read=fast); Sun RPC has no fast read.
 package client
 
 import (
@@ -342,7 +349,7 @@ func TextKey(text string) dht.Key { return dht.Key(dht.SHA1([]byte(text))) }
 type transport interface {
 	put(ctx context.Context, p dht.Put) (dht.Status, error)
 	remove(ctx context.Context, r dht.Remove) (dht.Status, error)
-	get(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error)
+	get(ctx context.Context, key dht.Key, maxvals int, placemark []byte, fast bool) (Page, error)
 	// cas returns errors classified by casOutcome.
 	cas(ctx context.Context, c dht.CAS) (dht.CASResult, error)
 	readRegister(ctx context.Context, key dht.Key) (dht.Versioned, error)
@@ -459,16 +466,44 @@ func (c *Client) RemoveHash(ctx context.Context, key dht.Key, valueHash dht.Hash
 	})
 }
 
+// GetOption changes how a get reads (GetPage, Values, Get).
+type GetOption func(*getOptions)
+
+type getOptions struct {
+	fast bool
+}
+
+// FastRead makes a get a fast read (spec/SPEC.md RD-14): the gateway
+// answers with the merged values of the first replicas of the key to
+// answer (one by default), not of a read quorum. It is faster (often the
+// gateway's own store answers) but it does not read your writes: it may
+// miss a value whose put was just acknowledged, or return one whose
+// remove was, until the write reached every replica. It never returns a
+// value that was not put or an authenticated value that does not verify,
+// and once the DHT was quiet for its settle time it returns what a
+// default get returns. Every page of the get is a fast read. Over Sun RPC
+// a fast get fails with ErrNotSupported.
+func FastRead() GetOption { return func(o *getOptions) { o.fast = true } }
+
+func getOpts(opts []GetOption) getOptions {
+	var o getOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
 // GetPage reads up to maxvals values under key from placemark (nil for
 // the first page).
-func (c *Client) GetPage(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error) {
+func (c *Client) GetPage(ctx context.Context, key dht.Key, maxvals int, placemark []byte, opts ...GetOption) (Page, error) {
 	if maxvals < 1 {
 		return Page{}, invalid("maxvals must be positive, got %d", maxvals)
 	}
+	o := getOpts(opts)
 	var page Page
 	err := c.call(ctx, func(ctx context.Context, t transport) (dht.Status, error) {
 		var err error
-		page, err = t.get(ctx, key, maxvals, placemark)
+		page, err = t.get(ctx, key, maxvals, placemark, o.fast)
 		return dht.StatusOK, err
 	})
 	return page, err
@@ -477,11 +512,11 @@ func (c *Client) GetPage(ctx context.Context, key dht.Key, maxvals int, placemar
 // Values iterates over every value under key, following placemarks page
 // by page (PageSize values per call). The iteration stops at the first
 // error, which it yields.
-func (c *Client) Values(ctx context.Context, key dht.Key) iter.Seq2[Value, error] {
+func (c *Client) Values(ctx context.Context, key dht.Key, opts ...GetOption) iter.Seq2[Value, error] {
 	return func(yield func(Value, error) bool) {
 		var pm []byte
 		for {
-			page, err := c.GetPage(ctx, key, c.cfg.PageSize, pm)
+			page, err := c.GetPage(ctx, key, c.cfg.PageSize, pm, opts...)
 			if err != nil {
 				yield(Value{}, err)
 				return
@@ -500,9 +535,9 @@ func (c *Client) Values(ctx context.Context, key dht.Key) iter.Seq2[Value, error
 }
 
 // Get returns every value under key (following placemarks).
-func (c *Client) Get(ctx context.Context, key dht.Key) ([]Value, error) {
+func (c *Client) Get(ctx context.Context, key dht.Key, opts ...GetOption) ([]Value, error) {
 	var out []Value
-	for v, err := range c.Values(ctx, key) {
+	for v, err := range c.Values(ctx, key, opts...) {
 		if err != nil {
 			return out, err
 		}

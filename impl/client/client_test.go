@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/opendht-go/opendht/impl/dht"
 	"github.com/opendht-go/opendht/impl/gateway"
 	"github.com/opendht-go/opendht/impl/gateway/gatewaytest"
@@ -432,5 +434,45 @@ func TestGatewayAddrAddsTheDefaultPort(t *testing.T) {
 		if got := tc.p.GatewayAddr(tc.in); got != tc.want {
 			t.Errorf("%s GatewayAddr(%q) = %q, want %q", tc.p, tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestFastRead: the FastRead option reaches the gateway's backend as a
+// fast read (spec RD-14) over XMLRPC and HTTP, on every page, and returns
+// what a default get returns there; a get without it is a default get.
+// Over Sun RPC it fails with ErrNotSupported and sends nothing.
+func TestFastRead(t *testing.T) {
+	for _, p := range Protocols {
+		t.Run(string(p), func(t *testing.T) {
+			m := gatewaytest.NewModel()
+			cfg := testConfig(p, serve(t, p, m))
+			cfg.PageSize = 2
+			c := newClient(t, cfg)
+			ctx := context.Background()
+			key := TextKey("fast")
+			for i := range 3 {
+				if err := c.Put(ctx, key, fmt.Appendf(nil, "v%d", i), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := c.Get(ctx, key)
+			if err != nil || len(want) != 3 {
+				t.Fatalf("default get: %v %v", want, err)
+			}
+			before := len(m.FastGets())
+			got, err := c.Get(ctx, key, FastRead())
+			if p == SunRPC {
+				if !errors.Is(err, ErrNotSupported) || len(m.FastGets()) != before {
+					t.Fatalf("fast get over sunrpc: %v, %d calls reached the gateway; want ErrNotSupported and none", err, len(m.FastGets())-before)
+				}
+				return
+			}
+			if err != nil || !cmp.Equal(want, got) {
+				t.Fatalf("fast get: %v %v, want %v", got, err, want)
+			}
+			if d := cmp.Diff([]bool{false, false, true, true}, m.FastGets()[before-2:]); d != "" {
+				t.Fatalf("fast reads of the default get's pages, then the fast get's (-want +got):\n%s", d)
+			}
+		})
 	}
 }

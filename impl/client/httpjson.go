@@ -131,8 +131,11 @@ func (h *httpTransport) remove(ctx context.Context, rm dht.Remove) (dht.Status, 
 	return h.status(r)
 }
 
-func (h *httpTransport) get(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error) {
+func (h *httpTransport) get(ctx context.Context, key dht.Key, maxvals int, placemark []byte, fast bool) (Page, error) {
 	q := url.Values{"maxvals": {strconv.Itoa(maxvals)}}
+	if fast {
+		q.Set("read", "fast") // RD-14
+	}
 	if len(placemark) > 0 {
 		q.Set("placemark", base64.RawURLEncoding.EncodeToString(placemark))
 	}

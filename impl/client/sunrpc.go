@@ -108,7 +108,14 @@ func (t *sunrpcTransport) remove(ctx context.Context, r dht.Remove) (st dht.Stat
 	return st, classify(err)
 }
 
-func (t *sunrpcTransport) get(ctx context.Context, key dht.Key, maxvals int, placemark []byte) (Page, error) {
+// errFastOverSunRPC: the Sun RPC interface is the original's, whose gets
+// are quorum reads here (RD-7); it has no fast read.
+var errFastOverSunRPC = fmt.Errorf("fast reads over sunrpc: %w (use xmlrpc or http)", ErrNotSupported)
+
+func (t *sunrpcTransport) get(ctx context.Context, key dht.Key, maxvals int, placemark []byte, fast bool) (Page, error) {
+	if fast {
+		return Page{}, errFastOverSunRPC
+	}
 	args := sunrpc.GetArgs{Application: t.app, ClientLibrary: t.lib, Key: key,
 		MaxVals: int32(clampInt32(int64(maxvals))), Placemark: placemark}
 	if t.v2 {

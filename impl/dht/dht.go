@@ -228,6 +228,11 @@ type Get struct {
 	// in one store's storage order (GET-1) with position placemarks. A
 	// placemark of the other order is malformed (LIM-5).
 	ItemOrder bool
+	// Fast asks a replicated DHT for a fast read (spec/SPEC.md RD-14): the
+	// merged answers of the first members of the key's replica set to
+	// answer, not a read quorum, so without RD-7's read-your-acknowledged-
+	// writes. A single store ignores it.
+	Fast bool
 }
 
 // Validate applies LIM-5 and LIM-6 and checks the placemark's shape: either

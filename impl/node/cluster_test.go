@@ -166,14 +166,15 @@ func (c *cluster) op(kind linearizability.OpKind, key dht.Key, value []byte, sec
 // calls over gateways), and records the whole iteration as one get whose
 // values are its pages' values, repeats included. A page that fails is
 // tried again, up to five times; a get that never finishes is left
-// unknown (without a return), and the checkers pass it by.
-func (c *cluster) startPagedGet(first *simNode, key dht.Key, maxvals int) {
+// unknown (without a return), and the checkers pass it by. With fast,
+// every page is a fast read (RD-14).
+func (c *cluster) startPagedGet(first *simNode, key dht.Key, maxvals int, fast bool) {
 	idx := len(c.hist)
-	c.hist = append(c.hist, linearizability.Event{Client: first.i, Kind: linearizability.OpGet, Key: key, Call: c.net.Now(), Unknown: true})
+	c.hist = append(c.hist, linearizability.Event{Client: first.i, Kind: linearizability.OpGet, Key: key, Call: c.net.Now(), Unknown: true, Fast: fast})
 	var page func(gw *simNode, pm []byte, tries int)
 	page = func(gw *simNode, pm []byte, tries int) {
 		gw.call(func(now time.Time) uint64 {
-			return gw.n.Get(now, dht.Get{Key: key, MaxVals: maxvals, Placemark: pm})
+			return gw.n.Get(now, dht.Get{Key: key, MaxVals: maxvals, Placemark: pm, Fast: fast})
 		}, func(d node.Completion) {
 			e := &c.hist[idx]
 			if d.Err != nil {
@@ -215,6 +216,12 @@ func (c *cluster) opAt(sn *simNode, kind linearizability.OpKind, key dht.Key, va
 	}
 	c.hist = append(c.hist, e)
 	sn.record(len(c.hist)-1, start)
+}
+
+// fastGetAt issues one fast get (RD-14) at gateway sn.
+func (c *cluster) fastGetAt(sn *simNode, key dht.Key) {
+	c.hist = append(c.hist, linearizability.Event{Client: sn.i, Kind: linearizability.OpGet, Key: key, Call: c.net.Now(), Fast: true})
+	sn.record(len(c.hist)-1, func(now time.Time) uint64 { return sn.n.Get(now, dht.Get{Key: key, MaxVals: 100, Fast: true}) })
 }
 
 func testKeyN(i int) dht.Key {

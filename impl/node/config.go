@@ -25,6 +25,10 @@ type Config struct {
 	// R members of the root's set have answered, the fastest R. False: a
 	// get goes to the root, which asks R-1 other members.
 	ParallelReads bool
+	// FastReadAnswers is F of a fast get (RD-14): the gateway answers it
+	// once this many members of the key's replica set (as its coordinator
+	// sees it) have answered. Gets are fast only when their client asks.
+	FastReadAnswers int
 	// RequestTimeout is how long a gateway waits for the root's answer
 	// before it routes the request again.
 	RequestTimeout time.Duration
@@ -67,6 +71,10 @@ func DefaultConfig() Config {
 		// the R fastest of n members instead of a route to the root and R
 		// given members: n-R more reads and datagrams per get.
 		ParallelReads: false,
+		// One answer: the fastest member, often the gateway's own store,
+		// as the original OpenDHT's gets took. More answers shrink what a
+		// fast get may miss but wait for slower members.
+		FastReadAnswers: 1,
 		// The original gateway's timeout.
 		RequestTimeout: 5 * time.Second,
 		Attempts:       3,
@@ -92,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: write acks must be in [0, replicas-1 = %d], got %d", c.Replicas-1, c.WriteAcks)
 	case c.ReadQuorum < 1 || c.ReadQuorum > c.Replicas:
 		return fmt.Errorf("node: read quorum must be in [1, replicas = %d], got %d", c.Replicas, c.ReadQuorum)
+	case c.FastReadAnswers < 1 || c.FastReadAnswers > c.Replicas:
+		return fmt.Errorf("node: fast read answers must be in [1, replicas = %d], got %d", c.Replicas, c.FastReadAnswers)
 	case c.RequestTimeout <= 0 || c.ReplicaTimeout <= 0 || c.ReadWait <= 0 || c.AntiEntropyPeriod <= 0:
 		return fmt.Errorf("node: timeouts must be positive")
 	case !rmw.Known(c.RMW):

@@ -451,7 +451,9 @@ func consistencyWorkload(t *testing.T, seed uint64, gws []string, load time.Dura
 						acked[b2i(faulty.Load())].Add(1)
 					}
 				default:
-					e := pagedClientGet(ctx, cl, ci, key(k), 1+crng.IntN(4))
+					// One get in three is a fast read (RD-14), judged by
+					// every rule but RD-7.
+					e := pagedClientGet(ctx, cl, ci, key(k), 1+crng.IntN(4), crng.IntN(3) == 0)
 					if !e.Unknown {
 						record(e)
 					}
@@ -494,7 +496,7 @@ func consistencyWorkload(t *testing.T, seed uint64, gws []string, load time.Dura
 		readers.Go(func() {
 			for k := range keys { // the client spreads the pages over the gateways
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				e := pagedClientGet(ctx, reader, 100+g, key(k), 3)
+				e := pagedClientGet(ctx, reader, 100+g, key(k), 3, false)
 				cancel()
 				if e.Unknown {
 					t.Errorf("run %d: final read of key %d failed", seed, k)
@@ -541,12 +543,17 @@ func writeOutcome(e *linearizability.Event, err error) {
 }
 
 // pagedClientGet reads every value of key page by page through the Go
-// client, as one get of the history; Unknown when a page failed.
-func pagedClientGet(ctx context.Context, cl *client.Client, id int, key dht.Key, maxvals int) linearizability.Event {
-	e := linearizability.Event{Client: id, Kind: linearizability.OpGet, Key: key, Call: time.Now()}
+// client, as one get of the history, every page a fast read if fast
+// (RD-14); Unknown when a page failed.
+func pagedClientGet(ctx context.Context, cl *client.Client, id int, key dht.Key, maxvals int, fast bool) linearizability.Event {
+	e := linearizability.Event{Client: id, Kind: linearizability.OpGet, Key: key, Call: time.Now(), Fast: fast}
+	var opts []client.GetOption
+	if fast {
+		opts = append(opts, client.FastRead())
+	}
 	var pm []byte
 	for pages := 0; pages < 10000; pages++ {
-		p, err := cl.GetPage(ctx, key, maxvals, pm)
+		p, err := cl.GetPage(ctx, key, maxvals, pm, opts...)
 		if err != nil {
 			e.Unknown = true
 			return e

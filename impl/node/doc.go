@@ -11,8 +11,11 @@
 // gateway asks the rest itself if the quorum does not fill, and merges the
 // values in item order (RD-7, RD-9). Every page of a get is read that way,
 // and its placemark names the last item returned, so any node can answer
-// the next page. Every replica applies admission for the client of the
-// write (RD-10). The rules are spec/SPEC.md section 13; variants.go holds
+// the next page. A fast get (RD-14), which a client asks for per request,
+// is near-routed to the first node that knows the replica set, which asks
+// every member; the gateway answers with the first FastReadAnswers of
+// them, without RD-7's read quorum. Every replica applies admission for
+// the client of the write (RD-10). The rules are spec/SPEC.md section 13; variants.go holds
 // the planted mistakes the consistency checks must catch.
 //
 // Like the overlay, a Node is a pure state machine driven by one goroutine:

@@ -106,17 +106,20 @@ func faultCluster(t *rapid.T, cfg node.Config, permanentLoss bool) (*cluster, ti
 			v := []byte(fmt.Sprintf("r%d-%d", round, i))
 			live := c.live()
 			gw := live[rapid.IntRange(0, len(live)-1).Draw(t, "gateway")]
-			switch rapid.IntRange(0, 7).Draw(t, "op") {
+			switch op := rapid.IntRange(0, 7).Draw(t, "op"); op {
 			case 0, 1, 2:
 				c.opAt(gw, linearizability.OpPut, k, v, []byte("s"), int64(rapid.IntRange(20, 3600).Draw(t, "ttl")))
 			case 3:
 				c.opAt(gw, linearizability.OpRemove, k, []byte(fmt.Sprintf("r%d-%d", round, rapid.IntRange(0, max(i, 1)).Draw(t, "victim"))), []byte("s"), 3600)
 			case 4, 5:
 				// Small pages, each at a gateway drawn afresh: paging while
-				// the answering nodes change (RD-9).
-				c.startPagedGet(gw, k, rapid.IntRange(1, 3).Draw(t, "maxvals"))
-			default:
+				// the answering nodes change (RD-9); one in two a fast get
+				// (RD-14), whose pages are fast reads.
+				c.startPagedGet(gw, k, rapid.IntRange(1, 3).Draw(t, "maxvals"), op == 5)
+			case 6:
 				c.opAt(gw, linearizability.OpGet, k, nil, nil, 0)
+			default:
+				c.fastGetAt(gw, k) // RD-14: judged by every rule but RD-7
 			}
 			c.net.RunFor(time.Duration(rapid.IntRange(50, 500).Draw(t, "gap")) * time.Millisecond)
 		}

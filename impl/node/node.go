@@ -62,6 +62,9 @@ type Disk struct {
 type Stats struct {
 	Malformed, WritesAtRoot, ReplicaWrites, Reads, Retries, ReplicaTimeouts int
 	SyncRounds, SyncPushed                                                  int
+	// FastGets counts the fast gets (RD-14) this node executed as a
+	// gateway.
+	FastGets int
 	// ForgedReplies counts answers of another node to this one's requests
 	// that did not come from the member asked, at its address (OH-3).
 	ForgedReplies int
@@ -125,6 +128,10 @@ type gwOp struct {
 	planFrom  dht.Key
 	gapsAsked bool
 	toRoot    bool
+	// fast: a fast get (RD-14). Its plan is the coordinator's answer,
+	// which names the members counted; widened is set once the gateway
+	// asked the members that had not answered within the read wait.
+	fast bool
 }
 
 // rootWrite is a write this node stores as the root.
@@ -481,7 +488,15 @@ func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 		n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: err})
 		return id
 	}
-	op := &gwOp{kind: opRead, read: g}
+	if g.Fast {
+		n.stats.FastGets++
+		if c, ok := n.cachedFastRead(g); ok {
+			c.ReqID = id
+			n.out.Done = append(n.out.Done, c)
+			return id
+		}
+	}
+	op := &gwOp{kind: opRead, read: g, fast: g.Fast}
 	n.ops[id] = op
 	n.attempt(now, id, op)
 	n.collect(now)
@@ -500,14 +515,14 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	case opWrite:
 		m, key = &wire.Write{ReqID: id, Gateway: n.self, Item: op.item}, op.item.Key
 	case opRead:
-		m, key = &wire.Read{ReqID: id, Gateway: n.self, Key: op.read.Key, MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark}, op.read.Key
+		m, key = &wire.Read{ReqID: id, Fast: op.fast, Gateway: n.self, Key: op.read.Key, MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark}, op.read.Key
 	}
 	payload, err := wire.Encode(nil, wire.Envelope{From: n.self, Msg: m})
 	if err != nil {
 		panic(fmt.Sprintf("node: a validated request does not encode: %v", err))
 	}
-	if op.kind == opRead && n.cfg.ParallelReads && !op.toRoot {
-		n.ov.RouteNear(now, key, payload) // RD-13
+	if op.kind == opRead && (op.fast || n.cfg.ParallelReads && !op.toRoot) {
+		n.ov.RouteNear(now, key, payload) // RD-13, RD-14
 		return
 	}
 	n.ov.Route(now, key, payload)
@@ -835,7 +850,7 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 	resp := &wire.ReadResp{ReqID: m.ReqID}
 	if !m.Replica {
 		resp.Replicas = n.replicaSet(m.Key)
-	} else if set := n.replicaSet(m.Key); n.cfg.ParallelReads && set[0].ID == n.self.ID {
+	} else if set := n.replicaSet(m.Key); n.cfg.ParallelReads && !m.Fast && set[0].ID == n.self.ID {
 		// Asked by a coordinator that is not the root: as the root in
 		// its own view, this member names the replica set the quorum is
 		// counted in (RD-7, RD-13).
@@ -851,9 +866,10 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 		// itself if the quorum does not fill. With ParallelReads this node
 		// is the first on the route that knows the replica set (maybe the
 		// gateway itself) and asks every member: the gateway takes the
-		// first R answers (RD-13).
+		// first R answers (RD-13). A fast get's coordinator asks every
+		// member too: the gateway takes the first F answers (RD-14).
 		quorum := n.cfg.ReadQuorum
-		if n.cfg.ParallelReads {
+		if n.cfg.ParallelReads || m.Fast {
 			quorum = len(resp.Replicas)
 		}
 		asked := 0 // the members asked, this node included if it is one
@@ -864,7 +880,7 @@ func (n *Node) read(now time.Time, m *wire.Read) {
 		}
 		for _, p := range resp.Replicas {
 			if p.ID != n.self.ID && asked < quorum && !n.bug().RootOnlyRead {
-				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals, Placemark: m.Placemark})
+				n.send(now, p, &wire.Read{ReqID: m.ReqID, Replica: true, Fast: m.Fast, Gateway: m.Gateway, Key: m.Key, MaxVals: m.MaxVals, Placemark: m.Placemark})
 				asked++
 			}
 		}
@@ -917,6 +933,10 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 	}
 	op.replies[from.ID] = m
 	op.replyAddr[from.ID] = from.Addr
+	if op.fast {
+		n.fastReadResp(now, from, m, op)
+		return
+	}
 	switch {
 	case m.Replicas == nil || op.rootResp != nil:
 	case !n.cfg.ParallelReads || op.toRoot || (m.Replicas[0].ID == from.ID && m.Replicas[0].Addr == from.Addr):
@@ -1025,11 +1045,16 @@ func (n *Node) widenRead(now time.Time, id uint64, op *gwOp) {
 // TTL.
 func (n *Node) finishRead(id uint64, op *gwOp) {
 	delete(n.ops, id)
-	if n.bug().StoragePlacemark {
+	if n.bug().StoragePlacemark && !op.fast {
 		n.finishReadStorageOrder(id, op)
 		return
 	}
-	replies := n.memberReplies(op)
+	var replies []*wire.ReadResp
+	if op.fast {
+		replies = n.fastReplies(op)
+	} else {
+		replies = n.memberReplies(op)
+	}
 	var cut *dht.ItemPos
 	for _, r := range replies {
 		if len(r.Placemark) > 0 && len(r.Values) > 0 {
@@ -1076,7 +1101,59 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 	if more && len(out) > 0 {
 		pm = dht.EncodeItemPlacemark(merged[len(out)-1].pos)
 	}
-	n.out.Done = append(n.out.Done, Completion{ReqID: id, Values: out, Placemark: pm})
+	c := Completion{ReqID: id, Values: out, Placemark: pm}
+	if op.fast {
+		n.cacheFastRead(op.read, c)
+	}
+	n.out.Done = append(n.out.Done, c)
+}
+
+// fastReadResp takes an answer to a fast get (RD-14). The first answer
+// that names a replica set is the coordinator's, the plan: the members
+// counted are those of the set it names, each answering from its own
+// address (OH-3). The gateway answers once F of them have.
+func (n *Node) fastReadResp(now time.Time, from wire.Peer, m *wire.ReadResp, op *gwOp) {
+	if op.plan == nil && m.Replicas != nil {
+		op.plan, op.planFrom = m, from.ID
+		// The members were asked with the plan: if F do not answer
+		// within the read wait, the gateway asks them itself.
+		if d := now.Add(n.cfg.ReadWait); d.Before(op.deadline) {
+			op.deadline = d
+		}
+	}
+	if op.plan == nil {
+		return // members answered before the coordinator: wait for its set
+	}
+	need := min(n.cfg.FastReadAnswers, len(op.plan.Replicas))
+	if len(n.fastReplies(op)) >= need {
+		n.finishRead(m.ReqID, op)
+	}
+}
+
+// fastReplies returns the answers of a fast get that count: those of the
+// members of its coordinator's set, from their own addresses.
+func (n *Node) fastReplies(op *gwOp) []*wire.ReadResp {
+	var out []*wire.ReadResp
+	for _, p := range op.plan.Replicas {
+		if op.member(p) {
+			out = append(out, op.replies[p.ID])
+		}
+	}
+	return out
+}
+
+// widenFastRead asks, once, every member of a fast get's coordinator's set
+// that has not answered within the read wait (its read or answer was lost,
+// or it is down); the get is sent again if F answers still do not come.
+func (n *Node) widenFastRead(now time.Time, id uint64, op *gwOp) {
+	op.widened = true
+	op.deadline = now.Add(n.cfg.ReadWait)
+	for _, p := range op.plan.Replicas {
+		if op.replies[p.ID] == nil {
+			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Fast: true, Gateway: n.self, Key: op.read.Key,
+				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
+		}
+	}
 }
 
 func readValue(v wire.ReadValue) dht.Value {
@@ -1137,11 +1214,15 @@ func (n *Node) Tick(now time.Time) {
 	slices.Sort(due)
 	for _, id := range due {
 		op := n.ops[id]
+		if op.kind == opRead && op.fast && op.plan != nil && !op.widened {
+			n.widenFastRead(now, id, op) // F members did not answer: ask the rest
+			continue
+		}
 		if op.kind == opRead && op.rootResp != nil && !op.widened {
 			n.widenRead(now, id, op) // the quorum did not fill: ask every member
 			continue
 		}
-		if op.kind == opRead && n.cfg.ParallelReads && op.rootResp == nil && len(op.replies) > 0 && !op.toRoot {
+		if op.kind == opRead && n.cfg.ParallelReads && !op.fast && op.rootResp == nil && len(op.replies) > 0 && !op.toRoot {
 			// Answers came but none from a member that is the root in its
 			// own view (RD-13): send the get to the root, without
 			// counting it.

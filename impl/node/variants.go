@@ -58,6 +58,11 @@ type Variant struct {
 	// included (breaks IM-3 and SG-5). Planted in the store, as
 	// AcceptStaleRecords.
 	UnverifiedCopies bool
+	// FastReadCache answers a fast get (RD-14) at its gateway from the
+	// answer the gateway last gave a fast get of the key, kept without
+	// bound: a read cache that never hears of removes returns the item of
+	// a settled rm (breaks RD-8's no resurrection, which fast reads keep).
+	FastReadCache bool
 	// AckBeforeDurable acknowledges a write at the root without waiting
 	// for its own fsync (breaks DUR-1): the negative control of the
 	// durability tests, not a consistency variant.
@@ -84,6 +89,7 @@ var Variants = map[string]Variant{
 	"skewed-expiry":        {SkewedExpiry: true},
 	"accept-stale-records": {AcceptStaleRecords: true},
 	"unverified-copies":    {UnverifiedCopies: true},
+	"fast-read-cache":      {FastReadCache: true},
 }
 
 // storeMutation names the store mutation a variant's mistake is made of

@@ -130,10 +130,16 @@ func (n *Node) proximityHop(key ID, usable func(wire.Peer) bool, near bool) wire
 
 // KnowsClosest reports whether the node knows the k nodes closest to key
 // (itself included) for certain, as far as its leaf set is right: the k
-// closest of itself and its leaves all lie nearer to the key than both
-// ends of the leaf set, so no node beyond the leaf set can be closer. A
-// side shorter than the leaf set's size means the node knows the whole
-// ring on that side.
+// closest of itself and its leaves all lie nearer to the key than any
+// point of the ring the leaf set does not cover, so no node the node does
+// not know can be closer. A side holds the nodes of its own half of the
+// ring: one shorter than the leaf set's size holds every node of that
+// half. What the node does not know is then the arc from the far end of
+// each full side to the point opposite the node, and the key's distance
+// to that arc is its distance to one of the arc's ends. (Checking the
+// sides' ends alone misses the opposite point when one side is short: a
+// node just past it, in the other half, may be nearer to a key than the
+// node's own nodes are; PR-2.)
 func (n *Node) KnowsClosest(key ID, k int) bool {
 	if !n.joined || !n.leaves.covers(key) {
 		return false
@@ -152,14 +158,25 @@ func (n *Node) KnowsClosest(key ID, k int) bool {
 		return 0
 	})
 	far := Distance(key, cands[k-1].ID)
+	full := 0
 	for _, side := range [][]wire.Peer{n.leaves.pred, n.leaves.succ} {
 		front := n.leaves.front(side)
 		if len(front) < n.leaves.size {
 			continue
 		}
+		full++
 		if Compare(Distance(key, front[len(front)-1].ID), far) <= 0 {
 			return false
 		}
 	}
+	if full == 1 && Compare(Distance(key, opposite(n.self.ID)), far) <= 0 {
+		return false // an unknown node near the opposite point may be closer
+	}
 	return true
+}
+
+// opposite returns the point of the ring half a turn from id.
+func opposite(id ID) ID {
+	id[0] ^= 0x80
+	return id
 }

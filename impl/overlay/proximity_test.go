@@ -3,7 +3,9 @@ package overlay
 import (
 	"crypto/sha1"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
@@ -275,4 +277,120 @@ func closestOf(key ID, ps []wire.Peer, k int) []wire.Peer {
 		return 1
 	})
 	return ps[:k]
+}
+
+// TestKnowsClosestSmallRings (PR-2): in rings of 9 to 20 nodes with right
+// leaf sets, a node that says it knows the k closest nodes to a key names
+// the true ones. Small rings are where a side of a leaf set is short (its
+// half of the ring holds fewer nodes than the side's size), and where a
+// node just past the point opposite the node, in the other half, can be
+// nearer to a key than the node's own nodes are. Among them the ring of
+// the wide-area testbed on 10.231.0.0/16, where that mistake made fast
+// reads (RD-14) answer from a node outside the replica set. The negative
+// control is the rule that checks only the ends of the full sides: it must
+// be caught on that ring.
+func TestKnowsClosestSmallRings(t *testing.T) {
+	const k = 4
+	rng := rand.New(rand.NewPCG(7, 7))
+	type ring struct {
+		name string
+		ids  []ID
+	}
+	var rings []ring
+	for _, subnet := range []string{"10.231", "10.219", "10.213"} {
+		var ids []ID
+		for i := range 16 {
+			ids = append(ids, ID(sha1.Sum(fmt.Appendf(nil, "%s.0.%d:5850", subnet, 10+i))))
+		}
+		rings = append(rings, ring{"testbed " + subnet, ids})
+	}
+	for r := range 40 {
+		var ids []ID
+		for range 9 + r%12 {
+			var id ID
+			for i := range id {
+				id[i] = byte(rng.IntN(256))
+			}
+			ids = append(ids, id)
+		}
+		rings = append(rings, ring{fmt.Sprintf("random %d", r), ids})
+	}
+	endsOnlyWrong, claims := 0, 0
+	for _, rg := range rings {
+		peer := func(i int) wire.Peer { // one address each (OH-5)
+			return wire.Peer{ID: rg.ids[i], Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 5850)}
+		}
+		var nodes []*Node
+		for i := range rg.ids {
+			n := New(DefaultConfig(), peer(i))
+			n.joined = true
+			for j := range rg.ids {
+				n.leaves.add(peer(j))
+			}
+			if got, want := len(n.Leaves()), min(len(rg.ids)-1, 2*n.cfg.LeafSetSize); got > want || got < min(len(rg.ids)-1, n.cfg.LeafSetSize) {
+				t.Fatalf("ring %s: node %x has %d leaves", rg.name, rg.ids[i][:4], got)
+			}
+			nodes = append(nodes, n)
+		}
+		for range 300 {
+			var key ID
+			for i := range key {
+				key[i] = byte(rng.IntN(256))
+			}
+			truth := slices.Clone(rg.ids)
+			slices.SortFunc(truth, func(a, b ID) int {
+				if Closer(key, a, b) {
+					return -1
+				}
+				return 1
+			})
+			for _, n := range nodes {
+				got := closestOf(key, append(n.Leaves(), n.self), k)
+				right := true
+				for i := range k {
+					right = right && got[i].ID == truth[i]
+				}
+				knows := n.KnowsClosest(key, k)
+				if knows {
+					claims++
+				}
+				if knows && !right {
+					t.Fatalf("ring %s: node %x claims to know the %d closest to %x, names %x, %x, %x, %x; truly %x, %x, %x, %x",
+						rg.name, n.self.ID[:4], k, key[:4], got[0].ID[:4], got[1].ID[:4], got[2].ID[:4], got[3].ID[:4],
+						truth[0][:4], truth[1][:4], truth[2][:4], truth[3][:4])
+				}
+				if rg.name == "testbed 10.231" && knowsClosestEndsOnly(n, key, k) && !right {
+					endsOnlyWrong++
+				}
+			}
+		}
+	}
+	if endsOnlyWrong == 0 {
+		t.Fatal("the negative control, the rule that checks only the ends of full sides, made no wrong claim on the testbed's ring")
+	}
+	if claims < len(rings)*300 {
+		t.Fatalf("only %d claims over %d rings of 300 keys: near routing would rarely stop early", claims, len(rings))
+	}
+	t.Logf("%d right claims; negative control: the ends-only rule made %d wrong claims on the testbed's ring", claims, endsOnlyWrong)
+}
+
+// knowsClosestEndsOnly is KnowsClosest without the point opposite the
+// node: the rule before PR-2 named it, the negative control of
+// TestKnowsClosestSmallRings.
+func knowsClosestEndsOnly(n *Node, key ID, k int) bool {
+	if !n.joined || !n.leaves.covers(key) {
+		return false
+	}
+	cands := append(n.leaves.all(), n.self)
+	if k > len(cands) {
+		return false
+	}
+	far := Distance(key, closestOf(key, cands, k)[k-1].ID)
+	for _, side := range [][]wire.Peer{n.leaves.pred, n.leaves.succ} {
+		front := n.leaves.front(side)
+		if len(front) == n.leaves.size && Compare(Distance(key, front[len(front)-1].ID), far) <= 0 {
+			return false
+		}
+	}
+	return true
 }

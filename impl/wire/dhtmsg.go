@@ -62,10 +62,16 @@ type WriteAck struct {
 	Status uint8
 }
 
-// Read asks for the values under Key.
+// Read asks for the values under Key. Replica marks a read a coordinator
+// sends to a member (answer from the store, ask no one); Fast marks the
+// reads of a fast get (spec RD-14): its coordinator asks every member, and
+// a member does not name its replica set. The two travel in one flags
+// byte (bit 0 Replica, bit 1 Fast), whose value for a read without Fast is
+// the boolean byte earlier releases wrote.
 type Read struct {
 	ReqID     uint64
 	Replica   bool
+	Fast      bool
 	Gateway   Peer
 	Key       dht.Key
 	MaxVals   uint16
@@ -168,9 +174,22 @@ func (m *Write) decode(d *decoder) {
 func (m *WriteAck) encode(e *encoder) { e.uv(m.ReqID); e.u8(m.Status) }
 func (m *WriteAck) decode(d *decoder) { m.ReqID = d.uv(); m.Status = d.u8() }
 
+// Flags of a Read.
+const (
+	readReplica = 1 << 0
+	readFast    = 1 << 1
+)
+
 func (m *Read) encode(e *encoder) {
 	e.uv(m.ReqID)
-	e.bool(m.Replica)
+	var flags uint8
+	if m.Replica {
+		flags |= readReplica
+	}
+	if m.Fast {
+		flags |= readFast
+	}
+	e.u8(flags)
 	e.peer(m.Gateway)
 	e.id(m.Key)
 	e.uv(uint64(m.MaxVals))
@@ -179,7 +198,11 @@ func (m *Read) encode(e *encoder) {
 
 func (m *Read) decode(d *decoder) {
 	m.ReqID = d.uv()
-	m.Replica = d.bool()
+	flags := d.u8()
+	if flags&^(readReplica|readFast) != 0 {
+		d.fail("read flags")
+	}
+	m.Replica, m.Fast = flags&readReplica != 0, flags&readFast != 0
 	m.Gateway = d.peer()
 	m.Key = d.id()
 	m.MaxVals = uint16(d.uvMax(1<<16-1, "maxvals"))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -68,7 +69,7 @@ func genMessage() *rapid.Generator[Message] {
 		case 11:
 			return &WriteAck{ReqID: n, Status: rapid.Uint8().Draw(t, "status")}
 		case 12:
-			return &Read{ReqID: n, Replica: rapid.Bool().Draw(t, "replica"), Gateway: genPeer().Draw(t, "gw"), Key: key,
+			return &Read{ReqID: n, Replica: rapid.Bool().Draw(t, "replica"), Fast: rapid.Bool().Draw(t, "fast"), Gateway: genPeer().Draw(t, "gw"), Key: key,
 				MaxVals: rapid.Uint16().Draw(t, "maxvals"), Placemark: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "pm")}
 		case 13:
 			vals := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) ReadValue {
@@ -244,5 +245,38 @@ func TestDecodeCopiesAndDecodeSharedShares(t *testing.T) {
 		if got.Client != "10.0.0.1" {
 			t.Errorf("%s: client after overwriting the datagram is %q: strings must never share", tc.name, got.Client)
 		}
+	}
+}
+
+// A Read's flags byte: without Fast it is the boolean byte of earlier
+// releases (0 or 1), so their reads decode the same; Fast is bit 1; any
+// other bit is malformed (spec RD-14).
+func TestReadFlags(t *testing.T) {
+	enc := func(m *Read) []byte {
+		b, err := Encode(nil, Envelope{Msg: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain, replica := enc(&Read{ReqID: 7}), enc(&Read{ReqID: 7, Replica: true})
+	// Header (4), sender ID (20), no address (1), request id (1): the flags.
+	const at = 4 + 20 + 1 + 1
+	if plain[at] != 0 || replica[at] != 1 {
+		t.Fatalf("flags of a read without Fast: %d and %d, want the boolean bytes 0 and 1", plain[at], replica[at])
+	}
+	for _, m := range []*Read{{ReqID: 7, Fast: true}, {ReqID: 7, Fast: true, Replica: true}} {
+		env, err := Decode(enc(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := env.Msg.(*Read); got.Fast != m.Fast || got.Replica != m.Replica {
+			t.Fatalf("decoded %+v, want %+v", got, m)
+		}
+	}
+	bad := slices.Clone(plain)
+	bad[at] = 4
+	if _, err := Decode(bad); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a read with an unknown flag: %v, want ErrMalformed", err)
 	}
 }

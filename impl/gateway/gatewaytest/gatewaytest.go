@@ -24,6 +24,7 @@ type Model struct {
 	now     dht.Time
 	nextID  uint64
 	clients []dht.ClientID // the client of every write, in order
+	fast    []bool         // whether each get was a fast read, in order
 }
 
 // NewModel returns an empty model backend.
@@ -36,6 +37,14 @@ func (m *Model) Clients() []dht.ClientID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.clients)
+}
+
+// FastGets returns, for every get in order, whether it asked for a fast
+// read (spec RD-14): what a gateway passed on of its client's choice.
+func (m *Model) FastGets() []bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.fast)
 }
 
 func (m *Model) write(op dht.Op, client dht.ClientID) (dht.Status, error) {
@@ -70,6 +79,7 @@ func (m *Model) Remove(_ context.Context, r dht.Remove) (dht.Status, error) {
 func (m *Model) Get(_ context.Context, g dht.Get) (dht.GetReply, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.fast = append(m.fast, g.Fast)
 	res := m.s.Step(dht.Op{Kind: dht.OpGet, Get: g}, m.now)
 	return res.Reply, res.Err
 }

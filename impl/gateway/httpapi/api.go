@@ -301,7 +301,7 @@ func Index() IndexReply {
 	return IndexReply{
 		Version: Version,
 		Endpoints: map[string]string{
-			"GET " + Prefix + "keys/{key}?maxvals=N&placemark=P": "get: values with their details; ask again with the placemark until it is empty",
+			"GET " + Prefix + "keys/{key}?maxvals=N&placemark=P": "get: values with their details; ask again with the placemark until it is empty; &read=fast: the first replica to answer (no read-your-writes)",
 			"POST " + Prefix + "keys/{key}":                      `put or put_removable: {"value": base64, "ttl": seconds, "secret": base64}`,
 			"DELETE " + Prefix + "keys/{key}":                    `rm: {"value" or "value_hash": base64, "secret": base64}`,
 			"GET " + Prefix + "registers/{key}":                  "read a register: version and value",
@@ -508,7 +508,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, key dht.Key) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CallTimeout)
 	defer cancel()
 	rep, err := h.b.Get(ctx, g)
-	h.log.Debug("httpapi: get", "client", gateway.ClientOf(r), "key", key, "maxvals", g.MaxVals, "values", len(rep.Values), "err", err)
+	h.log.Debug("httpapi: get", "client", gateway.ClientOf(r), "key", key, "maxvals", g.MaxVals, "fast", g.Fast, "values", len(rep.Values), "err", err)
 	if err != nil {
 		h.failed(w, r, "get", err)
 		return

@@ -274,6 +274,9 @@ func TestErrors(t *testing.T) {
 		{"maxvals text", "GET", key + "?maxvals=ten", "", 400, "maxvals must be a whole number"},
 		{"maxvals twice", "GET", key + "?maxvals=1&maxvals=2", "", 400, `"maxvals" given 2 times`},
 		{"query typo", "GET", key + "?maxval=3", "", 400, `unknown query parameter "maxval"`},
+		{"read unknown", "GET", key + "?read=quick", "", 400, `read must be quorum`},
+		{"read empty", "GET", key + "?read=", "", 400, `read must be quorum`},
+		{"read twice", "GET", key + "?read=fast&read=fast", "", 400, `"read" given 2 times`},
 		{"query escape", "GET", key + "?maxvals=%zz", "", 400, "query is malformed"},
 		{"placemark garbage", "GET", key + "?placemark=eHl6", "", 400, "placemark is malformed"},
 		{"placemark not base64", "GET", key + "?placemark=!!", "", 400, "placemark is malformed"},
@@ -619,5 +622,26 @@ func TestIndexListsTheEndpoints(t *testing.T) {
 	}
 	if rec := do(t, h, "POST", "/api/v1/", "{}"); rec.Code != 405 {
 		t.Fatalf("POST /api/v1/: %d, want 405", rec.Code)
+	}
+}
+
+// TestFastRead: ?read=fast asks the backend for a fast read (spec RD-14)
+// and answers as a default get; read=quorum and no read parameter ask for
+// the default; other values are refused before the backend is asked.
+func TestFastRead(t *testing.T) {
+	b := gatewaytest.NewModel()
+	h := New(b, DefaultConfig())
+	mustWrite(t, h, "POST", "/api/v1/keys/00", `{"value":"djE="}`)
+	want := mustGet(t, h, "/api/v1/keys/00")
+	for _, q := range []string{"?read=fast", "?read=quorum", "?maxvals=5&read=fast"} {
+		if got := mustGet(t, h, "/api/v1/keys/00"+q); !cmp.Equal(want, got) {
+			t.Fatalf("GET %s: %+v, want %+v", q, got, want)
+		}
+	}
+	if rec := do(t, h, "GET", "/api/v1/keys/00?read=Fast", ""); rec.Code != 400 {
+		t.Fatalf("read=Fast: %d, want 400", rec.Code)
+	}
+	if d := cmp.Diff([]bool{false, true, false, true}, b.FastGets()); d != "" {
+		t.Fatalf("fast reads asked of the backend (-want +got):\n%s", d)
 	}
 }

@@ -403,7 +403,8 @@ func decodeRemove(client dht.ClientID, key dht.Key, body []byte) (dht.Remove, st
 }
 
 // decodeGet reads the query of a GET: maxvals (default DefaultMaxVals,
-// positive, capped at maxValsCap) and placemark, nothing else.
+// positive, capped at maxValsCap), placemark, and read ("quorum", the
+// default, or "fast": a fast read, spec RD-14), nothing else.
 func decodeGet(key dht.Key, rawQuery string, maxValsCap int) (dht.Get, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -437,8 +438,16 @@ func decodeGet(key dht.Key, rawQuery string, maxValsCap int) (dht.Get, error) {
 				return dht.Get{}, bad(dht.ErrBadPlacemark)
 			}
 			g.Placemark = pm
+		case "read":
+			switch v {
+			case "quorum":
+			case "fast":
+				g.Fast = true
+			default:
+				return dht.Get{}, badRequest("read must be quorum (the default: read-your-acknowledged-writes) or fast (the first replica to answer), got %q", truncate(v))
+			}
 		default:
-			return dht.Get{}, badRequest("unknown query parameter %q (the parameters are maxvals and placemark)", truncate(name))
+			return dht.Get{}, badRequest("unknown query parameter %q (the parameters are maxvals, placemark and read)", truncate(name))
 		}
 	}
 	if err := g.Validate(); err != nil {

@@ -42,7 +42,13 @@
 // under the key, with their details (get_details). maxvals is optional
 // (default 10), must be a positive integer and is capped at
 // Config.MaxValsCap (1000); placemark is optional (empty or absent on the
-// first call). No other query parameter is accepted.
+// first call). read is optional: quorum (the default) reads from a read
+// quorum of the key's replicas and returns every value whose put was
+// acknowledged before the get (spec RD-7); fast (spec RD-14) returns the
+// merged values of the first replicas to answer, sooner, but may miss a
+// value just put or return one just removed. Every page of a fast get is
+// a fast read; its placemark is the same kind as a default get's. No
+// other query parameter is accepted.
 //
 //	200 {"values": [{"value": "<base64>", "ttl_remaining": 3599,
 //	                 "hash_alg": "SHA" or "", "secret_hash": "<base64>" or ""}],

@@ -57,13 +57,28 @@ var methods = map[string]method{
 	"get": {
 		args: []string{"key", "maxvals", "placemark", "application"},
 		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
-			return callGet(ctx, b, a, false)
+			return callGet(ctx, b, a, false, false)
 		},
 	},
 	"get_details": {
 		args: []string{"key", "maxvals", "placemark", "application"},
 		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
-			return callGet(ctx, b, a, true)
+			return callGet(ctx, b, a, true, false)
+		},
+	},
+	// Fast reads (spec/SPEC.md RD-14): get and get_details answered by the
+	// first replica to answer, without read-your-acknowledged-writes. Not
+	// in the original API, whose get and get_details keep RD-7 here.
+	"get_fast": {
+		args: []string{"key", "maxvals", "placemark", "application"},
+		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+			return callGet(ctx, b, a, false, true)
+		},
+	},
+	"get_details_fast": {
+		args: []string{"key", "maxvals", "placemark", "application"},
+		call: func(ctx context.Context, b gateway.Backend, _ dht.ClientID, a *args) (Value, error) {
+			return callGet(ctx, b, a, true, true)
 		},
 	},
 	"rm": {
@@ -372,14 +387,14 @@ func (e *unknownOutcome) Error() string { return e.err.Error() }
 // [[[value, ttl_remaining, hash_alg, secret_hash], ...], placemark]. An
 // unremovable value has hash_alg "" and an empty secret_hash, as in the
 // Sun RPC interface.
-func callGet(ctx context.Context, b gateway.Backend, a *args, details bool) (Value, error) {
+func callGet(ctx context.Context, b gateway.Backend, a *args, details, fast bool) (Value, error) {
 	key, maxvals := a.key(0), a.int(1)
 	pm := a.bytes(2)
 	a.check(len(pm) <= dht.MaxPlacemarkLen, dht.ErrBadPlacemark)
 	if err := a.done(); err != nil {
 		return Value{}, err
 	}
-	g := dht.Get{Key: key, MaxVals: int(min(maxvals, math.MaxInt32)), Placemark: pm}
+	g := dht.Get{Key: key, MaxVals: int(min(maxvals, math.MaxInt32)), Placemark: pm, Fast: fast}
 	if err := g.Validate(); err != nil {
 		return Value{}, err
 	}

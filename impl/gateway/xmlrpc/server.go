@@ -15,6 +15,12 @@
 // "unknown secret hash algorithm", ...). The client a write is charged to
 // (FST-5) is the remote IP address of the HTTP connection.
 //
+// Two methods beyond the original API read fast (spec/SPEC.md RD-14):
+// get_fast and get_details_fast take the arguments of get and
+// get_details and answer in their form, with the merged answers of the
+// first replicas to answer instead of a read quorum, so without
+// read-your-acknowledged-writes (RD-7); get and get_details keep RD-7.
+//
 // Two methods beyond the original API serve the versioned registers of
 // spec/SPEC.md section 11, when the Backend is a gateway.RegisterBackend
 // (else they fault with FaultUnknownMethod):

@@ -446,3 +446,33 @@ func TestAPIPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestGetFast: get_fast and get_details_fast answer as get and
+// get_details do and ask the backend for a fast read (spec RD-14); get and
+// get_details never do; bad arguments fault as get's do.
+func TestGetFast(t *testing.T) {
+	b := gatewaytest.NewModel()
+	h := newTestServer(b).Handler()
+	key := sha("fast key")
+	result(t, call(t, h, "put", b64(key), b64([]byte("v1")), num(3600), str("test")))
+	for _, m := range [][2]string{{"get", "get_fast"}, {"get_details", "get_details_fast"}} {
+		want := result(t, call(t, h, m[0], b64(key), num(10), b64(nil), str("test")))
+		got := result(t, call(t, h, m[1], b64(key), num(10), b64(nil), str("test")))
+		if d := cmp.Diff(want, got); d != "" {
+			t.Fatalf("%s answers otherwise than %s (-%s +%s):\n%s", m[1], m[0], m[0], m[1], d)
+		}
+	}
+	if d := cmp.Diff([]bool{false, true, false, true}, b.FastGets()); d != "" {
+		t.Fatalf("fast reads asked of the backend by get, get_fast, get_details, get_details_fast (-want +got):\n%s", d)
+	}
+	mr := call(t, h, "get_fast", b64(key), num(0), b64(nil), str("test"))
+	if mr.Fault == nil || !strings.Contains(mr.Fault.String, "maxvals must be positive") {
+		t.Fatalf("get_fast with maxvals 0: %+v", mr)
+	}
+	if mr := call(t, h, "get_fast", b64(key), num(10), b64(nil)); mr.Fault == nil || mr.Fault.Code != FaultBadParams {
+		t.Fatalf("get_fast without its application: %+v", mr)
+	}
+	if n := len(b.FastGets()); n != 4 {
+		t.Fatalf("refused calls reached the backend: %d gets", n)
+	}
+}
