@@ -552,8 +552,10 @@ func (s *Server) loop(ctx context.Context) {
 			return
 		case ps := <-s.in:
 			now := s.clk.Now()
+			// Each batch has its own buffer (receive), never written
+			// again: the node may read its messages in place.
 			for _, p := range ps {
-				s.n.Receive(now, p.from, p.data)
+				s.n.ReceiveOwned(now, p.from, p.data)
 			}
 		case c := <-s.calls:
 			waiters[c.start(s.clk.Now())] = c.done
