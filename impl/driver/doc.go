@@ -5,8 +5,11 @@
 // requests (store.Request), in order, with consecutive steps in one Pebble
 // batch: none of them waits for the disk. A syncer goroutine waits for each
 // write's fsync, in order, before the core hears that it is durable
-// (DUR-1). The datagrams of one step leave in one system call where the
-// transport can. The gateways (XML-RPC with the HTTP/JSON API, Sun RPC)
+// (DUR-1). The datagrams of one turn of the loop leave in one system call
+// where the transport can, and the messages of a turn bound to the same
+// node travel in one datagram, a bundle (wire.TBundle), which the
+// receiving driver unpacks before its core sees the messages; a
+// malformed bundle is dropped whole and counted as malformed. The gateways (XML-RPC with the HTTP/JSON API, Sun RPC)
 // call the server, which implements gateway.Backend. With
 // ServerConfig.Metrics and StatusPage the HTTP gateway also serves the
 // node's Prometheus metrics (impl/metrics) at /metrics and its status page

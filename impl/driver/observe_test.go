@@ -118,10 +118,13 @@ func TestMetricsAndStatusPageOnTheGateway(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	for _, name := range []string{`opendht_datagrams_total{direction="in"}`, `opendht_datagrams_total{direction="out"}`, "opendht_fsync_duration_seconds_count", "opendht_routing_table_peers"} {
+	for _, name := range []string{`opendht_datagrams_total{direction="in"}`, `opendht_datagrams_total{direction="out"}`, "opendht_messages_sent_total", "opendht_fsync_duration_seconds_count", "opendht_routing_table_peers"} {
 		if v := metricValue(body, name); v <= 0 {
 			t.Errorf("%s = %v, want > 0", name, v)
 		}
+	}
+	if msgs, out := metricValue(body, "opendht_messages_sent_total"), metricValue(body, `opendht_datagrams_total{direction="out"}`); msgs < out {
+		t.Errorf("%v messages sent in %v datagrams: a datagram carries at least one", msgs, out)
 	}
 	// The root of a key stores for the client: some node holds bytes
 	// charged to 127.0.0.1.

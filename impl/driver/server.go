@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
 	"github.com/opendht-go/opendht/impl/metrics"
 	"github.com/opendht-go/opendht/impl/node"
+	"github.com/opendht-go/opendht/impl/overlay"
 	"github.com/opendht-go/opendht/impl/rmw"
 	"github.com/opendht-go/opendht/impl/store"
 	"github.com/opendht-go/opendht/impl/transport"
@@ -89,11 +91,18 @@ type call struct {
 // Server runs one Node: a UDP transport, the store, and one goroutine that
 // owns the node and does its I/O.
 type Server struct {
-	n       *node.Node
-	st      *store.Store
-	tr      transport.Transport
-	sendBuf []byte               // the loop's: datagrams of one flush
-	sends   []transport.Datagram // the loop's
+	n  *node.Node
+	st *store.Store
+	tr transport.Transport
+	// The loop's, reused from turn to turn: the messages of one turn, their
+	// encodings, the bundles made of them, and the datagrams sent.
+	turn    []overlay.Send
+	encBuf  []byte
+	encs    []encoded
+	sendBuf []byte
+	sends   []transport.Datagram
+	// The reader goroutine's: the datagrams of one bundle.
+	split   [][]byte
 	clk     clock.Clock
 	log     *slog.Logger
 	in      chan []packet
@@ -126,6 +135,7 @@ type Server struct {
 	m            *metrics.Metrics
 	sendErrors   atomic.Uint64
 	malformed    atomic.Uint64
+	badBundles   atomic.Uint64 // malformed bundles, dropped whole
 	joinAttempts atomic.Uint64
 	aeRounds     atomic.Uint64
 	aeRepairs    atomic.Uint64
@@ -438,7 +448,7 @@ func (s *Server) MetricsSnapshot() metrics.Snapshot {
 		JoinAttempts:  s.joinAttempts.Load(),
 		CapacityBytes: s.capacity, StoreBytes: s.st.Committed(), QueuedWrites: s.st.Queued(), Clients: us,
 		AntiEntropyRounds: s.aeRounds.Load(), AntiEntropyRepairs: s.aeRepairs.Load(),
-		DroppedQueueFull: uint64(s.dropped.Load()), DroppedMalformed: s.malformed.Load(), DroppedSendError: s.sendErrors.Load(),
+		DroppedQueueFull: uint64(s.dropped.Load()), DroppedMalformed: s.malformed.Load() + s.badBundles.Load(), DroppedSendError: s.sendErrors.Load(),
 	}
 }
 
@@ -458,8 +468,10 @@ func (s *Server) Inspect(ctx context.Context, f func(n *node.Node)) error {
 }
 
 // receive runs on the transport's reader goroutine: it copies a batch of
-// datagrams into one allocation and hands it to the node's goroutine, or
-// drops it if that one is far behind.
+// datagrams into one allocation, unpacks the bundles among them (each
+// datagram a bundle carries goes to the node as if it had arrived alone),
+// and hands the batch to the node's goroutine, or drops it if that one is
+// far behind. A malformed bundle is dropped whole and counted.
 func (s *Server) receive(ds []transport.Datagram) {
 	s.m.DatagramsIn(len(ds))
 	size := 0
@@ -467,10 +479,27 @@ func (s *Server) receive(ds []transport.Datagram) {
 		size += len(d.Payload)
 	}
 	buf := make([]byte, 0, size)
-	ps := make([]packet, len(ds))
-	for i, d := range ds {
+	ps := make([]packet, 0, len(ds))
+	for _, d := range ds {
 		buf = append(buf, d.Payload...)
-		ps[i] = packet{d.Addr, buf[len(buf)-len(d.Payload) : len(buf) : len(buf)]}
+		data := buf[len(buf)-len(d.Payload) : len(buf) : len(buf)]
+		if !wire.IsBundle(data) {
+			ps = append(ps, packet{d.Addr, data})
+			continue
+		}
+		var err error
+		if s.split, err = wire.SplitBundle(s.split[:0], data); err != nil {
+			s.badBundles.Add(1)
+			s.log.Debug("malformed bundle", "from", d.Addr, "err", err)
+			continue
+		}
+		for _, b := range s.split {
+			ps = append(ps, packet{d.Addr, b})
+		}
+		clear(s.split)
+	}
+	if len(ps) == 0 {
+		return
 	}
 	select {
 	case s.in <- ps:
@@ -523,8 +552,10 @@ func (s *Server) loop(ctx context.Context) {
 			return
 		case ps := <-s.in:
 			now := s.clk.Now()
+			// Each batch has its own buffer (receive), never written
+			// again: the node may read its messages in place.
 			for _, p := range ps {
-				s.n.Receive(now, p.from, p.data)
+				s.n.ReceiveOwned(now, p.from, p.data)
 			}
 		case c := <-s.calls:
 			waiters[c.start(s.clk.Now())] = c.done
@@ -551,43 +582,26 @@ func (s *Server) loop(ctx context.Context) {
 }
 
 // flush runs the node's outputs until it has none: what the store's
-// answers make the node do goes out in the same turn.
+// answers make the node do goes out in the same turn, and every datagram
+// of the turn leaves at the end of it, together (sendTurn).
 func (s *Server) flush(waiters map[uint64]chan node.Completion) {
+	sends := s.turn[:0]
 	for {
 		r := s.n.Ready()
 		if len(r.Sends)+len(r.Storage)+len(r.Done) == 0 {
-			return
+			break
 		}
+		sends = append(sends, r.Sends...)
 		s.flushOnce(waiters, r)
 	}
+	if len(sends) > 0 {
+		s.sendTurn(sends)
+	}
+	clear(sends)
+	s.turn = sends
 }
 
 func (s *Server) flushOnce(waiters map[uint64]chan node.Completion, r node.Ready) {
-	if len(r.Sends) > 0 {
-		// Every datagram of the step encoded into one reused buffer and
-		// sent in one system call where the transport can (sendmmsg).
-		buf, ds := s.sendBuf[:0], s.sends[:0]
-		for _, out := range r.Sends {
-			start := len(buf)
-			b, err := wire.Encode(buf, out.Env)
-			if err != nil {
-				s.log.Error("encode", "err", err)
-				continue
-			}
-			buf = b
-			ds = append(ds, transport.Datagram{Addr: out.To, Payload: buf[start:len(buf):len(buf)]})
-		}
-		// The payloads above point into buf as it was when each was
-		// encoded; if buf grew, earlier ones still point at the old
-		// array, whose bytes stay valid: nothing writes there again.
-		s.m.DatagramsOut(len(ds))
-		if err := transport.SendBatch(s.tr, ds); err != nil {
-			s.sendErrors.Add(1)
-			s.log.Debug("send", "err", err)
-		}
-		clear(ds)
-		s.sendBuf, s.sends = buf, ds
-	}
 	if len(r.Storage) > 0 {
 		now := s.clk.Now()
 		for _, resp := range s.execute(r.Storage) {
@@ -600,6 +614,85 @@ func (s *Server) flushOnce(waiters map[uint64]chan node.Completion, r node.Ready
 			ch <- d
 		}
 	}
+}
+
+// encoded is one message of a turn, encoded in Server.encBuf.
+type encoded struct {
+	to         netip.AddrPort
+	start, end int
+}
+
+// sendTurn encodes the messages of one turn and sends them in one system
+// call where the transport can (sendmmsg). Messages bound to the same
+// address are packed into bundles of at most a datagram each
+// (wire.TBundle), in the order the node sent them; a message alone to
+// its address, or too large to share a datagram, goes as it is.
+func (s *Server) sendTurn(sends []overlay.Send) {
+	enc, es := s.encBuf[:0], s.encs[:0]
+	for _, out := range sends {
+		start := len(enc)
+		b, err := wire.Encode(enc, out.Env)
+		if err != nil {
+			s.log.Error("encode", "err", err)
+			continue
+		}
+		enc = b
+		es = append(es, encoded{out.To, start, len(enc)})
+	}
+	buf, ds := packTurn(enc, es, s.sendBuf[:0], s.sends[:0])
+	s.m.DatagramsOut(len(ds))
+	s.m.MessagesOut(len(es))
+	if err := transport.SendBatch(s.tr, ds); err != nil {
+		s.sendErrors.Add(1)
+		s.log.Debug("send", "err", err)
+	}
+	clear(ds)
+	s.encBuf, s.encs, s.sendBuf, s.sends = enc, es[:0], buf, ds
+}
+
+// packTurn groups a turn's encoded messages by address, keeping each
+// address's messages in order, and appends their datagrams to ds: runs of
+// messages to one address that fit one datagram are bundled into buf
+// (wire.TBundle); a message alone to its address, or one too large to
+// share a datagram, is a slice of enc as it is. The payloads point into
+// enc and into buf as it was when each was written: if buf grows, earlier
+// payloads keep its old array, whose bytes stay valid as nothing writes
+// there again.
+func packTurn(enc []byte, es []encoded, buf []byte, ds []transport.Datagram) ([]byte, []transport.Datagram) {
+	slices.SortStableFunc(es, func(a, b encoded) int { return a.to.Compare(b.to) })
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].to == es[i].to {
+			j++
+		}
+		for k := i; k < j; {
+			// Take as many of the address's messages as fit one datagram.
+			size, m := wire.BundleHeaderSize, k
+			for m < j {
+				n := wire.BundledSize(es[m].end - es[m].start)
+				if size+n > wire.MaxDatagram {
+					break
+				}
+				size += n
+				m++
+			}
+			if m-k < 2 {
+				e := es[k]
+				ds = append(ds, transport.Datagram{Addr: e.to, Payload: enc[e.start:e.end:e.end]})
+				k++
+				continue
+			}
+			start := len(buf)
+			buf = wire.AppendBundleHeader(buf)
+			for _, e := range es[k:m] {
+				buf = wire.AppendBundled(buf, enc[e.start:e.end])
+			}
+			ds = append(ds, transport.Datagram{Addr: es[k].to, Payload: buf[start:len(buf):len(buf)]})
+			k = m
+		}
+		i = j
+	}
+	return buf, ds
 }
 
 func (s *Server) do(ctx context.Context, start func(now time.Time) uint64) (node.Completion, error) {

@@ -75,6 +75,7 @@ type Metrics struct {
 	calls   [numMethods][numOutcomes]prometheus.Counter
 	latency [numMethods]prometheus.Observer
 	in, out prometheus.Counter
+	msgsOut prometheus.Counter
 	fsync   prometheus.Observer
 	snap    *snapshotCollector
 }
@@ -103,6 +104,10 @@ func New() *Metrics {
 		Namespace: Namespace, Name: "datagrams_total",
 		Help: "UDP datagrams received (in) and sent (out) by the node.",
 	}, []string{"direction"})
+	msgs := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "messages_sent_total",
+		Help: "Messages the node sent to other nodes: more than datagrams_total{direction=\"out\"} by the messages that shared a datagram (a bundle).",
+	})
 	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "fsync_duration_seconds",
 		Help:    "Time the store's writes waited for their fsync.",
@@ -115,6 +120,7 @@ func New() *Metrics {
 		m.latency[i] = lat.WithLabelValues(i.String())
 	}
 	m.in, m.out = dg.WithLabelValues("in"), dg.WithLabelValues("out")
+	m.msgsOut = msgs
 	m.fsync = fsync
 	info := buildinfo.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -125,7 +131,7 @@ func New() *Metrics {
 	})
 	build.Set(1)
 	m.snap = &snapshotCollector{}
-	m.reg.MustRegister(calls, lat, dg, fsync, build, m.snap,
+	m.reg.MustRegister(calls, lat, dg, msgs, fsync, build, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -161,6 +167,14 @@ func (m *Metrics) DatagramsOut(n int) {
 		return
 	}
 	m.out.Add(float64(n))
+}
+
+// MessagesOut counts n messages sent to other nodes, alone or in bundles.
+func (m *Metrics) MessagesOut(n int) {
+	if m == nil {
+		return
+	}
+	m.msgsOut.Add(float64(n))
 }
 
 // Fsync records how long a write waited for its fsync.

@@ -107,8 +107,12 @@ func (l *leafSet) remove(id ID) bool {
 
 // all returns the leaves, successors first (no node is on both sides).
 func (l *leafSet) all() []wire.Peer {
-	out := make([]wire.Peer, 0, len(l.front(l.succ))+len(l.front(l.pred)))
-	return append(append(out, l.front(l.succ)...), l.front(l.pred)...)
+	return l.appendAll(make([]wire.Peer, 0, len(l.front(l.succ))+len(l.front(l.pred))))
+}
+
+// appendAll appends the leaves, as all lists them, to dst.
+func (l *leafSet) appendAll(dst []wire.Peer) []wire.Peer {
+	return append(append(dst, l.front(l.succ)...), l.front(l.pred)...)
 }
 
 // covers reports whether key lies within the range the leaf set knows

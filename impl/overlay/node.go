@@ -143,9 +143,12 @@ type Node struct {
 	rng    *rand.Rand
 	leaves leafSet
 	tbl    *table
-	peers  map[ID]*peerInfo
-	dead   map[ID]time.Time
-	reqs   map[uint64]*request
+	// Scratch space of proximityHop, reused from route to route.
+	knownBuf []wire.Peer
+	rttBuf   []time.Duration
+	peers    map[ID]*peerInfo
+	dead     map[ID]time.Time
+	reqs     map[uint64]*request
 
 	joined    bool
 	joinTries int // joins sent since the node last joined
@@ -214,6 +217,14 @@ func (n *Node) Joined() bool { return n.joined }
 
 // Leaves returns the leaf set (successors then predecessors, distinct).
 func (n *Node) Leaves() []wire.Peer { return n.leaves.all() }
+
+// LeafCount returns how many peers the leaf set holds.
+func (n *Node) LeafCount() int {
+	return len(n.leaves.front(n.leaves.succ)) + len(n.leaves.front(n.leaves.pred))
+}
+
+// AppendLeaves appends the leaf set, as Leaves lists it, to dst.
+func (n *Node) AppendLeaves(dst []wire.Peer) []wire.Peer { return n.leaves.appendAll(dst) }
 
 // Successors returns the clockwise side of the leaf set, nearest first.
 func (n *Node) Successors() []wire.Peer { return slices.Clone(n.leaves.front(n.leaves.succ)) }

@@ -52,7 +52,8 @@ func (n *Node) gap() float64 {
 // hopDelay is the one-way delay a hop is expected to take: half the
 // median smoothed RTT of the peers the node has measured.
 func (n *Node) hopDelay(known []wire.Peer) time.Duration {
-	var rtts []time.Duration
+	rtts := n.rttBuf[:0]
+	defer func() { n.rttBuf = rtts[:0] }()
 	for _, p := range known {
 		if info := n.peers[p.ID]; info != nil && info.rtt.samples > 0 {
 			rtts = append(rtts, info.rtt.srtt)
@@ -90,14 +91,22 @@ func (n *Node) proximityHop(key ID, usable func(wire.Peer) bool, near bool) wire
 	if n.leaves.covers(key) && !near {
 		// The root is a leaf: any other hop is one hop more.
 		best := n.self
-		for _, p := range n.leaves.all() {
+		for _, p := range n.leaves.front(n.leaves.succ) {
+			if usable(p) && Closer(key, p.ID, best.ID) {
+				best = p
+			}
+		}
+		for _, p := range n.leaves.front(n.leaves.pred) {
 			if usable(p) && Closer(key, p.ID, best.ID) {
 				best = p
 			}
 		}
 		return best
 	}
-	known := append(n.leaves.all(), n.tbl.all()...)
+	// Every route asks: the peers and their RTTs go in scratch space the
+	// node reuses.
+	known := n.tbl.appendAll(n.leaves.appendAll(n.knownBuf[:0]))
+	defer func() { n.knownBuf = known[:0] }()
 	closest := n.self
 	for _, p := range known {
 		if usable(p) && Closer(key, p.ID, closest.ID) {

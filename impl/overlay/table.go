@@ -96,17 +96,19 @@ func (t *table) remove(id ID) bool {
 }
 
 // row returns the filled entries of row r.
-func (t *table) row(r int) []wire.Peer {
-	var out []wire.Peer
+func (t *table) row(r int) []wire.Peer { return t.appendRow(nil, r) }
+
+// appendRow appends the filled entries of row r to dst.
+func (t *table) appendRow(dst []wire.Peer, r int) []wire.Peer {
 	if r < 0 || r >= len(t.rows) {
-		return nil
+		return dst
 	}
 	for _, p := range t.rows[r] {
 		if p != nil {
-			out = append(out, *p)
+			dst = append(dst, *p)
 		}
 	}
-	return out
+	return dst
 }
 
 // filled reports whether row r has an entry.
@@ -120,12 +122,14 @@ func (t *table) filled(r int) bool {
 }
 
 // all returns every entry.
-func (t *table) all() []wire.Peer {
-	var out []wire.Peer
+func (t *table) all() []wire.Peer { return t.appendAll(nil) }
+
+// appendAll appends every entry, as all lists them, to dst.
+func (t *table) appendAll(dst []wire.Peer) []wire.Peer {
 	for r := range t.rows {
-		out = append(out, t.row(r)...)
+		dst = t.appendRow(dst, r)
 	}
-	return out
+	return dst
 }
 
 // size returns the number of entries.

@@ -40,7 +40,9 @@ func decodeID(b []byte) dht.ItemID {
 	return id
 }
 
-func identKey(id dht.ItemID) []byte { return appendID([]byte{tagIdent}, id) }
+func identKey(id dht.ItemID) []byte {
+	return appendID(append(make([]byte, 0, 1+idLen), tagIdent), id)
+}
 
 func valueKey(k dht.Key, seq uint64) []byte {
 	b := make([]byte, 0, 1+20+8)
@@ -110,7 +112,11 @@ func decodeIdent(b []byte) (ident, error) {
 
 // valueRec is the stored value of an item in storage order.
 func encodeValue(secretHash dht.Hash, e dht.Time, value []byte) []byte {
-	b := make([]byte, 0, 20+8+len(value))
+	return appendValue(make([]byte, 0, 20+8+len(value)), secretHash, e, value)
+}
+
+// appendValue appends a value record to b.
+func appendValue(b []byte, secretHash dht.Hash, e dht.Time, value []byte) []byte {
 	b = append(b, secretHash[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e))
 	return append(b, value...)

@@ -56,6 +56,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	now     dht.Time
+	vbuf    []byte // a value record being written (the batch copies it)
 	nextSeq uint64
 	curve   *admission.Curve
 	queues  *admission.Queues
@@ -761,7 +762,8 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 			nr := ident{kind: kindItem, expiry: e, seq: old.seq, charge: w.Charge, client: p.Client}
 			s.commit(b, id, nr)
 			s.touch(id.Key)
-			_ = b.Set(valueKey(id.Key, old.seq), encodeValue(id.SecretHash, e, p.Value), nil)
+			s.vbuf = appendValue(s.vbuf[:0], id.SecretHash, e, p.Value)
+			_ = b.Set(valueKey(id.Key, old.seq), s.vbuf, nil)
 			return true, nil
 		}
 		if !s.curve.FitsWith(s.now, e, w.Charge, 0, 0) {
@@ -775,7 +777,8 @@ func (s *Store) apply(b *pebble.Batch, w *admission.Write) (ok bool, err error) 
 		_ = b.Set([]byte{tagCounter}, binary.BigEndian.AppendUint64(nil, s.nextSeq), nil)
 		s.commit(b, id, nr)
 		s.touchAdd(id, nr, p.Value)
-		_ = b.Set(valueKey(id.Key, nr.seq), encodeValue(id.SecretHash, e, p.Value), nil)
+		s.vbuf = appendValue(s.vbuf[:0], id.SecretHash, e, p.Value)
+		_ = b.Set(valueKey(id.Key, nr.seq), s.vbuf, nil)
 		return true, nil
 	case dht.OpRemove:
 		r := w.Op.Remove

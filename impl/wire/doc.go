@@ -8,6 +8,10 @@
 //
 //	magic "OD" | version (1 byte) | type (1 byte) | body
 //
+// A bundle (TBundle, bundle.go) is a datagram of this header whose body is
+// several whole datagrams bound to one destination, each with its length:
+// drivers build and unpack bundles, and a node's core never sees one.
+//
 // Integers are unsigned varints unless fixed-size; IDs are 20 bytes;
 // addresses are a family byte (4 or 6), the IP, and a 2-byte port; byte
 // strings and lists carry a varint length checked against their limit.
