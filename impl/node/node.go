@@ -75,6 +75,9 @@ type Stats struct {
 	// this node refused because it stores a record that outranks them
 	// (SG-6, SG-9): the replicas converging, not an attack.
 	Superseded int
+	// In and Out count the datagrams this node received (decoded) and
+	// queued for sending, by wire type: what the traffic is made of.
+	In, Out [wire.TypeLimit]int
 }
 
 // refused counts err if it is a refusal of an authenticated write (SG-9).
@@ -281,6 +284,9 @@ func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
 func (n *Node) Ready() Ready {
 	r := n.out
 	n.out = Ready{}
+	for _, snd := range r.Sends {
+		n.stats.Out[snd.Env.Msg.Type()%wire.TypeLimit]++
+	}
 	return r
 }
 
@@ -383,6 +389,7 @@ func (n *Node) Receive(now time.Time, from netip.AddrPort, payload []byte) {
 		n.stats.Malformed++
 		return
 	}
+	n.stats.In[env.Msg.Type()%wire.TypeLimit]++
 	switch env.Msg.(type) {
 	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp, *wire.SyncDigest, *wire.SyncList, *wire.SyncWant, *wire.Proto:
 		n.handle(now, wire.Peer{ID: env.From.ID, Addr: from}, env.Msg)
