@@ -99,7 +99,7 @@ at /~cddb/cddb.cgi). Records are put under their disc ID through any gateway.`,
 	pf.StringSliceVarP(&g.gateways, "gateway", "g", nil, "gateway host:port, several comma-separated (default the first four nodes of make run: 127.0.0.1:5851,5861,5871,5881)")
 	pf.StringVarP(&g.protocol, "protocol", "p", "xmlrpc", "gateway protocol: xmlrpc, sunrpc or http")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "timeout of one attempt at one gateway")
-	root.AddCommand(genCmd(g), loadCmd(g), proxyCmd(g), getCmd(g), probeCmd(g))
+	root.AddCommand(genCmd(g), loadCmd(g), verifyCmd(g), proxyCmd(g), getCmd(g), probeCmd(g))
 	return root
 }
 
@@ -200,6 +200,48 @@ summary line: records, bytes, puts, retries, rate.`,
 	f.IntVar(&cfg.Attempts, "attempts", cfg.Attempts, "tries per record")
 	f.BoolVar(&noFamily, "no-family", false, "do not put family entries (no inexact matches)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress output")
+	return cmd
+}
+
+func verifyCmd(g *globals) *cobra.Command {
+	concurrency := 32
+	cmd := &cobra.Command{
+		Use:   "verify DIR",
+		Short: "Read every record of a corpus back from the DHT and compare it with its file",
+		Long: `verify reads back, straight from the DHT, every valid record of a corpus that
+load stored (its entry, then its chunks) and compares the text with the file.
+Records missing or different are listed; the summary line counts them.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if concurrency < 1 {
+				return usageError{fmt.Errorf("concurrency must be at least 1, got %d", concurrency)}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			start := time.Now()
+			var last time.Duration
+			st, err := food.Verify(cmd.Context(), food.NewDB(c), args[0], concurrency, func(p food.Problem) {
+				fmt.Fprintf(g.err, "not read back: %s: %v\n", p.Path, p.Err)
+			}, func(done int) {
+				if now := time.Since(start); now-last >= 10*time.Second {
+					last = now
+					fmt.Fprintf(g.err, "verified %d records in %.0fs\n", done, now.Seconds())
+				}
+			})
+			fmt.Fprintln(g.out, st)
+			if err != nil {
+				return err
+			}
+			if st.Missing+st.Differ > 0 {
+				return fmt.Errorf("%d records missing, %d different", st.Missing, st.Differ)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&concurrency, "concurrency", "c", concurrency, "records read at once")
 	return cmd
 }
 

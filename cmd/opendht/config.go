@@ -62,6 +62,7 @@ type NodeConfig struct {
 	FarPeriod         Duration `toml:"far_period" help:"mean period of far routing-table tuning"`
 	PingPeriod        Duration `toml:"ping_period" help:"mean period of liveness probes of routing-table entries"`
 	InitialRTO        Duration `toml:"initial_rto" help:"retransmission timeout toward a peer without RTT samples"`
+	MinRTO            Duration `toml:"min_rto" help:"least retransmission timeout toward a measured peer (a busy peer answers late, not never)"`
 	MaxRTO            Duration `toml:"max_rto" help:"cap of the retransmission timeout with backoff"`
 	DeadAfter         int      `toml:"dead_after" help:"consecutive timeouts after which a peer is declared dead"`
 	JoinRetry         Duration `toml:"join_retry" help:"wait for the answer to a join before the next one (doubles while unanswered)"`
@@ -125,7 +126,7 @@ func DefaultNodeConfig() NodeConfig {
 		ReadWait: Duration(nc.ReadWait), AntiEntropyPeriod: Duration(nc.AntiEntropyPeriod), MemberHold: Duration(nc.MemberHold),
 		ProximityRouting: oc.ProximityRouting, LeafSetSize: oc.LeafSetSize, LeafSetPeriod: Duration(oc.LeafSetPeriod), NearPeriod: Duration(oc.NearPeriod),
 		FarPeriod: Duration(oc.FarPeriod), PingPeriod: Duration(oc.PingPeriod), InitialRTO: Duration(oc.InitialRTO),
-		MaxRTO: Duration(oc.MaxRTO), DeadAfter: oc.DeadAfter, JoinRetry: Duration(oc.JoinRetry), JoinRetryMax: Duration(oc.JoinRetryMax),
+		MinRTO: Duration(oc.MinRTO), MaxRTO: Duration(oc.MaxRTO), DeadAfter: oc.DeadAfter, JoinRetry: Duration(oc.JoinRetry), JoinRetryMax: Duration(oc.JoinRetryMax),
 		DigitBits: oc.DigitBits, RouteTries: oc.RouteTries, LookupTimeout: Duration(oc.LookupTimeout), LookupTries: oc.LookupTries,
 		RevivePeriod: Duration(oc.RevivePeriod), PeersPerHost: oc.PeersPerHost, MaxChallenges: oc.MaxChallenges,
 		HostChallenges: oc.HostChallenges, StrangerRate: oc.StrangerRate, StrangerBurst: oc.StrangerBurst,

@@ -97,6 +97,7 @@ func (cfg NodeConfig) serverConfig(log *slog.Logger) (driver.ServerConfig, error
 	oc.ProximityRouting = cfg.ProximityRouting
 	oc.LeafSetSize, oc.LeafSetPeriod, oc.NearPeriod = cfg.LeafSetSize, time.Duration(cfg.LeafSetPeriod), time.Duration(cfg.NearPeriod)
 	oc.FarPeriod, oc.PingPeriod, oc.InitialRTO = time.Duration(cfg.FarPeriod), time.Duration(cfg.PingPeriod), time.Duration(cfg.InitialRTO)
+	oc.MinRTO = time.Duration(cfg.MinRTO)
 	oc.MaxRTO, oc.DeadAfter = time.Duration(cfg.MaxRTO), cfg.DeadAfter
 	oc.JoinRetry, oc.JoinRetryMax = time.Duration(cfg.JoinRetry), time.Duration(cfg.JoinRetryMax)
 	oc.DigitBits, oc.RouteTries, oc.LookupTimeout, oc.LookupTries = cfg.DigitBits, cfg.RouteTries, time.Duration(cfg.LookupTimeout), cfg.LookupTries

@@ -113,6 +113,8 @@ func TestMetricsAndStatusPageOnTheGateway(t *testing.T) {
 		"opendht_leaf_set_peers 2",
 		`opendht_build_info{goversion="go`,
 		`opendht_datagrams_dropped_total{reason="queue_full"} 0`,
+		`opendht_datagrams_dropped_total{reason="unsolicited"} `,
+		`opendht_messages_total{direction="in",type="pong"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

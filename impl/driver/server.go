@@ -139,6 +139,7 @@ type Server struct {
 	joinAttempts atomic.Uint64
 	aeRounds     atomic.Uint64
 	aeRepairs    atomic.Uint64
+	traffic      atomic.Pointer[metrics.Traffic]
 	bootstrap    []netip.AddrPort
 	storeDir     string
 	listeners    map[string]string // what listens where, for the status page
@@ -414,6 +415,20 @@ func (s *Server) publish() {
 	s.malformed.Store(uint64(ns.Malformed))
 	s.aeRounds.Store(uint64(ns.SyncRounds))
 	s.aeRepairs.Store(uint64(ns.SyncPushed))
+	tr := &metrics.Traffic{
+		Timeouts: uint64(ost.Timeouts), DeadDeclared: uint64(ost.DeadDeclared),
+		RouteRetries: uint64(ost.RouteRetries), RoutesDropped: uint64(ost.RoutesDropped),
+		LookupRetries: uint64(ost.LookupRetries), LookupsFailed: uint64(ost.LookupsFailed),
+		ReplicaTimeouts:    uint64(ns.ReplicaTimeouts),
+		DroppedUnsolicited: uint64(ost.DroppedUnsolicited + ns.ForgedReplies), DroppedMismatch: uint64(ost.DroppedMismatch),
+		DroppedRateLimited: uint64(ost.DroppedRateLimited),
+	}
+	for t := range wire.TypeLimit {
+		if ns.In[t] != 0 || ns.Out[t] != 0 {
+			tr.ByType = append(tr.ByType, metrics.TypeCount{Type: wire.Type(t).String(), In: uint64(ns.In[t]), Out: uint64(ns.Out[t])})
+		}
+	}
+	s.traffic.Store(tr)
 	s.warnJoin(joined, uint64(ost.JoinAttempts))
 }
 
@@ -449,6 +464,7 @@ func (s *Server) MetricsSnapshot() metrics.Snapshot {
 		CapacityBytes: s.capacity, StoreBytes: s.st.Committed(), QueuedWrites: s.st.Queued(), Clients: us,
 		AntiEntropyRounds: s.aeRounds.Load(), AntiEntropyRepairs: s.aeRepairs.Load(),
 		DroppedQueueFull: uint64(s.dropped.Load()), DroppedMalformed: s.malformed.Load() + s.badBundles.Load(), DroppedSendError: s.sendErrors.Load(),
+		Traffic: s.traffic.Load(),
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 
 // LoadConfig configures Load.
 type LoadConfig struct {
-	// Concurrency is the number of records stored at once.
+	// Concurrency is the most records stored at once: the loader's
+	// congestion window starts there, halves when a put fails and grows
+	// back by one per window of records stored (AIMD).
 	Concurrency int
 	// TTL is the lifetime of every value; a corpus that must stay is
 	// loaded again before it ends (puts of the same value are the same
@@ -74,16 +76,19 @@ type LoadStats struct {
 	// retries and failovers.
 	RecordRetries int
 	Client        client.Stats
-	Elapsed       time.Duration
+	// Window is the congestion window at the end, WindowLeast its
+	// smallest and WindowCuts how many times failures halved it.
+	Window, WindowLeast, WindowCuts int
+	Elapsed                         time.Duration
 }
 
 // String is the loader's summary line.
 func (s LoadStats) String() string {
 	secs := max(s.Elapsed.Seconds(), 1e-9)
-	return fmt.Sprintf("files=%d records=%d discids=%d bad=%d failed=%d bytes=%d value_bytes=%d puts=%d chunked=%d retries=%d (client: %d try-again, %d failover; records: %d) elapsed=%.1fs records/s=%.1f puts/s=%.1f",
+	return fmt.Sprintf("files=%d records=%d discids=%d bad=%d failed=%d bytes=%d value_bytes=%d puts=%d chunked=%d retries=%d (client: %d try-again, %d failover; records: %d) window=%d (least %d, cut %d times) elapsed=%.1fs records/s=%.1f puts/s=%.1f",
 		s.Files, s.Records, s.DiscIDs, s.Bad, s.Failed, s.Bytes, s.Values, s.Puts, s.Chunked,
 		s.Client.Retries()+uint64(s.RecordRetries), s.Client.TryAgain, s.Client.Failovers, s.RecordRetries,
-		s.Elapsed.Seconds(), float64(s.Records)/secs, float64(s.Puts)/secs)
+		s.Window, s.WindowLeast, s.WindowCuts, s.Elapsed.Seconds(), float64(s.Records)/secs, float64(s.Puts)/secs)
 }
 
 // Problem is a file the loader did not store, and why.
@@ -147,12 +152,22 @@ func Load(ctx context.Context, c *client.Client, root string, cfg LoadConfig, pr
 			cfg.Progress(n)
 		}
 	}
+	win := newWindow(cfg.Concurrency)
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 		wg.Go(func() {
 			for j := range jobs {
-				puts, retries, err := store(ctx, c, j.v, cfg, rnd)
+				if err := win.acquire(ctx); err != nil {
+					mu.Lock()
+					st.Failed++
+					mu.Unlock()
+					report(Problem{Path: j.path, Err: err})
+					progress()
+					continue
+				}
+				puts, retries, err := store(ctx, c, j.v, cfg, rnd, win)
+				win.release(err == nil)
 				mu.Lock()
 				st.Puts += puts
 				st.RecordRetries += retries
@@ -217,6 +232,7 @@ func Load(ctx context.Context, c *client.Client, root string, cfg LoadConfig, pr
 	close(jobs)
 	wg.Wait()
 	st.DiscIDs = len(ids)
+	st.Window, st.WindowLeast, st.WindowCuts = win.state()
 	after := c.Stats()
 	st.Client = client.Stats{Calls: after.Calls - before.Calls, Attempts: after.Attempts - before.Attempts,
 		TryAgain: after.TryAgain - before.TryAgain, Failovers: after.Failovers - before.Failovers}
@@ -236,7 +252,19 @@ func discOf(v Values) uint32 {
 // store puts one record's values: the chunks (in parallel), then the
 // entry, then the family entry. A try that fails is repeated, after a
 // backoff, from the first put that did not succeed.
-func store(ctx context.Context, c *client.Client, v Values, cfg LoadConfig, rnd *rand.Rand) (puts, retries int, err error) {
+func store(ctx context.Context, c *client.Client, v Values, cfg LoadConfig, rnd *rand.Rand, win *window) (puts, retries int, err error) {
+	// A put that failed, or during which the client was told "try
+	// again" or failed over from a gateway (any put's: congestion is the
+	// ring's, not one record's), cuts the window.
+	put := func(key dht.Key, value []byte) error {
+		started, before := time.Now(), c.Stats()
+		err := c.Put(ctx, key, value, cfg.TTL)
+		after := c.Stats()
+		if ctx.Err() == nil && (err != nil || after.TryAgain+after.Failovers > before.TryAgain+before.Failovers) {
+			win.failed(started, time.Now())
+		}
+		return err
+	}
 	chunkDone := make([]bool, len(v.Chunks))
 	entryDone, familyDone := false, !cfg.Family
 	for attempt := range cfg.Attempts {
@@ -257,7 +285,7 @@ func store(ctx context.Context, c *client.Client, v Values, cfg LoadConfig, rnd 
 				continue
 			}
 			wg.Go(func() {
-				err := c.Put(ctx, ChunkKey(ch), ch, cfg.TTL)
+				err := put(ChunkKey(ch), ch)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -273,14 +301,14 @@ func store(ctx context.Context, c *client.Client, v Values, cfg LoadConfig, rnd 
 			continue
 		}
 		if !entryDone {
-			if err = c.Put(ctx, v.DiscKey, v.Entry, cfg.TTL); err != nil {
+			if err = put(v.DiscKey, v.Entry); err != nil {
 				continue
 			}
 			entryDone = true
 			puts++
 		}
 		if !familyDone {
-			if err = c.Put(ctx, v.FamilyKey, v.Family, cfg.TTL); err != nil {
+			if err = put(v.FamilyKey, v.Family); err != nil {
 				continue
 			}
 			familyDone = true

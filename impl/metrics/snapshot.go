@@ -31,6 +31,38 @@ type Snapshot struct {
 	// behind (queue_full), they did not decode (malformed), sending
 	// failed (send_error).
 	DroppedQueueFull, DroppedMalformed, DroppedSendError uint64
+	// Traffic is what the overlay and the replication did, as the node
+	// last published it (nil before the first time).
+	Traffic *Traffic
+}
+
+// Traffic counts the node's protocol events since it started: the traffic
+// by message type and what went wrong with it, so that an operator sees
+// whether a degraded ring is overloaded (timeouts, peers declared dead)
+// or attacked (drops by reason, SPEC section 19).
+type Traffic struct {
+	// Timeouts counts requests to peers that got no answer within their
+	// RTO; DeadDeclared the peers removed after DeadAfter of them.
+	Timeouts, DeadDeclared uint64
+	// RouteRetries counts routed messages sent again to another hop;
+	// RoutesDropped those given up; LookupRetries and LookupsFailed the
+	// same for lookups at their origin.
+	RouteRetries, RoutesDropped, LookupRetries, LookupsFailed uint64
+	// ReplicaTimeouts counts replicas that did not answer a root or a
+	// gateway in time.
+	ReplicaTimeouts uint64
+	// Datagrams dropped by the overlay's checks: a reply to no request
+	// of ours from its address (OH-3), an ID claimed at another address
+	// than it is bound to (OH-2), a stranger over its rate (OH-4).
+	DroppedUnsolicited, DroppedMismatch, DroppedRateLimited uint64
+	// ByType counts datagrams received and sent, by message type.
+	ByType []TypeCount
+}
+
+// TypeCount is the datagrams of one message type.
+type TypeCount struct {
+	Type    string
+	In, Out uint64
 }
 
 // ClientUsage is what one client holds at a node.
@@ -60,6 +92,14 @@ var (
 	descAERounds     = counterDesc("antientropy_rounds_total", "Anti-entropy rounds this node started.")
 	descAERepairs    = counterDesc("antientropy_repairs_total", "Items anti-entropy sent to a neighbour that lacked them.")
 	descDropped      = prometheus.NewDesc(Namespace+"_datagrams_dropped_total", "Datagrams dropped by the node, by reason.", []string{"reason"}, nil)
+	descTimeouts     = counterDesc("overlay_timeouts_total", "Requests to peers that got no answer within their retransmission timeout.")
+	descDead         = counterDesc("overlay_dead_declared_total", "Peers removed from the leaf set and the routing table after consecutive timeouts.")
+	descRouteRetries = counterDesc("overlay_route_retries_total", "Routed messages sent again to another next hop.")
+	descRoutesDrop   = counterDesc("overlay_routes_dropped_total", "Routed messages given up (no next hop answered, or a loop).")
+	descLookupRetry  = counterDesc("overlay_lookup_retries_total", "Lookups this node sent again after their timeout.")
+	descLookupFail   = counterDesc("overlay_lookups_failed_total", "Lookups this node gave up.")
+	descReplicaTO    = counterDesc("replica_timeouts_total", "Replicas that did not answer a root or a gateway in time.")
+	descMessages     = prometheus.NewDesc(Namespace+"_messages_total", "Datagrams received (decoded) and sent, by message type.", []string{"direction", "type"}, nil)
 )
 
 func desc(name, help string) *prometheus.Desc {
@@ -74,7 +114,8 @@ type snapshotCollector struct {
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descJoined, descLeafSet, descTable, descJoinAttempts, descCapacity, descStoreBytes,
-		descQueued, descClientBytes, descClientItems, descClientQueue, descAERounds, descAERepairs, descDropped} {
+		descQueued, descClientBytes, descClientItems, descClientQueue, descAERounds, descAERepairs, descDropped,
+		descTimeouts, descDead, descRouteRetries, descRoutesDrop, descLookupRetry, descLookupFail, descReplicaTO, descMessages} {
 		ch <- d
 	}
 }
@@ -112,6 +153,22 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDropped, s.DroppedQueueFull, "queue_full")
 	counter(descDropped, s.DroppedMalformed, "malformed")
 	counter(descDropped, s.DroppedSendError, "send_error")
+	if t := s.Traffic; t != nil {
+		counter(descDropped, t.DroppedUnsolicited, "unsolicited")
+		counter(descDropped, t.DroppedMismatch, "id_mismatch")
+		counter(descDropped, t.DroppedRateLimited, "rate_limited")
+		counter(descTimeouts, t.Timeouts)
+		counter(descDead, t.DeadDeclared)
+		counter(descRouteRetries, t.RouteRetries)
+		counter(descRoutesDrop, t.RoutesDropped)
+		counter(descLookupRetry, t.LookupRetries)
+		counter(descLookupFail, t.LookupsFailed)
+		counter(descReplicaTO, t.ReplicaTimeouts)
+		for _, c := range t.ByType {
+			counter(descMessages, c.In, "in", c.Type)
+			counter(descMessages, c.Out, "out", c.Type)
+		}
+	}
 }
 
 // TopClients returns the n clients holding the most bytes (then queued

@@ -78,6 +78,9 @@ type Stats struct {
 	// this node refused because it stores a record that outranks them
 	// (SG-6, SG-9): the replicas converging, not an attack.
 	Superseded int
+	// In and Out count the datagrams this node received (decoded) and
+	// queued for sending, by wire type: what the traffic is made of.
+	In, Out [wire.TypeLimit]int
 }
 
 // refused counts err if it is a refusal of an authenticated write (SG-9).
@@ -292,6 +295,9 @@ func (n *Node) Join(now time.Time, bootstrap []netip.AddrPort) {
 // turn.
 func (n *Node) Ready() Ready {
 	r := n.out
+	for _, snd := range r.Sends {
+		n.stats.Out[snd.Env.Msg.Type()%wire.TypeLimit]++
+	}
 	n.out = Ready{Sends: reuse(n.spare.Sends), Done: reuse(n.spare.Done), Storage: reuse(n.spare.Storage)}
 	n.spare = r
 	return r
@@ -422,6 +428,7 @@ func (n *Node) receive(now time.Time, from netip.AddrPort, env wire.Envelope, er
 		n.stats.Malformed++
 		return
 	}
+	n.stats.In[env.Msg.Type()%wire.TypeLimit]++
 	switch env.Msg.(type) {
 	case *wire.Write, *wire.WriteAck, *wire.Read, *wire.ReadResp, *wire.SyncDigest, *wire.SyncList, *wire.SyncWant, *wire.Proto:
 		n.handle(now, wire.Peer{ID: env.From.ID, Addr: from}, env.Msg)

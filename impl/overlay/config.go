@@ -39,6 +39,10 @@ type Config struct {
 	PingPeriod time.Duration
 	// InitialRTO is the retransmission timeout toward a peer without RTT samples.
 	InitialRTO time.Duration
+	// MinRTO is the least timeout toward a measured peer (FD-1): an
+	// answer waits behind the peer's queue of work and its host's
+	// scheduler, which a few quiet round trips do not measure.
+	MinRTO time.Duration
 	// MaxRTO caps the timeout with backoff.
 	MaxRTO time.Duration
 	// DeadAfter is the number of consecutive timeouts after which a peer is
@@ -106,6 +110,13 @@ func DefaultConfig() Config {
 		PingPeriod:    20 * time.Second,
 		// Until a peer has RTT samples, assume a slow wide-area path.
 		InitialRTO: time.Second,
+		// TCP's floor on Linux. On a LAN or loopback the measured RTT is
+		// well under a millisecond, and a node whose loop is busy for a
+		// few tens of ms (a burst of client writes, a GC pause, a loaded
+		// host) would otherwise miss three backed-off timeouts in 80 ms
+		// and be declared dead; on the wide area the RTO is above it
+		// anyway.
+		MinRTO: 200 * time.Millisecond,
 		// Bamboo's backoff cap.
 		MaxRTO: 5 * time.Second,
 		// Three misses in a row: a lost packet or two is not a failure.
@@ -153,6 +164,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("overlay: maintenance periods must be positive")
 	case c.InitialRTO <= 0 || c.MaxRTO < c.InitialRTO:
 		return fmt.Errorf("overlay: need 0 < initial RTO <= max RTO, got %v and %v", c.InitialRTO, c.MaxRTO)
+	case c.MinRTO <= 0 || c.MinRTO > c.MaxRTO:
+		return fmt.Errorf("overlay: need 0 < min RTO <= max RTO, got %v and %v", c.MinRTO, c.MaxRTO)
 	case c.DeadAfter < 1 || c.RouteTries < 1 || c.LookupTries < 1:
 		return fmt.Errorf("overlay: dead-after, route tries and lookup tries must be at least 1")
 	case c.RouteTries > MaxTries || c.LookupTries > MaxTries:

@@ -70,6 +70,7 @@ type Stats struct {
 	DroppedUnsolicited int // a reply to no outstanding request from its address (OH-3)
 	DroppedMismatch    int // claims an ID bound to another address (OH-2)
 	DroppedRateLimited int // from an unbound sender over its address's rate (OH-4)
+	LateReplies        int // answers to requests that had timed out, taken as proof of life (FD-3)
 
 	ChallengesSent     int // pings that ask a stranger to prove its address (OH-1)
 	ChallengesVerified int // answered: the ID is bound to the address
@@ -115,7 +116,27 @@ type peerInfo struct {
 	// is a stranger, used for nothing.
 	addr  netip.AddrPort
 	bound bool
+	// failedAt is when the last timeout toward the peer was counted:
+	// requests sent before it that time out too are the same silence,
+	// not more evidence (FD-2).
+	failedAt time.Time
 }
+
+// lateReq is a request that timed out, kept for lateWindow so that its
+// answer, if it comes, still proves the peer alive (FD-3).
+type lateReq struct {
+	to      wire.Peer
+	sent    time.Time
+	expires time.Time
+}
+
+// lateWindow is how long a timed-out request's nonce is remembered, and
+// lateLimit how many at most: an answer later than the longest backoff
+// before a peer is declared dead (about 3 x MaxRTO) is no longer news.
+const (
+	lateWindow = 15 * time.Second
+	lateLimit  = 4096
+)
 
 // challengeKey names an outstanding address challenge.
 type challengeKey struct {
@@ -149,6 +170,7 @@ type Node struct {
 	peers    map[ID]*peerInfo
 	dead     map[ID]time.Time
 	reqs     map[uint64]*request
+	late     map[uint64]lateReq // timed-out requests whose answer still counts (FD-3)
 
 	joined    bool
 	joinTries int // joins sent since the node last joined
@@ -197,6 +219,7 @@ func New(cfg Config, self wire.Peer) *Node {
 		peers:   map[ID]*peerInfo{},
 		dead:    map[ID]time.Time{},
 		reqs:    map[uint64]*request{},
+		late:    map[uint64]lateReq{},
 		lookups: map[uint64]*lookup{},
 		tuning:  map[uint64]bool{},
 		graves:  map[ID]grave{},
@@ -419,7 +442,11 @@ func (n *Node) peer(id ID) *peerInfo {
 }
 
 func (n *Node) rto(id ID) time.Duration {
-	return n.peer(id).rtt.rto(n.cfg.InitialRTO, n.cfg.MaxRTO)
+	minRTO := n.cfg.MinRTO
+	if n.bug().FragileLiveness {
+		minRTO = 0
+	}
+	return n.peer(id).rtt.rto(n.cfg.InitialRTO, minRTO, n.cfg.MaxRTO)
 }
 
 // request sends m and remembers it until its answer or its timeout.
@@ -715,7 +742,10 @@ func (n *Node) lastNow() time.Time { return n.stepNow }
 // to that address (OH-1).
 func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) bool {
 	r := n.reqs[nonce]
-	if r == nil || (r.to.ID != from.ID && r.to.ID != (ID{})) {
+	if r == nil {
+		return n.answeredLate(now, nonce, from)
+	}
+	if r.to.ID != from.ID && r.to.ID != (ID{}) {
 		return false
 	}
 	if r.to.Addr != from.Addr && !n.bug().TrustClaims {
@@ -728,6 +758,26 @@ func (n *Node) answered(now time.Time, nonce uint64, from wire.Peer) bool {
 	}
 	n.bind(from)
 	n.peer(from.ID).rtt.sample(now.Sub(r.sent))
+	return true
+}
+
+// answeredLate matches a reply to a request that timed out within
+// lateWindow, under the same conditions as answered (OH-3): the peer is
+// alive, its consecutive timeouts end, and the late round trip is a
+// sample, so that its RTO grows to what the peer takes now (FD-3). What
+// the request asked for was retried or given up when it timed out.
+func (n *Node) answeredLate(now time.Time, nonce uint64, from wire.Peer) bool {
+	l, ok := n.late[nonce]
+	if !ok || (l.to.ID != from.ID && l.to.ID != (ID{})) || (l.to.Addr != from.Addr && !n.bug().TrustClaims) {
+		return false
+	}
+	delete(n.late, nonce)
+	if from.ID == (ID{}) || n.bug().FragileLiveness {
+		return false
+	}
+	n.stats.LateReplies++
+	n.bind(from)
+	n.peer(from.ID).rtt.sample(now.Sub(l.sent))
 	return true
 }
 
@@ -1010,10 +1060,18 @@ func (n *Node) expireRequests(now time.Time) {
 		}
 	}
 	slices.Sort(due) // map order must not leak into the outputs
+	for nonce, l := range n.late {
+		if !now.Before(l.expires) {
+			delete(n.late, nonce)
+		}
+	}
 	for _, nonce := range due {
 		r := n.reqs[nonce]
 		delete(n.reqs, nonce)
 		n.stats.Timeouts++
+		if len(n.late) < lateLimit {
+			n.late[nonce] = lateReq{to: r.to, sent: r.sent, expires: now.Add(lateWindow)}
+		}
 		if r.kind == reqVerify {
 			delete(n.challenges, challengeKey{r.to.ID, r.to.Addr})
 			continue
@@ -1021,19 +1079,27 @@ func (n *Node) expireRequests(now time.Time) {
 		if r.kind == reqRevive {
 			continue
 		}
-		n.failed(now, r.to)
+		n.failed(now, r.to, r.sent)
 		if r.kind == reqHop {
 			n.retryHop(now, r)
 		}
 	}
 }
 
-// failed records a timeout toward p; enough in a row and p is dead.
-func (n *Node) failed(now time.Time, p wire.Peer) {
+// failed records a timeout toward p of a request sent at sent; enough in
+// a row and p is dead. Requests that were in flight together when p went
+// quiet time out together: only one sent after the last counted timeout
+// counts again (FD-2), so DeadAfter timeouts in a row are DeadAfter
+// backed-off RTOs of silence, not one RTO with that many requests out.
+func (n *Node) failed(now time.Time, p wire.Peer, sent time.Time) {
 	if p.ID == (ID{}) {
 		return // a bootstrap address whose ID we do not know yet
 	}
 	info := n.peer(p.ID)
+	if info.rtt.failures > 0 && sent.Before(info.failedAt) && !n.bug().FragileLiveness {
+		return
+	}
+	info.failedAt = now
 	info.rtt.failures++
 	if info.rtt.failures >= n.cfg.DeadAfter {
 		n.declareDead(now, p.ID)

@@ -30,11 +30,12 @@ func (r *rtt) sample(d time.Duration) {
 	r.failures = 0
 }
 
-// rto is the timeout for the next request to this peer.
-func (r *rtt) rto(initial, maxRTO time.Duration) time.Duration {
+// rto is the timeout for the next request to this peer: never below
+// minRTO (FD-1), doubled for each consecutive timeout, capped at maxRTO.
+func (r *rtt) rto(initial, minRTO, maxRTO time.Duration) time.Duration {
 	base := initial
 	if r.samples > 0 {
-		base = r.srtt + 4*r.rttvar + 10*time.Millisecond
+		base = max(r.srtt+4*r.rttvar+10*time.Millisecond, minRTO)
 	}
 	for range r.failures {
 		base *= 2

@@ -45,6 +45,10 @@ type ring struct {
 	// deliveredAt records when and where each application message
 	// arrived, by its origin's address and request id.
 	deliveredAt map[delivery]arrival
+	// stalled holds nodes whose loop does not run until the time given
+	// (a busy or descheduled process): what reaches them waits in their
+	// socket and is handled, in order, when they resume.
+	stalled map[netip.AddrPort]time.Time
 }
 
 type delivery struct {
@@ -86,7 +90,7 @@ func (q *evq) Pop() any {
 func newRing(t *testing.T, seed uint64) *ring {
 	return &ring{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(seed, 7)),
 		nodes: map[netip.AddrPort]*Node{}, alive: map[netip.AddrPort]bool{}, found: map[uint64]Found{}, wake: map[netip.AddrPort]time.Time{},
-		foundAt: map[uint64]time.Time{}, deliveredAt: map[delivery]arrival{}}
+		foundAt: map[uint64]time.Time{}, deliveredAt: map[delivery]arrival{}, stalled: map[netip.AddrPort]time.Time{}}
 }
 
 func nodeID(i int) ID {
@@ -165,6 +169,11 @@ func (r *ring) run(d time.Duration) {
 			continue
 		}
 		if n == nil || !r.alive[e.to] {
+			continue
+		}
+		if until, ok := r.stalled[e.to]; ok && until.After(r.now) {
+			e.at = until
+			r.push(e)
 			continue
 		}
 		if e.data == nil {

@@ -21,6 +21,11 @@ type Variant struct {
 	// measured: every peer is taken to be the median hop delay away, so
 	// the next hop is chosen by progress alone (PR-1 without its point).
 	BlindProximity bool
+	// FragileLiveness is failure detection before section 22: no floor
+	// under the RTO, every timeout counts (a burst of requests in flight
+	// to a peer that pauses is as many failures), and an answer after
+	// its timeout is dropped (breaks FD-1, FD-2 and FD-3).
+	FragileLiveness bool
 }
 
 // ErrNoVariants is returned by Plant in a build without the "variants"

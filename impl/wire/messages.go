@@ -31,6 +31,26 @@ const (
 	TRootIs   Type = 9 // the root of a key answers a FindRoot route
 )
 
+// TypeLimit is above every message type: arrays indexed by type (counts
+// per type) have this length.
+const TypeLimit = 32
+
+var typeNames = map[Type]string{
+	TPing: "ping", TPong: "pong", TLeafReq: "leaf_req", TLeafResp: "leaf_resp", TRowReq: "row_req",
+	TRowResp: "row_resp", TRoute: "route", TRouteAck: "route_ack", TRootIs: "root_is",
+	TWrite: "write", TWriteAck: "write_ack", TRead: "read", TReadResp: "read_resp",
+	TSyncDigest: "sync_digest", TSyncList: "sync_list", TSyncWant: "sync_want", TProto: "proto",
+}
+
+// String names the type as metrics label it ("type17" for a number that
+// names none).
+func (t Type) String() string {
+	if s, ok := typeNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("type%d", uint8(t))
+}
+
 // Message is one message body.
 type Message interface {
 	Type() Type
