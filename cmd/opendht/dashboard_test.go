@@ -63,7 +63,10 @@ func exported(t *testing.T) map[string]bool {
 	m := metrics.New()
 	m.Call(metrics.Put, metrics.OK, time.Millisecond)
 	m.SetSource(func() metrics.Snapshot {
-		return metrics.Snapshot{Clients: []metrics.ClientUsage{{Client: "192.0.2.1", Bytes: 1, Items: 1}}}
+		return metrics.Snapshot{
+			Clients: []metrics.ClientUsage{{Client: "192.0.2.1", Bytes: 1, Items: 1}},
+			Traffic: &metrics.Traffic{ByType: []metrics.TypeCount{{Type: "ping", In: 1, Out: 1}}},
+		}
 	})
 	mfs, err := m.Registry().Gather()
 	if err != nil {

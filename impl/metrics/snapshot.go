@@ -55,7 +55,7 @@ type Traffic struct {
 	// of ours from its address (OH-3), an ID claimed at another address
 	// than it is bound to (OH-2), a stranger over its rate (OH-4).
 	DroppedUnsolicited, DroppedMismatch, DroppedRateLimited uint64
-	// ByType counts datagrams received and sent, by message type.
+	// ByType counts messages received and sent, by message type.
 	ByType []TypeCount
 }
 
@@ -99,7 +99,7 @@ var (
 	descLookupRetry  = counterDesc("overlay_lookup_retries_total", "Lookups this node sent again after their timeout.")
 	descLookupFail   = counterDesc("overlay_lookups_failed_total", "Lookups this node gave up.")
 	descReplicaTO    = counterDesc("replica_timeouts_total", "Replicas that did not answer a root or a gateway in time.")
-	descMessages     = prometheus.NewDesc(Namespace+"_messages_total", "Datagrams received (decoded) and sent, by message type.", []string{"direction", "type"}, nil)
+	descMessages     = prometheus.NewDesc(Namespace+"_messages_total", "Messages received (decoded; a bundle's one by one) and sent, by message type.", []string{"direction", "type"}, nil)
 )
 
 func desc(name, help string) *prometheus.Desc {
