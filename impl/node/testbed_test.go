@@ -78,7 +78,7 @@ func testbedConsistencyRun(t *testing.T, bin string, seed uint64, nodes int, loa
 		t.Fatal(err)
 	}
 	defer tb.Close()
-	// The load starts once every leaf set is full: RD-7 holds for a
+	// The load starts once the leaf sets stopped changing: RD-7 holds for a
 	// quiet cluster whose replica sets agree, and the first third of the
 	// load counts as quiet (before, two nodes may each be a key's root).
 	if err := tb.WaitConverged(ctx); err != nil {
