@@ -22,8 +22,10 @@ type Config struct {
 	// (RD-13): a get goes to the first node on its route that knows the
 	// key's replica set (the gateway itself when its leaf set does), which
 	// asks every member at once; the gateway answers once the root and
-	// R members of the root's set have answered, the fastest R. False: a
-	// get goes to the root, which asks R-1 other members.
+	// R members of the root's set have answered, the fastest R. The root
+	// is the member that claims it, in its own view, and is the closest to
+	// the key of every node the answers name. False: a get goes to the
+	// root, which asks R-1 other members.
 	ParallelReads bool
 	// FastReadAnswers is F of a fast get (RD-14): the gateway answers it
 	// once this many members of the key's replica set (as its coordinator
@@ -65,12 +67,11 @@ func DefaultConfig() Config {
 		WriteAcks: 2,
 		// A majority of the replica set.
 		ReadQuorum: 3,
-		// Off until understood: with it on, the checkers saw one RD-7 miss
-		// on the wide-area testbed (a get right after the ring formed
-		// missed an acknowledged put). On, a get waits for the root and
-		// the R fastest of n members instead of a route to the root and R
-		// given members: n-R more reads and datagrams per get.
-		ParallelReads: false,
+		// A get waits for the root and the R fastest of n members instead
+		// of a route to the root and R given members: n-R more reads and
+		// datagrams per get, for about a quarter less get latency on a
+		// wide-area network (BENCHMARKS.md).
+		ParallelReads: true,
 		// One answer: the fastest member, often the gateway's own store,
 		// as the original OpenDHT's gets took. More answers shrink what a
 		// fast get may miss but wait for slower members.

@@ -110,6 +110,11 @@ const (
 
 // gwOp is a client request this node executes as a gateway.
 type gwOp struct {
+	// client is the id the request was made under (Put, Remove, Get
+	// returned it; its Completion carries it). A write keeps it on the
+	// wire through every attempt; each attempt of a read goes out under a
+	// fresh id of its own, under which n.ops holds it.
+	client   uint64
 	kind     opKind
 	item     wire.Item
 	read     dht.Get
@@ -127,6 +132,7 @@ type gwOp struct {
 	// gapsAsked is set once the gateway asked the members of the root's
 	// set the coordinator did not; toRoot sends the next attempt to the
 	// root, as without parallel reads, when no member claimed to be root.
+	// rootFrom is the member whose answer rootResp is.
 	plan      *wire.ReadResp
 	planFrom  dht.Key
 	gapsAsked bool
@@ -134,7 +140,8 @@ type gwOp struct {
 	// fast: a fast get (RD-14). Its plan is the coordinator's answer,
 	// which names the members counted; widened is set once the gateway
 	// asked the members that had not answered within the read wait.
-	fast bool
+	fast     bool
+	rootFrom dht.Key
 }
 
 // rootWrite is a write this node stores as the root.
@@ -505,7 +512,7 @@ func (n *Node) write(now time.Time, it wire.Item, verr error) uint64 {
 	// copy applied late (queued at a root, delivered late) cannot live
 	// longer than the client asked (RD-6).
 	it.Expiry = now.Unix() + min(it.TTL, dht.MaxTTL)
-	op := &gwOp{kind: opWrite, item: it}
+	op := &gwOp{client: id, kind: opWrite, item: it}
 	n.ops[id] = op
 	n.attempt(now, id, op)
 	n.collect(now)
@@ -535,19 +542,28 @@ func (n *Node) Get(now time.Time, g dht.Get) uint64 {
 			return id
 		}
 	}
-	op := &gwOp{kind: opRead, read: g, fast: g.Fast}
+	op := &gwOp{client: id, kind: opRead, read: g, fast: g.Fast}
 	n.ops[id] = op
 	n.attempt(now, id, op)
 	n.collect(now)
 	return id
 }
 
-// attempt routes the request toward the root of its key.
+// attempt routes the request toward the root of its key. id is the
+// request's wire id so far; a read's next attempt goes out under a fresh
+// one, so that a late answer to an earlier attempt (the plan of its
+// coordinator, a member's claim to be root) is never counted in this
+// one's quorum (RD-7, RD-13).
 func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
+	if op.kind == opRead && op.attempts > 0 {
+		delete(n.ops, id)
+		id = n.wireID()
+		n.ops[id] = op
+	}
 	op.attempts++
 	op.deadline = now.Add(n.cfg.RequestTimeout)
 	op.replies, op.replyAddr, op.rootResp, op.widened = nil, nil, nil, false
-	op.plan, op.gapsAsked = nil, false
+	op.plan, op.gapsAsked, op.rootFrom = nil, false, dht.Key{}
 	var m wire.Message
 	var key dht.Key
 	switch op.kind {
@@ -979,23 +995,34 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 		return
 	}
 	switch {
-	case m.Replicas == nil || op.rootResp != nil:
-	case !n.cfg.ParallelReads || op.toRoot || (m.Replicas[0].ID == from.ID && m.Replicas[0].Addr == from.Addr):
-		// The root has asked the other replicas to answer here too, or
-		// (RD-13) a member that is the root in its own view answered
-		// with that view: the quorum is counted in it (RD-7).
-		op.rootResp = m
-		op.deadline = now.Add(n.cfg.ReadWait)
-	case op.plan == nil:
-		// A coordinator that is not the root: it asked the members it
-		// sees, the root among them, whose answer must come.
-		op.plan, op.planFrom = m, from.ID
-	}
-	if n.cfg.ParallelReads && op.rootResp == nil && !op.toRoot {
-		// Members answer but the root has not (yet): if it does not
-		// within the read wait, the get goes to the root (RD-13).
-		if d := now.Add(n.cfg.ReadWait); d.Before(op.deadline) {
-			op.deadline = d
+	case !n.cfg.ParallelReads:
+		// Only the root names a replica set; it has asked the other
+		// replicas to answer here too.
+		if m.Replicas != nil && op.rootResp == nil {
+			op.rootResp, op.rootFrom = m, from.ID
+			op.deadline = now.Add(n.cfg.ReadWait)
+		}
+	default:
+		if m.Replicas != nil && !claimsRoot(from, m) && op.plan == nil {
+			// A coordinator that is not the root in its own view (or, on
+			// the route to the root, a root whose view names a closer
+			// node it could not reach): it asked the members it sees.
+			op.plan, op.planFrom = m, from.ID
+		}
+		if r, who := n.rootAnswer(op); r != nil && r != op.rootResp {
+			// The root in the view of every answer so far (RD-13): the
+			// quorum is counted in its set. A closer root heard later
+			// replaces it while the read is open.
+			op.rootResp, op.rootFrom = r, who
+			op.deadline = now.Add(n.cfg.ReadWait)
+			op.widened, op.gapsAsked = false, false
+		}
+		if op.rootResp == nil && !op.toRoot {
+			// Members answer but the root has not (yet): if it does not
+			// within the read wait, the get goes to the root (RD-13).
+			if d := now.Add(n.cfg.ReadWait); d.Before(op.deadline) {
+				op.deadline = d
+			}
 		}
 	}
 	if op.rootResp != nil && op.plan != nil && !op.gapsAsked {
@@ -1004,6 +1031,51 @@ func (n *Node) readResp(now time.Time, from wire.Peer, m *wire.ReadResp) {
 	if op.rootResp != nil && n.quorate(op) {
 		n.finishRead(m.ReqID, op)
 	}
+}
+
+// claimsRoot reports whether m, from from, is the answer of a member that
+// is the root in its own view: it names a replica set whose first member
+// is the sender, at the address it answered from.
+func claimsRoot(from wire.Peer, m *wire.ReadResp) bool {
+	return len(m.Replicas) > 0 && m.Replicas[0].ID == from.ID && m.Replicas[0].Addr == from.Addr
+}
+
+// rootAnswer picks, under parallel reads, the answer a read's quorum is
+// counted in (RD-7, RD-13): the claim to be root of the member closest to
+// the key, provided that no replica set named in any answer of this
+// attempt holds a node closer still. A member whose view lags (it does
+// not know a closer node that the coordinator or another member knows)
+// claims to be root too; its set may share too few members with the set
+// the key's writes went to, so its claim does not count while a closer
+// node is known. On the route to the root (toRoot) a node that took the
+// read as root although its view names a closer node it could not reach
+// answers without claiming: its answer counts when no claim does, as
+// without parallel reads. It returns nil while no answer counts.
+func (n *Node) rootAnswer(op *gwOp) (*wire.ReadResp, dht.Key) {
+	if n.bug().FirstRootClaim && op.rootResp != nil {
+		return op.rootResp, op.rootFrom
+	}
+	key := op.read.Key
+	var best *wire.ReadResp
+	var who dht.Key
+	for id, r := range op.replies {
+		if claimsRoot(wire.Peer{ID: id, Addr: op.replyAddr[id]}, r) && (best == nil || overlay.Closer(key, id, who)) {
+			best, who = r, id
+		}
+	}
+	if best != nil && !n.bug().FirstRootClaim {
+		for _, r := range op.replies {
+			for _, p := range r.Replicas {
+				if overlay.Closer(key, p.ID, who) {
+					best = nil
+				}
+			}
+		}
+	}
+	if best == nil && op.toRoot && op.plan != nil {
+		return op.plan, op.planFrom
+	}
+	return best, who
 }
 
 // askGaps asks the members of the root's replica set that the coordinator
@@ -1053,12 +1125,10 @@ func (n *Node) memberReplies(op *gwOp) []*wire.ReadResp {
 			out = append(out, r)
 		}
 	}
-	others := len(op.replies)
-	if op.plan != nil && !slices.ContainsFunc(op.rootResp.Replicas, func(p wire.Peer) bool { return p.ID == op.planFrom }) {
-		others-- // the plan of a coordinator outside the set: not forged
-	}
-	if len(out) < others {
-		n.stats.ForgedReplies += others - len(out)
+	for _, p := range op.rootResp.Replicas {
+		if op.replies[p.ID] != nil && !op.member(p) {
+			n.stats.ForgedReplies++
+		}
 	}
 	return out
 }
@@ -1142,7 +1212,7 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 	if more && len(out) > 0 {
 		pm = dht.EncodeItemPlacemark(merged[len(out)-1].pos)
 	}
-	c := Completion{ReqID: id, Values: out, Placemark: pm}
+	c := Completion{ReqID: op.client, Values: out, Placemark: pm}
 	if op.fast {
 		n.cacheFastRead(op.read, c)
 	}
@@ -1227,7 +1297,7 @@ func (n *Node) finishReadStorageOrder(id uint64, op *gwOp) {
 	if len(out) > op.read.MaxVals {
 		out = out[:op.read.MaxVals]
 	}
-	n.out.Done = append(n.out.Done, Completion{ReqID: id, Values: out, Placemark: op.rootResp.Placemark})
+	n.out.Done = append(n.out.Done, Completion{ReqID: op.client, Values: out, Placemark: op.rootResp.Placemark})
 }
 
 // Tick runs the overlay's maintenance, the store's admission and expiry,
@@ -1275,9 +1345,9 @@ func (n *Node) Tick(now time.Time) {
 		if op.attempts >= n.cfg.Attempts {
 			delete(n.ops, id)
 			if op.kind == opWrite {
-				n.out.Done = append(n.out.Done, Completion{ReqID: id, Status: dht.StatusTryAgain})
+				n.out.Done = append(n.out.Done, Completion{ReqID: op.client, Status: dht.StatusTryAgain})
 			} else {
-				n.out.Done = append(n.out.Done, Completion{ReqID: id, Err: ErrNoAnswer})
+				n.out.Done = append(n.out.Done, Completion{ReqID: op.client, Err: ErrNoAnswer})
 			}
 			continue
 		}

@@ -27,6 +27,12 @@ type Variant struct {
 	// AckOneShort acknowledges a write after one replica acknowledgement
 	// fewer than WriteAcks (breaks RD-2, and so RD-7).
 	AckOneShort bool
+	// FirstRootClaim counts a parallel read's quorum (RD-13) in the set of
+	// the first member that claims to be root, even when another answer
+	// names a node closer to the key: a member whose view lags (it does
+	// not know the root yet) then names a set that may share too few
+	// members with the one the key's writes went to (breaks RD-7).
+	FirstRootClaim bool
 	// RootOnlyRead answers a get from the root's reply alone instead of a
 	// read quorum (breaks RD-7).
 	RootOnlyRead bool
@@ -83,6 +89,7 @@ var Variants = map[string]Variant{
 	"storage-placemark":    {StoragePlacemark: true},
 	"ack-one-short":        {AckOneShort: true},
 	"root-only-read":       {RootOnlyRead: true},
+	"first-root-claim":     {FirstRootClaim: true},
 	"no-hand-off":          {NoHandOff: true},
 	"no-anti-entropy":      {NoAntiEntropy: true},
 	"no-tombstone-copies":  {NoTombstoneCopies: true},
