@@ -807,3 +807,21 @@ func TestFastReadMissJudgedByRD14(t *testing.T) {
 	}
 	t.Logf("as default gets: %v", res.Violations[0])
 }
+
+// TestFastDirectReadsNeedDirectReads is the negative control of the count
+// of the fast reads without the route scenario: with FastReadDirect 0 a
+// gateway sends no direct read, every fast get takes the route, and the
+// scenario must say that none was answered by a member asked directly.
+func TestFastDirectReadsNeedDirectReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulated minutes of a 12-node cluster")
+	}
+	cfg := node.DefaultConfig()
+	cfg.FastReadDirect = 0
+	c := newCluster(t, 1, 12, cfg)
+	c.net.RunFor(time.Minute)
+	problems := fastDirectReads(t, c)
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "RD-14: none of") {
+		t.Fatalf("without direct reads the scenario says %q, want only that no fast get was answered directly (replay: go test -tags variants ./impl/node -run TestFastDirectReadsNeedDirectReads)", problems)
+	}
+}
