@@ -48,6 +48,7 @@ type NodeConfig struct {
 	ReadQuorum        int      `toml:"read_quorum" help:"replicas a get reads from, root included (at most replicas)"`
 	ParallelReads     bool     `toml:"parallel_reads" help:"gets go to the first node that knows the key's replica set, which asks every replica at once; the gateway answers once the root and the fastest read_quorum have (false: the root asks read_quorum-1 others)"`
 	FastReadAnswers   int      `toml:"fast_read_answers" help:"replicas whose answers a fast get waits for (spec RD-14; fast gets are a client's choice: ?read=fast, get_fast); 1 to replicas"`
+	FastReadDirect    int      `toml:"fast_read_direct" help:"nodes nearest the key that a gateway not knowing a key's replica set also sends a fast get to directly; a member among them answers without the route (spec RD-14); 0 to 16, 0 none"`
 	RMW               string   `toml:"rmw" help:"read-modify-write protocol of the registers; every node of a ring must run the same"`
 	RequestTimeout    Duration `toml:"request_timeout" help:"how long a gateway waits for the root before it routes a request again"`
 	Attempts          int      `toml:"attempts" help:"how many times a gateway routes a request before it answers try again"`
@@ -121,7 +122,7 @@ func DefaultNodeConfig() NodeConfig {
 		StatusPage: true, LogLevel: "info", LogFormat: "text",
 		Capacity: sc.Capacity, MaxTTL: sc.MaxTTL, QueueLimit: sc.QueueLimit, QueueTimeout: sc.QueueTimeout,
 		CacheSize: sc.CacheSize, MemTableSize: sc.MemTableSize, ReadCacheSize: sc.ReadCacheSize,
-		Replicas: nc.Replicas, WriteAcks: nc.WriteAcks, ReadQuorum: nc.ReadQuorum, ParallelReads: nc.ParallelReads, FastReadAnswers: nc.FastReadAnswers, RMW: nc.RMW,
+		Replicas: nc.Replicas, WriteAcks: nc.WriteAcks, ReadQuorum: nc.ReadQuorum, ParallelReads: nc.ParallelReads, FastReadAnswers: nc.FastReadAnswers, FastReadDirect: nc.FastReadDirect, RMW: nc.RMW,
 		RequestTimeout: Duration(nc.RequestTimeout), Attempts: nc.Attempts, ReplicaTimeout: Duration(nc.ReplicaTimeout),
 		ReadWait: Duration(nc.ReadWait), AntiEntropyPeriod: Duration(nc.AntiEntropyPeriod), MemberHold: Duration(nc.MemberHold),
 		ProximityRouting: oc.ProximityRouting, LeafSetSize: oc.LeafSetSize, LeafSetPeriod: Duration(oc.LeafSetPeriod), NearPeriod: Duration(oc.NearPeriod),

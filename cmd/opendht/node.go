@@ -92,7 +92,7 @@ func (cfg NodeConfig) serverConfig(log *slog.Logger) (driver.ServerConfig, error
 	nc.Replicas, nc.WriteAcks, nc.ReadQuorum, nc.RMW = cfg.Replicas, cfg.WriteAcks, min(cfg.ReadQuorum, cfg.Replicas), cfg.RMW
 	nc.RequestTimeout, nc.Attempts, nc.ReplicaTimeout = time.Duration(cfg.RequestTimeout), cfg.Attempts, time.Duration(cfg.ReplicaTimeout)
 	nc.ReadWait, nc.AntiEntropyPeriod, nc.MemberHold = time.Duration(cfg.ReadWait), time.Duration(cfg.AntiEntropyPeriod), time.Duration(cfg.MemberHold)
-	nc.ParallelReads, nc.FastReadAnswers = cfg.ParallelReads, cfg.FastReadAnswers
+	nc.ParallelReads, nc.FastReadAnswers, nc.FastReadDirect = cfg.ParallelReads, cfg.FastReadAnswers, cfg.FastReadDirect
 	oc := &nc.Overlay
 	oc.ProximityRouting = cfg.ProximityRouting
 	oc.LeafSetSize, oc.LeafSetPeriod, oc.NearPeriod = cfg.LeafSetSize, time.Duration(cfg.LeafSetPeriod), time.Duration(cfg.NearPeriod)

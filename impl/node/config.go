@@ -31,6 +31,10 @@ type Config struct {
 	// once this many members of the key's replica set (as its coordinator
 	// sees it) have answered. Gets are fast only when their client asks.
 	FastReadAnswers int
+	// FastReadDirect is how many nodes a gateway that does not know a
+	// key's replica set sends a fast get to directly, in parallel with the
+	// routed one: those it knows closest to the key (RD-14). 0: none.
+	FastReadDirect int
 	// RequestTimeout is how long a gateway waits for the root's answer
 	// before it routes the request again.
 	RequestTimeout time.Duration
@@ -76,6 +80,9 @@ func DefaultConfig() Config {
 		// as the original OpenDHT's gets took. More answers shrink what a
 		// fast get may miss but wait for slower members.
 		FastReadAnswers: 1,
+		// As many as a replica set: a gateway that knows several members
+		// asks them all, and the first answers without the route.
+		FastReadDirect: 4,
 		// The original gateway's timeout.
 		RequestTimeout: 5 * time.Second,
 		Attempts:       3,
@@ -103,6 +110,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: read quorum must be in [1, replicas = %d], got %d", c.Replicas, c.ReadQuorum)
 	case c.FastReadAnswers < 1 || c.FastReadAnswers > c.Replicas:
 		return fmt.Errorf("node: fast read answers must be in [1, replicas = %d], got %d", c.Replicas, c.FastReadAnswers)
+	case c.FastReadDirect < 0 || c.FastReadDirect > maxFastReadDirect:
+		return fmt.Errorf("node: fast read direct must be in [0, %d], got %d", maxFastReadDirect, c.FastReadDirect)
 	case c.RequestTimeout <= 0 || c.ReplicaTimeout <= 0 || c.ReadWait <= 0 || c.AntiEntropyPeriod <= 0:
 		return fmt.Errorf("node: timeouts must be positive")
 	case !rmw.Known(c.RMW):
@@ -114,3 +123,7 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// maxFastReadDirect bounds FastReadDirect: each direct read is a datagram
+// and, from a member, an answer.
+const maxFastReadDirect = 16

@@ -65,6 +65,11 @@ type Stats struct {
 	// FastGets counts the fast gets (RD-14) this node executed as a
 	// gateway.
 	FastGets int
+	// FastDirect counts the fast gets this node answered as a gateway
+	// with a self-claimed member answer to a direct read (RD-14), the
+	// route not waited for; DirectDeclined counts the direct reads this
+	// node left unanswered, not a member of the key's set in its view.
+	FastDirect, DirectDeclined int
 	// ForgedReplies counts answers of another node to this one's requests
 	// that did not come from the member asked, at its address (OH-3).
 	ForgedReplies int
@@ -140,7 +145,13 @@ type gwOp struct {
 	// fast: a fast get (RD-14). Its plan is the coordinator's answer,
 	// which names the members counted; widened is set once the gateway
 	// asked the members that had not answered within the read wait.
+	// direct holds the nodes the gateway asked directly, at the address
+	// asked; claimed their self-claimed member answers, and claimSet the
+	// first of them, whose set counts until the coordinator's is known.
 	fast     bool
+	direct   map[dht.Key]netip.AddrPort
+	claimed  map[dht.Key]*wire.ReadResp
+	claimSet *wire.ReadResp
 	rootFrom dht.Key
 }
 
@@ -458,7 +469,11 @@ func (n *Node) handle(now time.Time, from wire.Peer, m wire.Message) {
 	case *wire.WriteAck:
 		n.writeAck(now, from, m)
 	case *wire.Read:
-		n.read(now, m)
+		if m.Direct {
+			n.directRead(now, from, m)
+		} else {
+			n.read(now, m)
+		}
 	case *wire.ReadResp:
 		n.readResp(now, from, m)
 	case *wire.SyncDigest:
@@ -564,6 +579,7 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	op.deadline = now.Add(n.cfg.RequestTimeout)
 	op.replies, op.replyAddr, op.rootResp, op.widened = nil, nil, nil, false
 	op.plan, op.gapsAsked, op.rootFrom = nil, false, dht.Key{}
+	op.direct, op.claimed, op.claimSet = nil, nil, nil
 	var m wire.Message
 	var key dht.Key
 	switch op.kind {
@@ -576,11 +592,59 @@ func (n *Node) attempt(now time.Time, id uint64, op *gwOp) {
 	if err != nil {
 		panic(fmt.Sprintf("node: a validated request does not encode: %v", err))
 	}
+	if op.kind == opRead && op.fast {
+		n.sendDirect(now, id, op)
+	}
 	if op.kind == opRead && (op.fast || n.cfg.ParallelReads && !op.toRoot) {
 		n.ov.RouteNear(now, key, payload) // RD-13, RD-14
 		return
 	}
 	n.ov.Route(now, key, payload)
+}
+
+// sendDirect sends a fast get's direct reads (RD-14): when this gateway
+// does not know the key's replica set, to the FastReadDirect nodes it
+// knows closest to the key, at once, beside the routed get. A member among
+// them that knows the set answers without the route.
+func (n *Node) sendDirect(now time.Time, id uint64, op *gwOp) {
+	key := op.read.Key
+	if n.cfg.FastReadDirect == 0 || n.ov.KnowsClosest(key, n.cfg.Replicas) {
+		return // the gateway coordinates the get itself
+	}
+	var known []wire.Peer
+	seen := map[dht.Key]bool{n.self.ID: true}
+	for _, p := range n.ov.AppendKnown(nil) {
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			known = append(known, p)
+		}
+	}
+	op.direct = map[dht.Key]netip.AddrPort{}
+	for _, p := range closest(key, known, n.cfg.FastReadDirect) {
+		op.direct[p.ID] = p.Addr
+		n.send(now, p, &wire.Read{ReqID: id, Fast: true, Direct: true, Gateway: n.self, Key: key,
+			MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
+	}
+}
+
+// directRead answers a fast get's direct read (RD-14) from the store,
+// naming the replica set this node sees, only if this node is a member of
+// that set and knows it (PR-2's test, as a coordinator's); otherwise it
+// says nothing. The answer goes to the address the read came from.
+func (n *Node) directRead(now time.Time, from wire.Peer, m *wire.Read) {
+	set := n.replicaSet(m.Key)
+	member := slices.ContainsFunc(set, func(p wire.Peer) bool { return p.ID == n.self.ID })
+	if n.bug().DirectNonMember && !member {
+		// The planted mistake: a node outside the set claims a place in it.
+		set = append([]wire.Peer{n.self}, set[:len(set)-1]...)
+	} else if !member || !n.ov.KnowsClosest(m.Key, n.cfg.Replicas) {
+		n.stats.DirectDeclined++
+		return
+	}
+	n.stats.Reads++
+	resp := &wire.ReadResp{ReqID: m.ReqID, Replicas: set}
+	g := dht.Get{Key: m.Key, MaxVals: max(int(m.MaxVals), 1), Placemark: m.Placemark, ItemOrder: !n.bug().StoragePlacemark}
+	n.readLocal(now, from, g, resp)
 }
 
 // replicaSet returns the root (self) and the Replicas-1 nodes of the leaf
@@ -1219,35 +1283,83 @@ func (n *Node) finishRead(id uint64, op *gwOp) {
 	n.out.Done = append(n.out.Done, c)
 }
 
-// fastReadResp takes an answer to a fast get (RD-14). The first answer
-// that names a replica set is the coordinator's, the plan: the members
-// counted are those of the set it names, each answering from its own
-// address (OH-3). The gateway answers once F of them have.
+// fastReadResp takes an answer to a fast get (RD-14). An answer of a
+// node the gateway asked directly, from the address asked, that names a
+// set holding that node at that address is a self-claimed member answer:
+// it counts. Any other answer that names a replica set, the first, is the
+// coordinator's, the plan: the members counted are also those of the set
+// it names, each answering from its own address (OH-3). The gateway
+// answers once F of them have, F counted in the plan's set or, before the
+// plan came, in the first self-claimed answer's.
 func (n *Node) fastReadResp(now time.Time, from wire.Peer, m *wire.ReadResp, op *gwOp) {
-	if op.plan == nil && m.Replicas != nil {
-		op.plan, op.planFrom = m, from.ID
-		// The members were asked with the plan: if F do not answer
-		// within the read wait, the gateway asks them itself.
-		if d := now.Add(n.cfg.ReadWait); d.Before(op.deadline) {
-			op.deadline = d
+	switch a, asked := op.direct[from.ID]; {
+	case asked && a == from.Addr && slices.Contains(m.Replicas, from):
+		if op.claimed == nil {
+			op.claimed = map[dht.Key]*wire.ReadResp{}
 		}
+		op.claimed[from.ID] = m
+		if op.claimSet == nil {
+			op.claimSet = m
+			n.shortenFastWait(now, op)
+		}
+	case asked && a != from.Addr:
+		n.stats.ForgedReplies++ // OH-3: not from the node asked
+	case op.plan == nil && m.Replicas != nil:
+		op.plan, op.planFrom = m, from.ID
+		n.shortenFastWait(now, op)
 	}
-	if op.plan == nil {
-		return // members answered before the coordinator: wait for its set
+	set := op.fastSet()
+	if set == nil {
+		return // members answered before any set: wait for one
 	}
-	need := min(n.cfg.FastReadAnswers, len(op.plan.Replicas))
+	need := min(n.cfg.FastReadAnswers, len(set))
 	if len(n.fastReplies(op)) >= need {
+		if op.claimed[from.ID] == m {
+			n.stats.FastDirect++
+		}
 		n.finishRead(m.ReqID, op)
 	}
 }
 
+// shortenFastWait: the members were asked with the set just learnt; if F
+// do not answer within the read wait, the gateway asks them itself.
+func (n *Node) shortenFastWait(now time.Time, op *gwOp) {
+	if d := now.Add(n.cfg.ReadWait); d.Before(op.deadline) {
+		op.deadline = d
+	}
+}
+
+// fastSet returns the replica set a fast get's answers are counted in: the
+// coordinator's, else the first self-claimed member's; nil before either.
+func (op *gwOp) fastSet() []wire.Peer {
+	switch {
+	case op.plan != nil:
+		return op.plan.Replicas
+	case op.claimSet != nil:
+		return op.claimSet.Replicas
+	}
+	return nil
+}
+
 // fastReplies returns the answers of a fast get that count: those of the
-// members of its coordinator's set, from their own addresses.
+// members of its coordinator's set, from their own addresses, and the
+// self-claimed members' answers to direct reads, each node once.
 func (n *Node) fastReplies(op *gwOp) []*wire.ReadResp {
 	var out []*wire.ReadResp
-	for _, p := range op.plan.Replicas {
-		if op.member(p) {
-			out = append(out, op.replies[p.ID])
+	took := map[dht.Key]bool{}
+	if op.plan != nil {
+		for _, p := range op.plan.Replicas {
+			if op.member(p) {
+				out = append(out, op.replies[p.ID])
+				took[p.ID] = true
+			}
+		}
+	}
+	ids := slices.Collect(maps.Keys(op.claimed))
+	slices.SortFunc(ids, func(a, b dht.Key) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		if !took[id] {
+			out = append(out, op.claimed[id])
 		}
 	}
 	return out
@@ -1259,7 +1371,7 @@ func (n *Node) fastReplies(op *gwOp) []*wire.ReadResp {
 func (n *Node) widenFastRead(now time.Time, id uint64, op *gwOp) {
 	op.widened = true
 	op.deadline = now.Add(n.cfg.ReadWait)
-	for _, p := range op.plan.Replicas {
+	for _, p := range op.fastSet() {
 		if op.replies[p.ID] == nil {
 			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Fast: true, Gateway: n.self, Key: op.read.Key,
 				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
@@ -1325,7 +1437,7 @@ func (n *Node) Tick(now time.Time) {
 	slices.Sort(due)
 	for _, id := range due {
 		op := n.ops[id]
-		if op.kind == opRead && op.fast && op.plan != nil && !op.widened {
+		if op.kind == opRead && op.fast && op.fastSet() != nil && !op.widened {
 			n.widenFastRead(now, id, op) // F members did not answer: ask the rest
 			continue
 		}

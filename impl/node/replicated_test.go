@@ -541,6 +541,51 @@ func fastReads(t *testing.T, c *cluster) []string {
 	return problems
 }
 
+// fastDirectReads (RD-14): a fast get at a gateway that does not know the
+// key's replica set goes straight to the nodes the gateway knows nearest
+// the key as well as along the route, and a member among them answers it
+// without the route; the gateways count those answers (Stats.FastDirect),
+// and some must come. Every such get, answered by a direct member or not,
+// after the cluster was quiet for S returns the key's item, once (RD-8,
+// RD-9): a node outside the set that claimed a place in it and answered
+// from a store without the item would make it miss.
+func fastDirectReads(t *testing.T, c *cluster) []string {
+	const keys = 8
+	keyOf := func(k int) dht.Key { return testKeyN(100 + k) }
+	for k := range keys {
+		if st := c.put(c.gatewayFor(keyOf(k), c.cfg.Replicas), keyOf(k), fmt.Appendf(nil, "v%d", k), []byte("pw"), 3600); st != dht.StatusOK {
+			return []string{fmt.Sprintf("put of key %d: status %v", k, st)}
+		}
+	}
+	c.net.RunFor(settleTime)
+	var problems []string
+	outside, direct := 0, 0
+	for k := range keys {
+		for _, g := range c.live() {
+			if g.n.Overlay().KnowsClosest(keyOf(k), c.cfg.Replicas) {
+				continue // the gateway coordinates the get itself
+			}
+			outside++
+			before := g.n.Stats().FastDirect
+			got, err := c.pagedGetAs(g, keyOf(k), 10, true, nil)
+			if err != nil {
+				return append(problems, err.Error())
+			}
+			direct += g.n.Stats().FastDirect - before
+			if missing, repeated := valueSet(got, []string{fmt.Sprintf("v%d", k)}); len(missing) > 0 || len(repeated) > 0 || len(got) != 1 {
+				problems = append(problems, fmt.Sprintf("RD-8, RD-9: a quiet fast get of key %d at node %d returned %d values, missed %v, repeated %v", k, g.i, len(got), missing, repeated))
+			}
+		}
+	}
+	if outside == 0 {
+		problems = append(problems, "every gateway knew every replica set: the scenario tested no direct read")
+	} else if direct == 0 {
+		problems = append(problems, fmt.Sprintf("RD-14: none of %d fast gets at gateways that do not know the set was answered by a member asked directly", outside))
+	}
+	t.Logf("%d fast gets at gateways outside the set, %d answered by a member asked directly", outside, direct)
+	return problems
+}
+
 // settleTime is S of section 13.
 const settleTime = 30 * time.Second
 
@@ -561,6 +606,7 @@ var scenarios = []struct {
 	{"stale record replayed", staleRecordReplayed, []string{"accept-stale-records"}},
 	{"forged copies", forgedCopies, []string{"unverified-copies"}},
 	{"fast reads", fastReads, []string{"fast-read-cache"}},
+	{"fast reads without the route", fastDirectReads, []string{"direct-non-member"}},
 }
 
 // scenarioSeeds are the seeds each scenario runs with: 1, 2 and 3 in make
@@ -760,4 +806,22 @@ func TestFastReadMissJudgedByRD14(t *testing.T) {
 		t.Fatalf("as default gets, the %d fast gets of the history should break RD-7; the checker says %v", fast, res.Violations)
 	}
 	t.Logf("as default gets: %v", res.Violations[0])
+}
+
+// TestFastDirectReadsNeedDirectReads is the negative control of the count
+// of the fast reads without the route scenario: with FastReadDirect 0 a
+// gateway sends no direct read, every fast get takes the route, and the
+// scenario must say that none was answered by a member asked directly.
+func TestFastDirectReadsNeedDirectReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulated minutes of a 12-node cluster")
+	}
+	cfg := node.DefaultConfig()
+	cfg.FastReadDirect = 0
+	c := newCluster(t, 1, 12, cfg)
+	c.net.RunFor(time.Minute)
+	problems := fastDirectReads(t, c)
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "RD-14: none of") {
+		t.Fatalf("without direct reads the scenario says %q, want only that no fast get was answered directly (replay: go test -tags variants ./impl/node -run TestFastDirectReadsNeedDirectReads)", problems)
+	}
 }

@@ -69,6 +69,12 @@ type Variant struct {
 	// bound: a read cache that never hears of removes returns the item of
 	// a settled rm (breaks RD-8's no resurrection, which fast reads keep).
 	FastReadCache bool
+	// DirectNonMember answers a fast get's direct read (RD-14) although
+	// the node is not a member of the key's replica set in its own view,
+	// naming a set with itself first: the gateway counts the answer of a
+	// node that holds none of the key's items (breaks RD-8's first half,
+	// which fast reads keep).
+	DirectNonMember bool
 	// AckBeforeDurable acknowledges a write at the root without waiting
 	// for its own fsync (breaks DUR-1): the negative control of the
 	// durability tests, not a consistency variant.
@@ -97,6 +103,7 @@ var Variants = map[string]Variant{
 	"accept-stale-records": {AcceptStaleRecords: true},
 	"unverified-copies":    {UnverifiedCopies: true},
 	"fast-read-cache":      {FastReadCache: true},
+	"direct-non-member":    {DirectNonMember: true},
 }
 
 // storeMutation names the store mutation a variant's mistake is made of

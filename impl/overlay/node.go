@@ -268,6 +268,12 @@ func (n *Node) TableRows() map[int][]wire.Peer {
 	return out
 }
 
+// AppendKnown appends the nodes of the leaf set and the routing table to
+// dst (a node in both appears twice).
+func (n *Node) AppendKnown(dst []wire.Peer) []wire.Peer {
+	return n.tbl.appendAll(n.leaves.appendAll(dst))
+}
+
 // TableSize returns the number of routing-table entries.
 func (n *Node) TableSize() int { return n.tbl.size() }
 

@@ -65,13 +65,19 @@ type WriteAck struct {
 // Read asks for the values under Key. Replica marks a read a coordinator
 // sends to a member (answer from the store, ask no one); Fast marks the
 // reads of a fast get (spec RD-14): its coordinator asks every member, and
-// a member does not name its replica set. The two travel in one flags
-// byte (bit 0 Replica, bit 1 Fast), whose value for a read without Fast is
-// the boolean byte earlier releases wrote.
+// a member does not name its replica set. Direct marks a fast get's read
+// that a gateway that does not know the key's replica set sends straight
+// to a node it knows near the key: the node answers the gateway only if it
+// is a member of the set in its own view and knows that set (PR-2), naming
+// the set (which then holds the sender: a self-claimed member answer), and
+// asks no one; Direct needs Fast and no Replica. The three travel in one
+// flags byte (bit 0 Replica, bit 1 Fast, bit 2 Direct), whose value for a
+// read without Fast is the boolean byte earlier releases wrote.
 type Read struct {
 	ReqID     uint64
 	Replica   bool
 	Fast      bool
+	Direct    bool
 	Gateway   Peer
 	Key       dht.Key
 	MaxVals   uint16
@@ -178,6 +184,7 @@ func (m *WriteAck) decode(d *decoder) { m.ReqID = d.uv(); m.Status = d.u8() }
 const (
 	readReplica = 1 << 0
 	readFast    = 1 << 1
+	readDirect  = 1 << 2
 )
 
 func (m *Read) encode(e *encoder) {
@@ -189,6 +196,9 @@ func (m *Read) encode(e *encoder) {
 	if m.Fast {
 		flags |= readFast
 	}
+	if m.Direct {
+		flags |= readDirect
+	}
 	e.u8(flags)
 	e.peer(m.Gateway)
 	e.id(m.Key)
@@ -199,10 +209,10 @@ func (m *Read) encode(e *encoder) {
 func (m *Read) decode(d *decoder) {
 	m.ReqID = d.uv()
 	flags := d.u8()
-	if flags&^(readReplica|readFast) != 0 {
+	if flags&^(readReplica|readFast|readDirect) != 0 || flags&readDirect != 0 && flags != readFast|readDirect {
 		d.fail("read flags")
 	}
-	m.Replica, m.Fast = flags&readReplica != 0, flags&readFast != 0
+	m.Replica, m.Fast, m.Direct = flags&readReplica != 0, flags&readFast != 0, flags&readDirect != 0
 	m.Gateway = d.peer()
 	m.Key = d.id()
 	m.MaxVals = uint16(d.uvMax(1<<16-1, "maxvals"))

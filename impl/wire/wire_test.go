@@ -69,8 +69,12 @@ func genMessage() *rapid.Generator[Message] {
 		case 11:
 			return &WriteAck{ReqID: n, Status: rapid.Uint8().Draw(t, "status")}
 		case 12:
-			return &Read{ReqID: n, Replica: rapid.Bool().Draw(t, "replica"), Fast: rapid.Bool().Draw(t, "fast"), Gateway: genPeer().Draw(t, "gw"), Key: key,
+			m := &Read{ReqID: n, Replica: rapid.Bool().Draw(t, "replica"), Fast: rapid.Bool().Draw(t, "fast"), Gateway: genPeer().Draw(t, "gw"), Key: key,
 				MaxVals: rapid.Uint16().Draw(t, "maxvals"), Placemark: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "pm")}
+			if rapid.Bool().Draw(t, "direct") { // a direct read is a fast one, never a replica's
+				m.Direct, m.Fast, m.Replica = true, true, false
+			}
+			return m
 		case 13:
 			vals := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) ReadValue {
 				return ReadValue{Value: rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "v"), TTLRemaining: rapid.Int64().Draw(t, "ttl"), SecretHash: h1}
@@ -250,7 +254,8 @@ func TestDecodeCopiesAndDecodeSharedShares(t *testing.T) {
 
 // A Read's flags byte: without Fast it is the boolean byte of earlier
 // releases (0 or 1), so their reads decode the same; Fast is bit 1; any
-// other bit is malformed (spec RD-14).
+// other bit is malformed, and so is Direct (bit 2) without Fast or with
+// Replica (spec RD-14).
 func TestReadFlags(t *testing.T) {
 	enc := func(m *Read) []byte {
 		b, err := Encode(nil, Envelope{Msg: m})
@@ -265,18 +270,20 @@ func TestReadFlags(t *testing.T) {
 	if plain[at] != 0 || replica[at] != 1 {
 		t.Fatalf("flags of a read without Fast: %d and %d, want the boolean bytes 0 and 1", plain[at], replica[at])
 	}
-	for _, m := range []*Read{{ReqID: 7, Fast: true}, {ReqID: 7, Fast: true, Replica: true}} {
+	for _, m := range []*Read{{ReqID: 7, Fast: true}, {ReqID: 7, Fast: true, Replica: true}, {ReqID: 7, Fast: true, Direct: true}} {
 		env, err := Decode(enc(m))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := env.Msg.(*Read); got.Fast != m.Fast || got.Replica != m.Replica {
+		if got := env.Msg.(*Read); got.Fast != m.Fast || got.Replica != m.Replica || got.Direct != m.Direct {
 			t.Fatalf("decoded %+v, want %+v", got, m)
 		}
 	}
-	bad := slices.Clone(plain)
-	bad[at] = 4
-	if _, err := Decode(bad); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("a read with an unknown flag: %v, want ErrMalformed", err)
+	for _, flags := range []byte{8, 4, 5, 7, 0x80} { // unknown; Direct alone, with Replica, with both
+		bad := slices.Clone(plain)
+		bad[at] = flags
+		if _, err := Decode(bad); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("a read with flags %#x: %v, want ErrMalformed", flags, err)
+		}
 	}
 }
