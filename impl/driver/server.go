@@ -419,7 +419,8 @@ func (s *Server) publish() {
 		Timeouts: uint64(ost.Timeouts), DeadDeclared: uint64(ost.DeadDeclared),
 		RouteRetries: uint64(ost.RouteRetries), RoutesDropped: uint64(ost.RoutesDropped),
 		LookupRetries: uint64(ost.LookupRetries), LookupsFailed: uint64(ost.LookupsFailed),
-		ReplicaTimeouts:    uint64(ns.ReplicaTimeouts),
+		ReplicaTimeouts: uint64(ns.ReplicaTimeouts),
+		FastGets:        uint64(ns.FastGets), FastDirect: uint64(ns.FastDirect), DirectDeclined: uint64(ns.DirectDeclined),
 		DroppedUnsolicited: uint64(ost.DroppedUnsolicited + ns.ForgedReplies), DroppedMismatch: uint64(ost.DroppedMismatch),
 		DroppedRateLimited: uint64(ost.DroppedRateLimited),
 	}

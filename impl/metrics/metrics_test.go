@@ -78,7 +78,7 @@ func TestSnapshotIsReadAtScrape(t *testing.T) {
 		return Snapshot{Joined: true, LeafSet: leaves, RoutingTable: 7, StoreBytes: 100, CapacityBytes: 1000,
 			Clients:          []ClientUsage{{Client: "10.0.0.1", Bytes: 60, Items: 2, Queued: 1}, {Client: "10.0.0.2", Bytes: 40, Items: 1}},
 			DroppedQueueFull: 5, AntiEntropyRepairs: 9,
-			Traffic: &Traffic{Timeouts: 11, DeadDeclared: 2, DroppedRateLimited: 6, ByType: []TypeCount{{Type: "ping", In: 12, Out: 13}}}}
+			Traffic: &Traffic{Timeouts: 11, DeadDeclared: 2, DroppedRateLimited: 6, FastGets: 21, FastDirect: 22, DirectDeclined: 23, ByType: []TypeCount{{Type: "ping", In: 12, Out: 13}}}}
 	})
 	leaves = 4
 	srv := httptest.NewServer(m.Handler())
@@ -95,6 +95,7 @@ func TestSnapshotIsReadAtScrape(t *testing.T) {
 		`opendht_admission_queue_length{client="10.0.0.1"} 1`, `opendht_datagrams_dropped_total{reason="queue_full"} 5`,
 		"opendht_antientropy_repairs_total 9", "opendht_build_info{", "go_goroutines",
 		"opendht_overlay_timeouts_total 11", "opendht_overlay_dead_declared_total 2", `opendht_datagrams_dropped_total{reason="rate_limited"} 6`,
+		"opendht_fast_gets_total 21", "opendht_fast_gets_direct_total 22", "opendht_direct_reads_declined_total 23",
 		`opendht_messages_total{direction="in",type="ping"} 12`, `opendht_messages_total{direction="out",type="ping"} 13`,
 	} {
 		if !strings.Contains(string(body), line) {

@@ -51,6 +51,11 @@ type Traffic struct {
 	// ReplicaTimeouts counts replicas that did not answer a root or a
 	// gateway in time.
 	ReplicaTimeouts uint64
+	// FastGets counts the fast gets (SPEC RD-14) this node executed as a
+	// gateway, FastDirect those answered by a member it asked directly,
+	// and DirectDeclined the direct reads it left unanswered, not being a
+	// member of the key's replica set in its own view.
+	FastGets, FastDirect, DirectDeclined uint64
 	// Datagrams dropped by the overlay's checks: a reply to no request
 	// of ours from its address (OH-3), an ID claimed at another address
 	// than it is bound to (OH-2), a stranger over its rate (OH-4).
@@ -99,6 +104,9 @@ var (
 	descLookupRetry  = counterDesc("overlay_lookup_retries_total", "Lookups this node sent again after their timeout.")
 	descLookupFail   = counterDesc("overlay_lookups_failed_total", "Lookups this node gave up.")
 	descReplicaTO    = counterDesc("replica_timeouts_total", "Replicas that did not answer a root or a gateway in time.")
+	descFastGets     = counterDesc("fast_gets_total", "Fast gets (RD-14) executed as a gateway.")
+	descFastDirect   = counterDesc("fast_gets_direct_total", "Fast gets answered by a replica-set member the gateway asked directly.")
+	descDirectDecl   = counterDesc("direct_reads_declined_total", "Direct reads left unanswered: not a member of the key's replica set in this node's view.")
 	descMessages     = prometheus.NewDesc(Namespace+"_messages_total", "Messages received (decoded; a bundle's one by one) and sent, by message type.", []string{"direction", "type"}, nil)
 )
 
@@ -115,7 +123,8 @@ type snapshotCollector struct {
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descJoined, descLeafSet, descTable, descJoinAttempts, descCapacity, descStoreBytes,
 		descQueued, descClientBytes, descClientItems, descClientQueue, descAERounds, descAERepairs, descDropped,
-		descTimeouts, descDead, descRouteRetries, descRoutesDrop, descLookupRetry, descLookupFail, descReplicaTO, descMessages} {
+		descTimeouts, descDead, descRouteRetries, descRoutesDrop, descLookupRetry, descLookupFail, descReplicaTO, descMessages,
+		descFastGets, descFastDirect, descDirectDecl} {
 		ch <- d
 	}
 }
@@ -164,6 +173,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descLookupRetry, t.LookupRetries)
 		counter(descLookupFail, t.LookupsFailed)
 		counter(descReplicaTO, t.ReplicaTimeouts)
+		counter(descFastGets, t.FastGets)
+		counter(descFastDirect, t.FastDirect)
+		counter(descDirectDecl, t.DirectDeclined)
 		for _, c := range t.ByType {
 			counter(descMessages, c.In, "in", c.Type)
 			counter(descMessages, c.Out, "out", c.Type)
