@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/opendht-go/opendht/impl/gateway/xmlrpc"
 	"github.com/opendht-go/opendht/impl/node"
 	"github.com/opendht-go/opendht/impl/porttest"
-	"github.com/opendht-go/opendht/impl/store"
 )
 
 // TestFastReadsEndToEnd: a five-node DHT over loopback UDP, every node a
@@ -32,23 +30,11 @@ func TestFastReadsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real sockets and seconds of settling")
 	}
-	var servers []*driver.Server
-	var boot []netip.AddrPort
-	var xmlAddrs []string
-	for i := range 5 {
-		cfg := driver.ServerConfig{Node: node.DefaultConfig(), Listen: fmt.Sprintf("127.0.0.1:%d", porttest.UDP(t)),
-			Store: store.DefaultConfig(t.TempDir()), Bootstrap: boot, XMLRPC: fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))}
-		s, err := driver.Start(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if i == 0 {
-			boot = []netip.AddrPort{s.Self().Addr}
-		}
-		servers = append(servers, s)
-		xmlAddrs = append(xmlAddrs, cfg.XMLRPC)
-	}
+	xmlAddrs := make([]string, 5)
+	servers := startNodes(t, 5, func(i int, cfg *driver.ServerConfig) {
+		xmlAddrs[i] = fmt.Sprintf("127.0.0.1:%d", porttest.TCP(t))
+		cfg.XMLRPC = xmlAddrs[i]
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	fastGets := func() int {

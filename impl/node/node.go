@@ -1148,8 +1148,29 @@ func (n *Node) askGaps(now time.Time, id uint64, op *gwOp) {
 	op.gapsAsked = true
 	for _, p := range op.rootResp.Replicas {
 		if op.replies[p.ID] == nil && !slices.ContainsFunc(op.plan.Replicas, func(q wire.Peer) bool { return q == p }) {
-			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Gateway: n.self, Key: op.read.Key,
-				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
+			n.askMember(now, id, op, p)
+		}
+	}
+}
+
+// askMember asks p, a member of a read's replica set, for its answer
+// itself (a replica read: p answers this gateway directly).
+func (n *Node) askMember(now time.Time, id uint64, op *gwOp, p wire.Peer) {
+	n.send(now, p, &wire.Read{ReqID: id, Replica: true, Fast: op.fast, Gateway: n.self, Key: op.read.Key,
+		MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
+}
+
+// widen asks, once, every member of set that has not answered a read
+// within the read wait (a member asked may be down, or its read or answer
+// lost): the root's set for a quorum read (RD-7), the set a fast get counts
+// in for a fast one (RD-14). The read is sent again if it still does not
+// complete.
+func (n *Node) widen(now time.Time, id uint64, op *gwOp, set []wire.Peer) {
+	op.widened = true
+	op.deadline = now.Add(n.cfg.ReadWait)
+	for _, p := range set {
+		if op.replies[p.ID] == nil {
+			n.askMember(now, id, op, p)
 		}
 	}
 }
@@ -1195,20 +1216,6 @@ func (n *Node) memberReplies(op *gwOp) []*wire.ReadResp {
 		}
 	}
 	return out
-}
-
-// widenRead asks every member of the root's replica set that has not
-// answered, once, when the quorum did not fill within ReadWait (a member
-// the root asked may be down).
-func (n *Node) widenRead(now time.Time, id uint64, op *gwOp) {
-	op.widened = true
-	op.deadline = now.Add(n.cfg.ReadWait)
-	for _, p := range op.rootResp.Replicas {
-		if op.replies[p.ID] == nil {
-			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Gateway: n.self, Key: op.read.Key,
-				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
-		}
-	}
 }
 
 // finishRead merges the replies of a read in item order (RD-9). Each
@@ -1365,20 +1372,6 @@ func (n *Node) fastReplies(op *gwOp) []*wire.ReadResp {
 	return out
 }
 
-// widenFastRead asks, once, every member of a fast get's coordinator's set
-// that has not answered within the read wait (its read or answer was lost,
-// or it is down); the get is sent again if F answers still do not come.
-func (n *Node) widenFastRead(now time.Time, id uint64, op *gwOp) {
-	op.widened = true
-	op.deadline = now.Add(n.cfg.ReadWait)
-	for _, p := range op.fastSet() {
-		if op.replies[p.ID] == nil {
-			n.send(now, p, &wire.Read{ReqID: id, Replica: true, Fast: true, Gateway: n.self, Key: op.read.Key,
-				MaxVals: uint16(min(op.read.MaxVals, 1<<16-1)), Placemark: op.read.Placemark})
-		}
-	}
-}
-
 func readValue(v wire.ReadValue) dht.Value {
 	return dht.Value{Value: v.Value, TTLRemaining: v.TTLRemaining, SecretHash: v.SecretHash}
 }
@@ -1438,11 +1431,11 @@ func (n *Node) Tick(now time.Time) {
 	for _, id := range due {
 		op := n.ops[id]
 		if op.kind == opRead && op.fast && op.fastSet() != nil && !op.widened {
-			n.widenFastRead(now, id, op) // F members did not answer: ask the rest
+			n.widen(now, id, op, op.fastSet()) // F members did not answer: ask the rest
 			continue
 		}
 		if op.kind == opRead && op.rootResp != nil && !op.widened {
-			n.widenRead(now, id, op) // the quorum did not fill: ask every member
+			n.widen(now, id, op, op.rootResp.Replicas) // the quorum did not fill: ask every member
 			continue
 		}
 		if op.kind == opRead && n.cfg.ParallelReads && !op.fast && op.rootResp == nil && len(op.replies) > 0 && !op.toRoot {
