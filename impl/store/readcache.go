@@ -176,7 +176,17 @@ func (c *readCache) extend(k dht.Key, added []addedItem) {
 	e := &keyItems{charge: old.charge}
 	e.bySeq = make([]cachedItem, len(old.bySeq), len(old.bySeq)+len(added))
 	copy(e.bySeq, old.bySeq)
+	// A get that loaded k after the batch reached the disk, and cached it
+	// before this update, already holds the batch's items: only items
+	// after its last are new to it.
+	var last uint64
+	if n := len(old.bySeq); n > 0 {
+		last = old.bySeq[n-1].seq
+	}
 	for _, a := range added {
+		if a.item.seq <= last {
+			continue
+		}
 		e.bySeq = append(e.bySeq, a.item)
 		e.charge += a.charge + cachedItemOverhead
 	}
